@@ -1,0 +1,42 @@
+"""Exact money: costs are ``Decimal`` US dollars with at most 12 decimal places.
+
+CLIs report costs as JSON floats (``0.0856259``); the float's shortest repr is the value
+the CLI meant, so it is read through ``repr`` and never summed as a float.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+USD_PLACES = 12
+_QUANTUM = Decimal(1).scaleb(-USD_PLACES)
+ZERO_USD = Decimal(0).quantize(_QUANTUM)
+
+
+class MoneyError(ValueError):
+    """A value that cannot be an amount of money (negative, not finite, not a number)."""
+
+
+def to_usd(value: object) -> Decimal:
+    """An exact, non-negative dollar amount from a JSON number, a string or a Decimal."""
+    if isinstance(value, bool):
+        raise MoneyError(f"a boolean is not a cost: {value!r}")
+    try:
+        if isinstance(value, float):
+            amount = Decimal(repr(value))
+        elif isinstance(value, int | str | Decimal):
+            amount = Decimal(value)
+        else:
+            raise MoneyError(f"not a number: {type(value).__name__}")
+    except InvalidOperation as exc:
+        raise MoneyError(f"not a number: {value!r}") from exc
+    if not amount.is_finite():
+        raise MoneyError(f"not a finite amount: {value!r}")
+    if amount < 0:
+        raise MoneyError(f"a cost cannot be negative: {value!r}")
+    return amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def usd_str(amount: Decimal) -> str:
+    """Canonical text of an amount (fixed point, 12 places) for JSON."""
+    return format(amount.quantize(_QUANTUM), "f")

@@ -1,0 +1,216 @@
+"""The normalized usage event: one delta of usage for one scope and one model.
+
+Tokens carry ONE meaning across sources:
+- ``input_tokens`` excludes cache reads and cache writes;
+- ``output_tokens`` includes reasoning/thinking (``reasoning_tokens`` is the part of it
+  that the source reports as reasoning);
+- cache writes that the source does not attribute to a TTL count as 5-minute writes.
+
+No prompt, code, tool output or model text is ever a field of this record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+
+from schemas.money import ZERO_USD, MoneyError, to_usd, usd_str
+
+SCHEMA_VERSION = 1
+
+CostSource = Literal["reported", "computed", "unpriced"]
+COST_SOURCES: tuple[str, ...] = ("reported", "computed", "unpriced")
+AuthMode = Literal["api_key", "subscription"]
+AUTH_MODES: tuple[str, ...] = ("api_key", "subscription")
+
+_MAX_ID_LEN = 512
+_MAX_TOKENS = 10**15
+
+
+class SchemaError(ValueError):
+    """A record that does not satisfy the usage-event schema; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """Token counts with spendstream's single meaning per field (see module docstring)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    web_search_requests: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if type(value) is not int or not 0 <= value <= _MAX_TOKENS:
+                raise SchemaError(f"{f.name} must be a non-negative integer, got {value!r}")
+
+    @property
+    def total(self) -> int:
+        """All tokens that went through the model (reasoning is part of output, counted once)."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
+        )
+
+    def __add__(self, other: TokenCounts) -> TokenCounts:
+        return TokenCounts(*(getattr(self, n) + getattr(other, n) for n in TOKEN_FIELDS))
+
+    def is_zero(self) -> bool:
+        return all(getattr(self, n) == 0 for n in TOKEN_FIELDS)
+
+    def as_dict(self) -> dict[str, int]:
+        return {n: getattr(self, n) for n in TOKEN_FIELDS}
+
+
+TOKEN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TokenCounts))
+
+
+def event_id_for(*parts: str) -> str:
+    """Deterministic event id: the same identity parts always give the same id."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One delta of usage for one scope (``session_id``) and one model."""
+
+    event_id: str
+    source: str
+    runner_id: str
+    session_id: str
+    event_time: datetime
+    tokens: TokenCounts
+    cost_usd: Decimal
+    cost_source: CostSource
+    lineage: tuple[str, ...] = ()
+    agent_id: str | None = None
+    model: str | None = None
+    auth_mode: AuthMode | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        for name in ("event_id", "source", "runner_id", "session_id"):
+            _check_id(name, getattr(self, name))
+        for ancestor in self.lineage:
+            _check_id("lineage", ancestor)
+        if self.session_id in self.lineage:
+            raise SchemaError("lineage must not contain the scope itself")
+        if self.agent_id is not None:
+            _check_id("agent_id", self.agent_id)
+        if self.model is not None:
+            _check_id("model", self.model)
+        if self.event_time.tzinfo is None:
+            raise SchemaError("event_time must be timezone-aware")
+        if self.cost_source not in COST_SOURCES:
+            raise SchemaError(f"cost_source must be one of {COST_SOURCES}")
+        if self.auth_mode is not None and self.auth_mode not in AUTH_MODES:
+            raise SchemaError(f"auth_mode must be one of {AUTH_MODES}")
+        try:
+            if to_usd(self.cost_usd) != self.cost_usd:
+                raise SchemaError("cost_usd has more than 12 decimal places")
+        except MoneyError as exc:
+            raise SchemaError(f"cost_usd: {exc}") from exc
+        if self.cost_source == "unpriced" and self.cost_usd != ZERO_USD:
+            raise SchemaError("an unpriced event has no cost")
+        if self.schema_version != SCHEMA_VERSION:
+            raise SchemaError(f"unsupported schema_version {self.schema_version}")
+
+    @property
+    def root_id(self) -> str:
+        """The root of the agent tree this scope belongs to (itself when it has no parent)."""
+        return self.lineage[0] if self.lineage else self.session_id
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope this usage adds to: its ancestors, root first, then its own."""
+        return (*self.lineage, self.session_id)
+
+    def with_changes(self, **changes: Any) -> UsageEvent:
+        return replace(self, **changes)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "event_id": self.event_id,
+            "source": self.source,
+            "runner_id": self.runner_id,
+            "session_id": self.session_id,
+            "lineage": list(self.lineage),
+            "root_id": self.root_id,
+            "agent_id": self.agent_id,
+            "model": self.model,
+            "event_time": self.event_time.astimezone(UTC).isoformat(timespec="microseconds"),
+            **self.tokens.as_dict(),
+            "cost_usd": usd_str(self.cost_usd),
+            "cost_source": self.cost_source,
+            "auth_mode": self.auth_mode,
+            "labels": dict(self.labels),
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_json_dict())
+
+    @classmethod
+    def from_json(cls, data: bytes) -> UsageEvent:
+        try:
+            raw = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise SchemaError(f"not JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise SchemaError("a usage event is a JSON object")
+        return cls.from_json_dict(raw)
+
+    @classmethod
+    def from_json_dict(cls, raw: Mapping[str, Any]) -> UsageEvent:
+        try:
+            labels = raw.get("labels") or {}
+            if not isinstance(labels, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+            ):
+                raise SchemaError("labels must map strings to strings")
+            lineage = raw.get("lineage") or []
+            if not isinstance(lineage, list):
+                raise SchemaError("lineage must be a list")
+            return cls(
+                schema_version=raw["schema_version"],
+                event_id=raw["event_id"],
+                source=raw["source"],
+                runner_id=raw["runner_id"],
+                session_id=raw["session_id"],
+                lineage=tuple(lineage),
+                agent_id=raw.get("agent_id"),
+                model=raw.get("model"),
+                event_time=datetime.fromisoformat(raw["event_time"]),
+                tokens=TokenCounts(**{n: raw.get(n, 0) for n in TOKEN_FIELDS}),
+                cost_usd=to_usd(raw["cost_usd"]),
+                cost_source=raw["cost_source"],
+                auth_mode=raw.get("auth_mode"),
+                labels=labels,
+            )
+        except KeyError as exc:
+            raise SchemaError(f"missing field {exc.args[0]}") from exc
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, SchemaError):
+                raise
+            raise SchemaError(str(exc)) from exc
+
+
+def _check_id(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID_LEN:
+        raise SchemaError(f"{name} must be a non-empty string of at most {_MAX_ID_LEN} characters")

@@ -1,0 +1,272 @@
+"""The local single-node Apache Kafka broker (KRaft combined mode) on 127.0.0.1.
+
+Jars come from Maven Central through ``kafka-pom.xml`` (resolved with ``mvn`` into the
+state folder once; later starts reuse them). The broker runs in the background and is
+remembered by a pid file, so ``start`` is a no-op when it already runs and ``stop`` stops
+only a broker that this folder started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from spendstream.settings import Settings
+
+KAFKA_VERSION = "3.9.1"
+_READY_TIMEOUT_S = 90.0
+_STOP_TIMEOUT_S = 30.0
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be provisioned, started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class BrokerPaths:
+    root: Path
+
+    @property
+    def libs(self) -> Path:
+        return self.root / "libs"
+
+    @property
+    def libs_marker(self) -> Path:
+        return self.libs / f".complete-{KAFKA_VERSION}"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "server.properties"
+
+    @property
+    def log4j(self) -> Path:
+        return self.root / "log4j.properties"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "broker.log"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "broker.pid"
+
+
+def paths_for(settings: Settings) -> BrokerPaths:
+    return BrokerPaths(settings.state_dir.resolve() / "kafka")
+
+
+def _require_tool(name: str, hint: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise BrokerError(f"`{name}` was not found on PATH: {hint}")
+    return found
+
+
+def ensure_jars(settings: Settings) -> Path:
+    """Resolve the Kafka broker's runtime classpath into the state folder (once)."""
+    paths = paths_for(settings)
+    if paths.libs_marker.exists():
+        return paths.libs
+    _require_tool("java", "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`).")
+    mvn = _require_tool("mvn", "install Apache Maven (e.g. `apt-get install maven`) to fetch the Kafka jars.")
+    paths.libs.mkdir(parents=True, exist_ok=True)
+    pom = resources.files("spendstream").joinpath("kafka-pom.xml")
+    with resources.as_file(pom) as pom_path:
+        cmd = [
+            mvn, "-q", "-B", "-f", str(pom_path),
+            "dependency:copy-dependencies", "-DincludeScope=runtime",
+            f"-DoutputDirectory={paths.libs}",
+        ]  # fmt: skip
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr)[-2000:]
+        raise BrokerError(f"mvn could not resolve the Kafka {KAFKA_VERSION} jars:\n{tail}")
+    paths.libs_marker.write_text(KAFKA_VERSION)
+    return paths.libs
+
+
+def _server_properties(settings: Settings, paths: BrokerPaths) -> str:
+    port, cport = settings.local_broker_port, settings.local_controller_port
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{cport}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={paths.data}",
+            f"num.partitions={settings.partitions}",
+            # A single node: every internal topic has one replica, and transactions work.
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=8",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=8",
+            "group.initial.rebalance.delay.ms=0",
+            # Topics are created explicitly with the partition count the app expects;
+            # an auto-created topic with another count makes Faust fail silently.
+            "auto.create.topics.enable=false",
+            "log.retention.hours=-1",
+            "log.segment.bytes=67108864",
+            "",
+        ]
+    )
+
+
+_LOG4J = """log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File={log}
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=WARN
+"""
+
+
+def _format_storage(paths: BrokerPaths, classpath: str) -> None:
+    if (paths.data / "meta.properties").exists():
+        return
+    paths.data.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "java", "-cp", classpath, f"-Dlog4j.configuration=file:{paths.log4j}",
+        "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22],
+        "-c", str(paths.config), "--ignore-formatted",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BrokerError(f"formatting the KRaft data dir failed:\n{result.stdout}{result.stderr}")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _running_pid(paths: BrokerPaths) -> int | None:
+    try:
+        pid = int(paths.pid.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    # A recycled pid is not our broker: check its command line when /proc allows.
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"kafka.Kafka" not in cmdline.read_bytes():
+        return None
+    return pid
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    managed: bool
+    running: bool
+    pid: int | None
+    bootstrap: str
+
+    def describe(self) -> str:
+        if not self.managed:
+            return f"using the external cluster at {self.bootstrap} (SPENDSTREAM_BROKER); nothing managed locally"
+        if self.running:
+            return f"local Kafka {KAFKA_VERSION} running, pid {self.pid}, at {self.bootstrap}"
+        return f"local Kafka is not running (would listen at {self.bootstrap})"
+
+
+def status(settings: Settings) -> BrokerStatus:
+    if not settings.uses_local_broker:
+        return BrokerStatus(False, True, None, settings.bootstrap_servers)
+    pid = _running_pid(paths_for(settings))
+    running = pid is not None and _port_open(settings.local_broker_port)
+    return BrokerStatus(True, running, pid, settings.bootstrap_servers)
+
+
+def start(settings: Settings) -> BrokerStatus:
+    """Start the local broker unless it (or an external cluster) is already there."""
+    current = status(settings)
+    if not current.managed or current.running:
+        return current
+    paths = paths_for(settings)
+    pid = _running_pid(paths)
+    if pid is None and _port_open(settings.local_broker_port):
+        raise BrokerError(
+            f"port {settings.local_broker_port} on 127.0.0.1 is taken by a process spendstream did not "
+            "start; set SPENDSTREAM_BROKER to use it, or SPENDSTREAM_LOCAL_BROKER_PORT to pick another port"
+        )
+    proc = _launch(settings, paths) if pid is None else None
+    _wait_ready(settings, paths, proc)
+    return status(settings)
+
+
+def _launch(settings: Settings, paths: BrokerPaths) -> subprocess.Popen[bytes]:
+    libs = ensure_jars(settings)
+    classpath = f"{libs}/*"
+    paths.config.write_text(_server_properties(settings, paths))
+    paths.log4j.write_text(_LOG4J.format(log=paths.root / "server.log"))
+    _format_storage(paths, classpath)
+    cmd = [
+        "java", f"-Xmx{settings.local_broker_heap}", "-Xms256m", "-XX:+UseG1GC",
+        "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{paths.log4j}",
+        "-cp", classpath, "kafka.Kafka", str(paths.config),
+    ]  # fmt: skip
+    with paths.log.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    paths.pid.write_text(str(proc.pid))
+    return proc
+
+
+def _wait_ready(settings: Settings, paths: BrokerPaths, proc: subprocess.Popen[bytes] | None) -> None:
+    """Wait for the client port; ``proc`` is the broker just launched, None when it ran already."""
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        exited = proc.poll() is not None if proc is not None else _running_pid(paths) is None
+        if exited:
+            paths.pid.unlink(missing_ok=True)
+            tail = paths.log.read_text(errors="replace")[-3000:] if paths.log.exists() else ""
+            raise BrokerError(f"the local broker exited during start-up:\n{tail}")
+        if _port_open(settings.local_broker_port):
+            return
+        time.sleep(0.25)
+    raise BrokerError(f"the local broker did not accept connections within {_READY_TIMEOUT_S:.0f}s; see {paths.log}")
+
+
+def stop(settings: Settings) -> bool:
+    """Stop the broker this state folder started. Returns False when none was running."""
+    if not settings.uses_local_broker:
+        return False
+    paths = paths_for(settings)
+    pid = _running_pid(paths)
+    if pid is None:
+        paths.pid.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_TIMEOUT_S
+    while time.monotonic() < deadline and _running_pid(paths) is not None:
+        time.sleep(0.2)
+    if _running_pid(paths) is not None:
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    paths.pid.unlink(missing_ok=True)
+    return True

@@ -1,0 +1,65 @@
+"""The ``spendstream`` command line: one subcommand per module in spendstream/commands/.
+
+Each command module exposes ``register(subparsers)`` which adds its parser and sets
+``handler`` (a function of the parsed args and the settings object returning an exit code).
+Settings are built once here and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from spendstream.commands import COMMANDS
+from spendstream.settings import Settings
+
+_EPILOG = """\
+Configuration comes from SPENDSTREAM_* environment variables (see README.md), e.g.
+SPENDSTREAM_BROKER (existing cluster; unset = the local broker), SPENDSTREAM_DATA_DIR
+(Parquet lake), SPENDSTREAM_TOPIC_PREFIX (topic and group name prefix).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spendstream",
+        description=(
+            "Exact, deduplicated token usage and cost of AI coding-agent fleets: publish CLI "
+            "result lines to Kafka, normalize and roll them up in a Faust worker, query them "
+            "in Parquet with DuckDB."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in COMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"spendstream: invalid SPENDSTREAM_* setting:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        code: int = args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Subcommands of ``spendstream``; each module's ``register`` adds one (or a group)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from spendstream.commands import broker_cmd, demo_cmd, publish_cmd, query_cmd, worker_cmd
+
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+COMMANDS: list[Register] = [
+    broker_cmd.register,
+    worker_cmd.register,
+    publish_cmd.register,
+    query_cmd.register,
+    demo_cmd.register,
+]

@@ -1,0 +1,41 @@
+"""``spendstream worker``: run the Faust app and the Parquet sink."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from spendstream.kafka import ensure_topics
+from spendstream.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run the stream worker (normalize, dedup, roll up, sink to Parquet)",
+        description=(
+            "Run the Faust worker: it consumes the raw topic, writes usage events, dead letters and "
+            "aggregates to their topics, and lands usage events in the Parquet lake under "
+            "SPENDSTREAM_DATA_DIR. Creates spendstream's topics if they are missing. Stop with Ctrl-C "
+            "or SIGTERM."
+        ),
+    )
+    parser.add_argument("--no-sink", action="store_true", help="do not write the Parquet lake from this worker")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from faust import Worker
+
+    from spendstream.worker import build_worker_app
+
+    try:
+        asyncio.run(ensure_topics(settings))
+    except RuntimeError as exc:
+        print(f"spendstream worker: {exc}", file=sys.stderr)
+        return 1
+    app = build_worker_app(settings, with_sink=not args.no_sink)
+    worker = Worker(app, loglevel="INFO", quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,122 @@
+"""The one settings object of spendstream, read from ``SPENDSTREAM_*`` environment variables.
+
+Built once at the entry point (the CLI) and passed down; no other module reads the
+environment for broker addresses or paths.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_runner_id() -> str:
+    return socket.gethostname() or "unknown-runner"
+
+
+class Settings(BaseSettings):
+    """Configuration for every spendstream command. Each field is ``SPENDSTREAM_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSTREAM_", frozen=True, extra="ignore")
+
+    broker: str | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_BROKER: bootstrap servers of an existing Kafka cluster (host:port[,...]). "
+            "When set, spendstream never starts a broker of its own. When unset, the local "
+            "single-node broker managed by `spendstream broker` is used."
+        ),
+    )
+    state_dir: Path = Field(
+        default=Path(".spendstream"),
+        description=(
+            "SPENDSTREAM_STATE_DIR: project-local folder for the local broker (jars, data, logs, "
+            "pid) and for producer spools and positions."
+        ),
+    )
+    data_dir: Path = Field(
+        default=Path(".spendstream/lake"),
+        description="SPENDSTREAM_DATA_DIR: root of the Parquet lake that the sink writes and `query` reads.",
+    )
+    topic_prefix: str = Field(
+        default="spendstream",
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description=(
+            "SPENDSTREAM_TOPIC_PREFIX: prefix of every topic and consumer group name, so that two "
+            "pipelines can share one cluster."
+        ),
+    )
+    partitions: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="SPENDSTREAM_PARTITIONS: partition count used when spendstream creates its topics.",
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="SPENDSTREAM_REPLICATION_FACTOR: replication of created topics."
+    )
+    local_broker_port: int = Field(
+        default=9092, ge=1, le=65535, description="SPENDSTREAM_LOCAL_BROKER_PORT: client port of the local broker."
+    )
+    local_controller_port: int = Field(
+        default=9093,
+        ge=1,
+        le=65535,
+        description="SPENDSTREAM_LOCAL_CONTROLLER_PORT: KRaft controller port of the local broker.",
+    )
+    local_broker_heap: str = Field(
+        default="768m", description="SPENDSTREAM_LOCAL_BROKER_HEAP: JVM heap (-Xmx) of the local broker."
+    )
+    runner_id: str = Field(
+        default_factory=_default_runner_id,
+        min_length=1,
+        max_length=200,
+        description="SPENDSTREAM_RUNNER_ID: identity of this runner in published records (default: hostname).",
+    )
+    web_port: int = Field(
+        default=6066, ge=1, le=65535, description="SPENDSTREAM_WEB_PORT: HTTP port of the worker's web server."
+    )
+    sink_flush_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "SPENDSTREAM_SINK_FLUSH_SECONDS: the longest a usage event waits in the sink's buffer "
+            "before it is written to Parquet."
+        ),
+    )
+    sink_max_rows: int = Field(
+        default=100_000, ge=1, description="SPENDSTREAM_SINK_MAX_ROWS: rows per Parquet file at most."
+    )
+    security_protocol: str = Field(
+        default="PLAINTEXT",
+        pattern=r"^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$",
+        description="SPENDSTREAM_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    sasl_mechanism: str | None = Field(
+        default=None, description="SPENDSTREAM_SASL_MECHANISM: e.g. SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    sasl_username: str | None = Field(default=None, description="SPENDSTREAM_SASL_USERNAME.")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="SPENDSTREAM_SASL_PASSWORD (never printed)."
+    )
+    ssl_cafile: Path | None = Field(
+        default=None, description="SPENDSTREAM_SSL_CAFILE: CA bundle that signs the brokers' certificates."
+    )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Where clients connect: the configured cluster, or the local broker."""
+        if self.broker:
+            return self.broker
+        return f"127.0.0.1:{self.local_broker_port}"
+
+    @property
+    def uses_local_broker(self) -> bool:
+        return not self.broker
+
+    def topic(self, name: str) -> str:
+        """Full name of one of spendstream's topics (``raw``, ``usage``, ``deadletter`` ...)."""
+        return f"{self.topic_prefix}.{name}"
