@@ -1,0 +1,64 @@
+"""Integration fixtures: a real Apache Kafka broker and per-test topic names.
+
+The broker is the project's own local KRaft broker (``spendstream broker start``), started
+once per test session unless SPENDSTREAM_BROKER points at an existing cluster, and stopped
+at the end if this session started it. Each test gets a unique topic prefix (so topics,
+consumer groups and Faust app ids never collide) and its own lake directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spendstream import broker
+from spendstream.kafka import ensure_topics
+from spendstream.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+_web_ports = iter(range(16100, 16900))
+
+
+def _base_settings(**overrides: Any) -> Settings:
+    env_state = os.environ.get("SPENDSTREAM_STATE_DIR")
+    state_dir = Path(env_state) if env_state else REPO / ".spendstream"
+    return Settings(state_dir=state_dir, **overrides)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[str]:
+    """Bootstrap servers of a running real broker (started here if needed)."""
+    settings = _base_settings()
+    before = broker.status(settings)
+    state = broker.start(settings)
+    yield state.bootstrap
+    if state.managed and not before.running and os.environ.get("SPENDSTREAM_KEEP_BROKER") != "1":
+        broker.stop(settings)
+
+
+@pytest.fixture
+def settings(kafka_broker: str, tmp_path: Path) -> Settings:
+    """Settings for one test: unique topic prefix, a lake under tmp_path, a free web port."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    return _base_settings(
+        topic_prefix=prefix,
+        data_dir=tmp_path / "lake",
+        web_port=next(_web_ports),
+        sink_flush_seconds=0.5,
+        runner_id="test-runner",
+    )
+
+
+@pytest.fixture
+async def topics(settings: Settings) -> AsyncIterator[Settings]:
+    """The test's settings with all of spendstream's topics created."""
+    await ensure_topics(settings)
+    yield settings
+
+

@@ -1,0 +1,126 @@
+"""Helpers for integration tests on the real broker: workers, topic readers, lake polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer
+
+from sinks.catalog import run_query
+from spendstream.kafka import client_options
+from spendstream.settings import Settings
+from spendstream.worker import build_worker_app
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings, **overrides: Any) -> AsyncIterator[faust.App]:
+    """A worker (Faust app + lake sink) running on the test's event loop."""
+    app = build_worker_app(settings, **overrides)
+    app.loop = asyncio.get_running_loop()
+    app.finalize()
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process build the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSTREAM_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"SPENDSTREAM_{name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcess:
+    """``spendstream worker`` as a child process, so a test can SIGKILL it."""
+
+    def __init__(self, settings: Settings, log_path: Path, *extra_args: str) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "spendstream.cli", "worker", *self.extra_args],
+                env=settings_env(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            log.close()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, until: Callable[[list[Any]], bool], timeout: float = 60.0
+) -> list[Any]:
+    """All committed records of a topic from the start, read until ``until(records)`` holds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        **client_options(settings),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not until(records):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{topic}: condition not met after {timeout}s ({len(records)} records)")
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(messages)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def wait_for_query(
+    settings: Settings, sql: str, *, until: Callable[[list[tuple[Any, ...]]], bool], timeout: float = 60.0
+) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` over the test's lake once ``until(rows)`` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    rows: list[tuple[Any, ...]] = []
+    while asyncio.get_running_loop().time() < deadline:
+        _, rows = await asyncio.to_thread(run_query, settings.data_dir, sql)
+        if until(rows):
+            return rows
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"lake query did not converge after {timeout}s; last rows: {rows!r}")

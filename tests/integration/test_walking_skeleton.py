@@ -1,0 +1,60 @@
+"""Issue 2: one real line travels runner -> Kafka -> Faust -> Parquet -> DuckDB."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from producers.publish import PublishRequest, publish
+from spendstream.settings import Settings
+from streams.deadletter import H_REASON
+from tests.integration.harness import read_topic, running_worker, wait_for_query
+
+pytestmark = pytest.mark.integration
+
+SESSION = "145cc619-8afc-49bd-8c24-81ce5bebe88d"
+
+
+async def test_real_result_line_lands_in_duckdb_exactly(topics: Settings, real_fixtures: Path) -> None:
+    fixture = real_fixtures / "claude-json" / "result-success.json"
+    async with running_worker(topics):
+        summary = await publish(topics, PublishRequest(paths=(str(fixture),), source="claude-json"))
+        assert summary.lines == 1
+        rows = await wait_for_query(
+            topics,
+            "SELECT session_id, count(*), sum(input_tokens), sum(output_tokens), "
+            "sum(cache_write_5m_tokens + cache_write_1h_tokens), sum(cache_read_tokens), sum(cost_usd), "
+            "any_value(cost_source) FROM usage GROUP BY session_id",
+            until=lambda rows: len(rows) == 1,
+        )
+    assert rows == [(SESSION, 1, 4, 18, 3548, 11459, Decimal("0.085625900000"), "reported")]
+
+
+async def test_bad_line_goes_to_dead_letter_with_original_bytes(topics: Settings, tmp_path: Path) -> None:
+    bad = b'{"type":"result","session_id":"s-bad","usage":{"input_tokens":'
+    source = tmp_path / "bad.jsonl"
+    source.write_bytes(bad + b"\n")
+    async with running_worker(topics):
+        await publish(topics, PublishRequest(paths=(str(source),), source="claude-json"))
+        dead = await read_topic(topics, topics.topic("deadletter"), until=lambda r: len(r) >= 1)
+    assert len(dead) == 1
+    assert dead[0].value == bad
+    headers = dict(dead[0].headers)
+    assert headers[H_REASON].startswith(b"not valid JSON")
+    assert headers["ss-pos"] == b"1"
+    # The reason never quotes the line.
+    assert b"s-bad" not in headers[H_REASON]
+
+
+async def test_usage_event_carries_no_content(topics: Settings, real_fixtures: Path) -> None:
+    fixture = real_fixtures / "claude-json" / "result-success.json"
+    async with running_worker(topics):
+        await publish(topics, PublishRequest(paths=(str(fixture),), source="claude-json"))
+        usage = await read_topic(topics, topics.topic("usage"), until=lambda r: len(r) >= 1)
+    event = orjson.loads(usage[0].value)
+    assert "Because light attracts bugs" not in usage[0].value.decode()
+    assert event["input_tokens"] == 4
+    assert event["cost_usd"] == "0.085625900000"
