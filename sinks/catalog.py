@@ -34,9 +34,8 @@ def _duck_type(arrow_type: object) -> str:
 
 
 def _empty_usage_sql() -> str:
-    columns = ", ".join(
-        f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in USAGE_SCHEMA
-    )
+    columns = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in USAGE_SCHEMA)
+    # Built from the schema constants only, never from user input.
     return f"SELECT {columns}, CAST(NULL AS DATE) AS date WHERE false"
 
 
@@ -48,7 +47,7 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     if any(usage_dir.glob("date=*/*.parquet")):
         pattern = str(usage_dir / "date=*" / "*.parquet").replace("'", "''")
         source = (
-            f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
+            f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "  # noqa: S608 - quoted path
             "union_by_name = true, hive_types = {'date': DATE})"
         )
     else:
@@ -70,11 +69,13 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run_query(data_dir: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of one SQL statement over the lake's views."""
+def run_query(
+    data_dir: Path, sql: str, parameters: Sequence[object] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of one SQL statement (with ``?`` parameters) over the lake's views."""
     con = connect(data_dir)
     try:
-        cursor = con.execute(sql)
+        cursor = con.execute(sql, parameters)
         columns = [d[0] for d in cursor.description or ()]
         rows: Sequence[tuple[Any, ...]] = cursor.fetchall()
         return columns, list(rows)

@@ -135,7 +135,7 @@ class UsageSink:
                 consumer.seek(tp, start)
 
 
-class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Resume(ConsumerRebalanceListener):
     def __init__(self, sink: UsageSink) -> None:
         self.sink = sink
 

@@ -81,7 +81,7 @@ def write_atomic(table: pa.Table, target: Path) -> None:
     pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    tmp.replace(target)
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -187,7 +187,7 @@ class BrokerStatus:
 
     def describe(self) -> str:
         if not self.managed:
-            return f"using the external cluster at {self.bootstrap} (SPENDSTREAM_BROKER); nothing managed locally"
+            return f"using the external cluster at {self.bootstrap} (SPENDSTREAM_BROKER); nothing local"
         if self.running:
             return f"local Kafka {KAFKA_VERSION} running, pid {self.pid}, at {self.bootstrap}"
         return f"local Kafka is not running (would listen at {self.bootstrap})"
@@ -230,7 +230,7 @@ def _launch(settings: Settings, paths: BrokerPaths) -> subprocess.Popen[bytes]:
         "-cp", classpath, "kafka.Kafka", str(paths.config),
     ]  # fmt: skip
     with paths.log.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
     paths.pid.write_text(str(proc.pid))
@@ -249,7 +249,9 @@ def _wait_ready(settings: Settings, paths: BrokerPaths, proc: subprocess.Popen[b
         if _port_open(settings.local_broker_port):
             return
         time.sleep(0.25)
-    raise BrokerError(f"the local broker did not accept connections within {_READY_TIMEOUT_S:.0f}s; see {paths.log}")
+    raise BrokerError(
+        f"the local broker did not accept connections within {_READY_TIMEOUT_S:.0f}s; see {paths.log}"
+    )
 
 
 def stop(settings: Settings) -> bool:

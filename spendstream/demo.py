@@ -47,7 +47,7 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     log_path = settings.state_dir / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        return subprocess.Popen(
             [sys.executable, "-m", "spendstream.cli", "worker"],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -67,10 +67,10 @@ def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _lake_costs(settings: Settings, sessions: list[str]) -> dict[str, Decimal]:
-    quoted = ", ".join("'" + s.replace("'", "''") + "'" for s in sessions)
     _, rows = run_query(
         settings.data_dir,
-        f"SELECT session_id, sum(cost_usd) FROM usage WHERE session_id IN ({quoted}) GROUP BY 1",
+        "SELECT session_id, sum(cost_usd) FROM usage WHERE list_contains(?, session_id) GROUP BY 1",
+        [sessions],
     )
     return {row[0]: Decimal(row[1]) for row in rows}
 
@@ -82,7 +82,9 @@ def _wait_for_lake(
     sessions = sorted(expected)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise DemoError(f"the worker exited ({proc.returncode}); see {settings.state_dir / 'demo-worker.log'}")
+            raise DemoError(
+                f"the worker exited ({proc.returncode}); see {settings.state_dir / 'demo-worker.log'}"
+            )
         landed = _lake_costs(settings, sessions)
         if all(landed.get(s, Decimal(0)) >= cost for s, cost in expected.items()):
             return
@@ -91,16 +93,16 @@ def _wait_for_lake(
 
 
 def session_table(settings: Settings, sessions: list[str]) -> str:
-    quoted = ", ".join("'" + s.replace("'", "''") + "'" for s in sessions)
     columns, rows = run_query(
         settings.data_dir,
-        f"""
+        """
         SELECT session_id, count(*) AS events, string_agg(DISTINCT coalesce(model, '?'), ',') AS models,
                sum(input_tokens) AS input, sum(output_tokens) AS output,
                sum(cache_write_5m_tokens + cache_write_1h_tokens) AS cache_write,
                sum(cache_read_tokens) AS cache_read, sum(cost_usd) AS cost_usd
-        FROM usage WHERE session_id IN ({quoted}) GROUP BY session_id ORDER BY cost_usd DESC
+        FROM usage WHERE list_contains(?, session_id) GROUP BY session_id ORDER BY cost_usd DESC
         """,
+        [sessions],
     )
     return render_table(columns, rows)
 

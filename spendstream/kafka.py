@@ -8,6 +8,7 @@ auto-created topic with another count makes an agent fail silently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,9 @@ def topic_config(spec: TopicSpec) -> dict[str, str]:
     return {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 
-async def ensure_topics(settings: Settings, names: tuple[str, ...] | None = None, timeout: float = 60.0) -> None:
+async def ensure_topics(
+    settings: Settings, names: tuple[str, ...] | None = None, wait_s: float = 60.0
+) -> None:
     """Create spendstream's topics (all, or the given short names) if they do not exist."""
     wanted = [spec for spec in TOPICS if names is None or spec.name in names]
     new_topics = [
@@ -74,12 +77,12 @@ async def ensure_topics(settings: Settings, names: tuple[str, ...] | None = None
         )
         for spec in wanted
     ]
-    await create_topics(settings, new_topics, timeout=timeout)
+    await create_topics(settings, new_topics, wait_s=wait_s)
 
 
-async def create_topics(settings: Settings, new_topics: list[NewTopic], timeout: float = 60.0) -> None:
+async def create_topics(settings: Settings, new_topics: list[NewTopic], wait_s: float = 60.0) -> None:
     """Create topics, retrying while a just-started broker is not ready yet."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10_000)
         try:
@@ -87,10 +90,9 @@ async def create_topics(settings: Settings, new_topics: list[NewTopic], timeout:
             existing = set(await admin.list_topics())
             missing = [t for t in new_topics if t.name not in existing]
             if missing:
-                try:
+                # Another client may create the same topic at the same moment.
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass
             return
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             if asyncio.get_running_loop().time() > deadline:

@@ -59,7 +59,10 @@ class Settings(BaseSettings):
         default=1, ge=1, description="SPENDSTREAM_REPLICATION_FACTOR: replication of created topics."
     )
     local_broker_port: int = Field(
-        default=9092, ge=1, le=65535, description="SPENDSTREAM_LOCAL_BROKER_PORT: client port of the local broker."
+        default=9092,
+        ge=1,
+        le=65535,
+        description="SPENDSTREAM_LOCAL_BROKER_PORT: client port of the local broker.",
     )
     local_controller_port: int = Field(
         default=9093,
@@ -74,10 +77,17 @@ class Settings(BaseSettings):
         default_factory=_default_runner_id,
         min_length=1,
         max_length=200,
-        description="SPENDSTREAM_RUNNER_ID: identity of this runner in published records (default: hostname).",
+        description="SPENDSTREAM_RUNNER_ID: this runner's identity in published records (default: hostname).",
     )
     web_port: int = Field(
-        default=6066, ge=1, le=65535, description="SPENDSTREAM_WEB_PORT: HTTP port of the worker's web server."
+        default=6066,
+        ge=1,
+        le=65535,
+        description="SPENDSTREAM_WEB_PORT: HTTP port of the worker's web server.",
+    )
+    web_bind: str = Field(
+        default="127.0.0.1",
+        description="SPENDSTREAM_WEB_BIND: address the worker's web server binds (0.0.0.0 in containers).",
     )
     sink_flush_seconds: float = Field(
         default=2.0,

@@ -22,7 +22,7 @@ def build_worker_app(settings: Settings, *, with_sink: bool = True, **overrides:
     if with_sink:
         sink = UsageSink(settings)
 
-        class LakeSink(Service):  # type: ignore[misc]
+        class LakeSink(Service):
             """Runs the usage -> Parquet consumer for as long as the app runs."""
 
             _task: asyncio.Task[None] | None = None

@@ -30,7 +30,7 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "topic_replication_factor": settings.replication_factor,
         "topic_allow_declare": True,
         "web_port": settings.web_port,
-        "web_bind": "127.0.0.1",
+        "web_bind": settings.web_bind,
         "web_in_thread": False,
         "producer_linger": 0.005,
         "producer_max_batch_size": 256 * 1024,

@@ -29,7 +29,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(broker.start(settings).describe())
         elif args.action == "stop":
             stopped = broker.stop(settings)
-            print("local Kafka stopped" if stopped else "no local Kafka started from this state folder was running")
+            print(
+                "local Kafka stopped"
+                if stopped
+                else "no local Kafka started from this state folder was running"
+            )
         else:
             current = broker.status(settings)
             print(current.describe())

@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "do not change."
         ),
     )
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the events (default 180)")
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for the events (default 180)"
+    )
     parser.add_argument("--keep-worker", action="store_true", help="leave the worker running afterwards")
     parser.set_defaults(handler=run)
 

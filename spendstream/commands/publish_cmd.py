@@ -29,14 +29,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the format, runner id and the line's position, so re-publishing the same file is harmless."
         ),
     )
-    parser.add_argument("files", nargs="*", default=["-"], metavar="FILE", help="files to publish; - is stdin")
+    parser.add_argument(
+        "files", nargs="*", default=["-"], metavar="FILE", help="files to publish; - is stdin"
+    )
     parser.add_argument("--format", default="claude-json", choices=sorted(PARSERS), help="input format")
     parser.add_argument(
         "--lineage",
         default=None,
         help="ancestor scope ids, root first, comma-separated (default: $SPENDSTREAM_LINEAGE)",
     )
-    parser.add_argument("--session", default=None, help="scope id of this run (default: $SPENDSTREAM_SESSION)")
+    parser.add_argument(
+        "--session", default=None, help="scope id of this run (default: $SPENDSTREAM_SESSION)"
+    )
     parser.add_argument("--label", action="append", type=parse_label, default=[], metavar="K=V")
     parser.set_defaults(handler=run)
 
@@ -55,5 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except FileNotFoundError as exc:
         print(f"spendstream publish: no such file: {exc.filename}", file=sys.stderr)
         return 2
-    print(f"published {summary.lines} lines ({summary.bytes} bytes) from {summary.files} input(s)", file=sys.stderr)
+    print(
+        f"published {summary.lines} lines ({summary.bytes} bytes) from {summary.files} input(s)",
+        file=sys.stderr,
+    )
     return 0

@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "or SIGTERM."
         ),
     )
-    parser.add_argument("--no-sink", action="store_true", help="do not write the Parquet lake from this worker")
+    parser.add_argument(
+        "--no-sink", action="store_true", help="do not write the Parquet lake from this worker"
+    )
     parser.set_defaults(handler=run)
 
 

@@ -8,7 +8,6 @@ consumer groups and Faust app ids never collide) and its own lake directory.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -60,5 +59,3 @@ async def topics(settings: Settings) -> AsyncIterator[Settings]:
     """The test's settings with all of spendstream's topics created."""
     await ensure_topics(settings)
     yield settings
-
-

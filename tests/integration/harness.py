@@ -87,7 +87,7 @@ class WorkerProcess:
 
 
 async def read_topic(
-    settings: Settings, topic: str, *, until: Callable[[list[Any]], bool], timeout: float = 60.0
+    settings: Settings, topic: str, *, until: Callable[[list[Any]], bool], wait_s: float = 60.0
 ) -> list[Any]:
     """All committed records of a topic from the start, read until ``until(records)`` holds."""
     consumer = AIOKafkaConsumer(
@@ -100,10 +100,10 @@ async def read_topic(
     await consumer.start()
     records: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + wait_s
         while not until(records):
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{topic}: condition not met after {timeout}s ({len(records)} records)")
+                raise TimeoutError(f"{topic}: condition not met after {wait_s}s ({len(records)} records)")
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 records.extend(messages)
@@ -113,14 +113,14 @@ async def read_topic(
 
 
 async def wait_for_query(
-    settings: Settings, sql: str, *, until: Callable[[list[tuple[Any, ...]]], bool], timeout: float = 60.0
+    settings: Settings, sql: str, *, until: Callable[[list[tuple[Any, ...]]], bool], wait_s: float = 60.0
 ) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` over the test's lake once ``until(rows)`` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_s
     rows: list[tuple[Any, ...]] = []
     while asyncio.get_running_loop().time() < deadline:
         _, rows = await asyncio.to_thread(run_query, settings.data_dir, sql)
         if until(rows):
             return rows
         await asyncio.sleep(0.25)
-    raise TimeoutError(f"lake query did not converge after {timeout}s; last rows: {rows!r}")
+    raise TimeoutError(f"lake query did not converge after {wait_s}s; last rows: {rows!r}")
