@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from spendstream.commands import COMMANDS
 from spendstream.settings import Settings
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         print(f"spendstream: invalid SPENDSTREAM_* setting:\n{exc}", file=sys.stderr)
         return 2
     try:

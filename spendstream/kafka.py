@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from spendstream.settings import Settings
 
 RAW, USAGE, DEADLETTER, TOTALS, WINDOWS = "raw", "usage", "deadletter", "totals", "windows"
+OBSERVATIONS = "observations"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class TopicSpec:
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(RAW, False, "raw CLI lines, byte for byte; key = stream id; headers: schemas/raw.py"),
+    TopicSpec(OBSERVATIONS, False, "internal: parsed observations between the worker's stages; key = root"),
     TopicSpec(USAGE, False, "normalized usage events (deltas), JSON; key = root scope id"),
     TopicSpec(DEADLETTER, False, "records that could not be used: original bytes + headers + reason"),
     TopicSpec(TOTALS, True, "per-scope own and subtree totals, JSON upserts; key = scope id"),

@@ -100,6 +100,22 @@ class Settings(BaseSettings):
     sink_max_rows: int = Field(
         default=100_000, ge=1, description="SPENDSTREAM_SINK_MAX_ROWS: rows per Parquet file at most."
     )
+    window_sizes_seconds: tuple[int, ...] = Field(
+        default=(60, 3600),
+        min_length=1,
+        description=(
+            "SPENDSTREAM_WINDOW_SIZES_SECONDS: event-time tumbling window sizes of the windows topic, "
+            "as a JSON list (default [60, 3600])."
+        ),
+    )
+    window_grace_seconds: int = Field(
+        default=300,
+        ge=0,
+        description=(
+            "SPENDSTREAM_WINDOW_GRACE_SECONDS: how late (behind the highest event time seen) an event "
+            "may be and still update its window. Later events count in totals and Parquet only."
+        ),
+    )
     security_protocol: str = Field(
         default="PLAINTEXT",
         pattern=r"^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$",
@@ -115,6 +131,56 @@ class Settings(BaseSettings):
     ssl_cafile: Path | None = Field(
         default=None, description="SPENDSTREAM_SSL_CAFILE: CA bundle that signs the brokers' certificates."
     )
+    spool_dir: Path | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_SPOOL_DIR: where producers keep lines the broker has not acknowledged "
+            "(append-only segments, drained in order when the broker returns). Default: "
+            "<state_dir>/spool."
+        ),
+    )
+    spool_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=64 * 1024,
+        description=(
+            "SPENDSTREAM_SPOOL_MAX_BYTES: disk the spool may use. When full, `watch` and `publish` "
+            "stop reading (their files still hold the lines); `run` keeps spooling past the bound "
+            "with a warning, because a wrapped command's output cannot be read again."
+        ),
+    )
+    spool_segment_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=4096,
+        description="SPENDSTREAM_SPOOL_SEGMENT_BYTES: size at which a spool segment file is closed.",
+    )
+    producer_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "SPENDSTREAM_PRODUCER_TIMEOUT_SECONDS: how long a producer waits for the broker (to "
+            "connect, or to acknowledge a batch) before it spools instead."
+        ),
+    )
+    producer_retry_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "SPENDSTREAM_PRODUCER_RETRY_MAX_SECONDS: longest pause between reconnection attempts "
+            "while spooling (the pause doubles from 0.5 s up to this)."
+        ),
+    )
+    max_record_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description=(
+            "SPENDSTREAM_MAX_RECORD_BYTES: largest record value a producer sends; keep it below the "
+            "broker's message.max.bytes (Kafka's default is 1 MiB). A line still larger after "
+            "redaction is kept in <spool_dir>/held and replaced by a small marker record."
+        ),
+    )
+    watch_poll_seconds: float = Field(
+        default=1.0, gt=0, description="SPENDSTREAM_WATCH_POLL_SECONDS: how often `watch` looks for new lines."
+    )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -122,6 +188,11 @@ class Settings(BaseSettings):
         if self.broker:
             return self.broker
         return f"127.0.0.1:{self.local_broker_port}"
+
+    @property
+    def spool_path(self) -> Path:
+        """Folder of the producers' spool (``spool_dir``, else ``<state_dir>/spool``)."""
+        return self.spool_dir if self.spool_dir is not None else self.state_dir / "spool"
 
     @property
     def uses_local_broker(self) -> bool:

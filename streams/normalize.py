@@ -1,74 +1,94 @@
-"""One raw record in, exactly one outcome out: usage events, "no usage", or dead letter.
+"""Stage 1, pure: one raw record in, exactly one outcome out.
 
-Pure: no Faust, no Kafka. The agent calls :func:`normalize_record` and only moves what it
-returns.
+Outcomes: observations (usage to account), "no usage", "duplicate" (the stream already
+delivered this position), or a dead letter with a reason. Never an exception.
+
+Transport dedup relies on the raw contract (schemas/raw.py): within one stream, positions
+only grow, and all of a stream's records share one partition, in order. A position at or
+below the stream's high-water mark is therefore a re-publication (a retrying producer, a
+restarted watcher, a repeated backfill) and is dropped. Semantic duplicates from other
+streams are the ledger's job in stage 2.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from typing import Any
 
-from schemas.money import ZERO_USD
+import orjson
+
 from schemas.raw import MAX_LINE_BYTES, context_from_headers
 from schemas.sources import PARSERS, BadLine, LineContext, Observation
-from schemas.usage import CostSource, SchemaError, UsageEvent, event_id_for
+from schemas.usage import SchemaError
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    """Why a record could not be used; the original bytes travel with it, not in here."""
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """Per-stream state kept in the ``streams`` table: the high-water mark and parser state."""
 
-    reason: str
+    high_water: int
+    parser_state: Any
+    last_seen: str
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({"hw": self.high_water, "ps": self.parser_state, "seen": self.last_seen})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> StreamState:
+        raw = orjson.loads(data)
+        return cls(int(raw["hw"]), raw.get("ps"), str(raw.get("seen", "")))
 
 
 @dataclass(frozen=True)
 class Outcome:
-    events: Sequence[UsageEvent] = field(default_factory=tuple)
-    dead: DeadLetter | None = None
-
-    @property
-    def no_usage(self) -> bool:
-        return self.dead is None and not self.events
-
-
-def event_from_observation(obs: Observation, context: LineContext) -> UsageEvent:
-    """The full usage of one observation as one event (no earlier observation of it counted)."""
-    cost: Decimal = obs.reported_cost_usd if obs.reported_cost_usd is not None else ZERO_USD
-    cost_source: CostSource = "reported" if obs.reported_cost_usd is not None else "unpriced"
-    return UsageEvent(
-        event_id=event_id_for(obs.identity, "full"),
-        source=context.source,
-        runner_id=context.runner_id,
-        session_id=obs.session_id,
-        lineage=obs.lineage,
-        agent_id=obs.agent_id,
-        model=obs.model,
-        event_time=obs.event_time,
-        tokens=obs.tokens,
-        cost_usd=cost,
-        cost_source=cost_source,
-        auth_mode=obs.auth_mode,
-        labels=context.labels,
-    )
+    kind: str  # "usage" | "no_usage" | "duplicate" | "dead"
+    context: LineContext | None = None
+    observations: Sequence[Observation] = field(default_factory=tuple)
+    reason: str | None = None
+    new_state: StreamState | None = None
 
 
-def normalize_record(value: bytes | None, headers: Sequence[tuple[str, bytes]] | None) -> Outcome:
-    """Parse one raw record; bad input becomes a dead letter with a reason, never an exception."""
-    if value is None:
-        return Outcome(dead=DeadLetter("record has no value"))
-    if len(value) > MAX_LINE_BYTES:
-        return Outcome(dead=DeadLetter(f"line longer than {MAX_LINE_BYTES} bytes"))
+def _stream_state(context: LineContext, parser_state: Any) -> StreamState:
+    return StreamState(context.position, parser_state, context.published_at.isoformat())
+
+
+def normalize_record(
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]] | None,
+    state_of: Any,
+) -> Outcome:
+    """Classify one raw record. ``state_of(stream_id)`` returns that stream's StreamState or None."""
     try:
         context = context_from_headers(headers or ())
-        parser = PARSERS.get(context.source)
-        if parser is None:
-            return Outcome(dead=DeadLetter(f"unknown format {context.source[:64]!r}"))
-        observations, _state = parser(value, context, None)
-        events = [event_from_observation(obs, context) for obs in observations]
     except BadLine as exc:
-        return Outcome(dead=DeadLetter(exc.reason))
+        return Outcome("dead", reason=exc.reason)
+    state: StreamState | None = state_of(context.stream_id)
+    if state is not None and context.position <= state.high_water:
+        return Outcome("duplicate", context=context)
+    parser_state = state.parser_state if state is not None else None
+    if value is None:
+        return Outcome("dead", context, reason="record has no value", new_state=_stream_state(context, parser_state))
+    if len(value) > MAX_LINE_BYTES:
+        reason = f"line longer than {MAX_LINE_BYTES} bytes"
+        return Outcome("dead", context, reason=reason, new_state=_stream_state(context, parser_state))
+    parser = PARSERS.get(context.source)
+    if parser is None:
+        reason = f"unknown format {context.source[:64]!r}"
+        return Outcome("dead", context, reason=reason, new_state=_stream_state(context, parser_state))
+    try:
+        observations, next_parser_state = parser(value, context, parser_state)
+    except BadLine as exc:
+        return Outcome("dead", context, reason=exc.reason, new_state=_stream_state(context, parser_state))
     except SchemaError as exc:
-        return Outcome(dead=DeadLetter(f"schema: {exc}"))
-    return Outcome(events=tuple(e for e in events if not (e.tokens.is_zero() and e.cost_usd == 0)))
+        reason = f"schema: {exc}"
+        return Outcome("dead", context, reason=reason, new_state=_stream_state(context, parser_state))
+    new_state = _stream_state(context, next_parser_state)
+    if not observations:
+        return Outcome("no_usage", context, new_state=new_state)
+    return Outcome("usage", context, observations=tuple(observations), new_state=new_state)
+
+
+def root_of(observation: Observation) -> str:
+    """Partition key of stage 2: the root scope, so a whole agent tree is accounted together."""
+    return observation.lineage[0] if observation.lineage else observation.session_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -37,12 +38,13 @@ async def running_worker(settings: Settings, **overrides: Any) -> AsyncIterator[
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment that makes a child process build the same settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSTREAM_")}
-    for name, value in settings.model_dump().items():
+    secret = settings.sasl_password
+    for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"SPENDSTREAM_{name.upper()}"] = str(value)
+        if name == "sasl_password" and secret is not None:
+            value = secret.get_secret_value()
+        env[f"SPENDSTREAM_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
 
 

@@ -1,0 +1,227 @@
+"""Subtree rollup arithmetic: per-scope own and subtree totals, and event-time windows.
+
+Pure: state in, state out. A usage event adds to its own scope's ``own`` and ``subtree``
+totals and to the ``subtree`` totals of every ancestor in its lineage, so a parent's
+subtree always includes all descendants at any depth. Every change of a scope's record
+increments its ``version`` so consumers of the compacted topics can drop stale updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from schemas.money import ZERO_USD, to_usd, usd_str
+from schemas.usage import TOKEN_FIELDS, TokenCounts, UsageEvent
+
+AGGREGATE_SCHEMA_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Summed tokens, exact cost and number of usage events."""
+
+    tokens: TokenCounts = TokenCounts()
+    cost_usd: Decimal = ZERO_USD
+    events: int = 0
+
+    def plus(self, event: UsageEvent) -> Totals:
+        return Totals(self.tokens + event.tokens, self.cost_usd + event.cost_usd, self.events + 1)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {**self.tokens.as_dict(), "cost_usd": usd_str(self.cost_usd), "events": self.events}
+
+    @classmethod
+    def from_json_dict(cls, raw: Mapping[str, Any]) -> Totals:
+        tokens = TokenCounts(**{name: raw.get(name, 0) for name in TOKEN_FIELDS})
+        return cls(tokens, to_usd(raw["cost_usd"]), int(raw["events"]))
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeTotals:
+    """The ``totals`` topic record of one scope (session, subagent, or any tree node)."""
+
+    scope: str
+    root_id: str
+    parent_id: str | None
+    own: Totals = Totals()
+    subtree: Totals = Totals()
+    children: int = 0
+    first_event_time: datetime | None = None
+    last_event_time: datetime | None = None
+    version: int = 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": AGGREGATE_SCHEMA_VERSION,
+            "scope": self.scope,
+            "root_id": self.root_id,
+            "parent_id": self.parent_id,
+            "own": self.own.to_json_dict(),
+            "subtree": self.subtree.to_json_dict(),
+            "children": self.children,
+            "first_event_time": _time(self.first_event_time),
+            "last_event_time": _time(self.last_event_time),
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_json_dict(cls, raw: Mapping[str, Any]) -> ScopeTotals:
+        return cls(
+            scope=raw["scope"],
+            root_id=raw["root_id"],
+            parent_id=raw.get("parent_id"),
+            own=Totals.from_json_dict(raw["own"]),
+            subtree=Totals.from_json_dict(raw["subtree"]),
+            children=int(raw["children"]),
+            first_event_time=_parse_time(raw.get("first_event_time")),
+            last_event_time=_parse_time(raw.get("last_event_time")),
+            version=int(raw["version"]),
+        )
+
+
+def _widen(first: datetime | None, last: datetime | None, at: datetime) -> tuple[datetime, datetime]:
+    return (at if first is None or at < first else first, at if last is None or at > last else last)
+
+
+def roll_up(event: UsageEvent, current: Callable[[str], ScopeTotals | None]) -> list[ScopeTotals]:
+    """New records of every scope the event adds to: its ancestors (root first), then its own.
+
+    ``current(scope)`` returns the scope's record so far, or None when the scope is new.
+    A scope seen for the first time counts as a child of the scope before it in the lineage.
+    """
+    scopes = event.scopes
+    updated: dict[str, ScopeTotals] = {}
+    for depth, scope in enumerate(scopes):
+        parent = scopes[depth - 1] if depth else None
+        record = current(scope)
+        if record is None:
+            record = ScopeTotals(scope=scope, root_id=event.root_id, parent_id=parent)
+            if parent is not None:
+                parent_record = updated[parent]
+                updated[parent] = replace(parent_record, children=parent_record.children + 1)
+        first, last = _widen(record.first_event_time, record.last_event_time, event.event_time)
+        is_own = depth == len(scopes) - 1
+        updated[scope] = replace(
+            record,
+            own=record.own.plus(event) if is_own else record.own,
+            subtree=record.subtree.plus(event),
+            first_event_time=first,
+            last_event_time=last,
+            version=record.version + 1,
+        )
+    return [updated[scope] for scope in scopes]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotals:
+    """The ``windows`` topic record: one scope's totals in one event-time tumbling window."""
+
+    scope: str
+    root_id: str
+    size_seconds: int
+    start: datetime
+    own: Totals = Totals()
+    subtree: Totals = Totals()
+    version: int = 0
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(seconds=self.size_seconds)
+
+    @property
+    def key(self) -> str:
+        return window_key(self.scope, self.size_seconds, self.start)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": AGGREGATE_SCHEMA_VERSION,
+            "scope": self.scope,
+            "root_id": self.root_id,
+            "size_seconds": self.size_seconds,
+            "window_start": _time(self.start),
+            "window_end": _time(self.end),
+            "own": self.own.to_json_dict(),
+            "subtree": self.subtree.to_json_dict(),
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_json_dict(cls, raw: Mapping[str, Any]) -> WindowTotals:
+        start = _parse_time(raw["window_start"])
+        assert start is not None
+        return cls(
+            scope=raw["scope"],
+            root_id=raw["root_id"],
+            size_seconds=int(raw["size_seconds"]),
+            start=start,
+            own=Totals.from_json_dict(raw["own"]),
+            subtree=Totals.from_json_dict(raw["subtree"]),
+            version=int(raw["version"]),
+        )
+
+
+def window_start(at: datetime, size_seconds: int) -> datetime:
+    """Start of the tumbling window of ``size_seconds`` that holds ``at`` (aligned to the epoch)."""
+    micros = (at - _EPOCH) // timedelta(microseconds=1)
+    size_micros = size_seconds * 1_000_000
+    return _EPOCH + timedelta(microseconds=micros - micros % size_micros)
+
+
+def window_key(scope: str, size_seconds: int, start: datetime) -> str:
+    return f"{scope}|{size_seconds}|{int((start - _EPOCH).total_seconds())}"
+
+
+def window_accepts(start: datetime, size_seconds: int, watermark: datetime | None, grace_seconds: int) -> bool:
+    """Whether a window still takes events: its end plus grace is not behind the watermark.
+
+    The watermark is the highest event time seen (per partition), so replayed history is
+    judged by its own clock, not the wall clock.
+    """
+    if watermark is None:
+        return True
+    return start + timedelta(seconds=size_seconds + grace_seconds) > watermark
+
+
+def roll_up_windows(
+    event: UsageEvent,
+    sizes: tuple[int, ...],
+    watermark: datetime | None,
+    grace_seconds: int,
+    current: Callable[[str], WindowTotals | None],
+) -> list[WindowTotals]:
+    """Updated window records for every scope of the event and every window size.
+
+    Events too late for their window (past end + grace by the watermark) update no window;
+    they still count in ``totals`` and in Parquet.
+    """
+    updated: list[WindowTotals] = []
+    own_scope = event.session_id
+    for size in sizes:
+        start = window_start(event.event_time, size)
+        if not window_accepts(start, size, watermark, grace_seconds):
+            continue
+        for scope in event.scopes:
+            key = window_key(scope, size, start)
+            record = current(key) or WindowTotals(scope, event.root_id, size, start)
+            updated.append(
+                replace(
+                    record,
+                    own=record.own.plus(event) if scope == own_scope else record.own,
+                    subtree=record.subtree.plus(event),
+                    version=record.version + 1,
+                )
+            )
+    return updated

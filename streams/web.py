@@ -1,0 +1,38 @@
+"""The worker's HTTP views: current totals of a scope, and the worker's counters.
+
+``GET /totals/<scope>`` answers with the same JSON as the ``totals`` topic. Reads are local
+to this worker: during recovery or a rebalance the table may be behind, so the answer
+says ``503`` with ``{"stale": true}`` until the worker's tables are recovered. A scope kept
+by another worker (several workers) is ``404`` here; the ``totals`` topic has every scope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+
+from streams.metrics import Metrics
+
+
+def register_views(app: faust.App, totals_table: Any, metrics: Metrics) -> None:
+    def json_response(view: View, body: Any, status: int = 200) -> Response:
+        return view.bytes(orjson.dumps(body), content_type="application/json", status=status)
+
+    @app.page("/totals/{scope:.+}")
+    class TotalsView(View):  # type: ignore[misc]
+        async def get(self, request: Request, scope: str) -> Response:
+            if not app.tables.recovery.completed.is_set():
+                return json_response(self, {"stale": True, "reason": "recovering"}, status=503)
+            data = totals_table.get(unquote(scope).encode())
+            if data is None:
+                return json_response(self, {"error": "unknown scope on this worker"}, status=404)
+            return self.bytes(data, content_type="application/json")
+
+    @app.page("/metrics")
+    class MetricsView(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            return json_response(self, metrics.to_json_dict())
