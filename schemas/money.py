@@ -34,7 +34,11 @@ def to_usd(value: object) -> Decimal:
         raise MoneyError(f"not a finite amount: {value!r}")
     if amount < 0:
         raise MoneyError(f"a cost cannot be negative: {value!r}")
-    return amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    try:
+        return amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    except InvalidOperation as exc:
+        # More digits than the context holds at 12 places: no real cost is that large.
+        raise MoneyError(f"amount too large: {value!r}") from exc
 
 
 def usd_str(amount: Decimal) -> str:

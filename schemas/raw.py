@@ -96,6 +96,10 @@ def context_from_headers(headers: Iterable[tuple[str, bytes]]) -> LineContext:
         raise BadLine(f"header {H_TS} is not ISO-8601") from exc
     if published_at.tzinfo is None:
         raise BadLine(f"header {H_TS} has no timezone")
+    try:
+        published_at = published_at.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise BadLine(f"header {H_TS} out of range") from exc
     return LineContext(
         source=values[H_FORMAT],
         runner_id=values[H_RUNNER],

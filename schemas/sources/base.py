@@ -17,13 +17,21 @@ job (``schemas/ledger.py``), so every source shares one dedup rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from schemas.usage import AuthMode, TokenCounts
+from schemas.money import MoneyError, to_usd
+from schemas.usage import AuthMode, SchemaError, TokenCounts
+
+# No real line reports a trillion tokens in one field; a bound keeps every later sum
+# (a group of parts, a day of events) far inside TokenCounts' range.
+MAX_COUNT = 10**12
+# Likewise no single line reports a million dollars.
+MAX_COST_USD = Decimal(10**6)
+MAX_ID_LEN = 512
 
 
 class BadLine(ValueError):
@@ -96,8 +104,36 @@ def count_field(obj: Mapping[str, Any], name: str) -> int:
     value = obj.get(name)
     if value is None:
         return 0
-    if type(value) is not int or value < 0:
-        raise BadLine(f"{name} must be a non-negative integer")
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise BadLine(f"{name} must be an integer from 0 to {MAX_COUNT}")
+    return value
+
+
+def cost_field(obj: Mapping[str, Any], name: str) -> Decimal | None:
+    """A reported USD cost: absent or null is None; else a JSON number from 0 to MAX_COST_USD."""
+    value = obj.get(name)
+    if value is None:
+        return None
+    if type(value) not in (int, float):
+        raise BadLine(f"{name} must be a number")
+    try:
+        amount = to_usd(value)
+    except MoneyError as exc:
+        raise BadLine(f"{name} must be a finite, non-negative amount") from exc
+    if amount > MAX_COST_USD:
+        raise BadLine(f"{name} is larger than {MAX_COST_USD} USD")
+    return amount
+
+
+def object_field(obj: Mapping[str, Any], name: str, *, required: bool = False) -> dict[str, Any] | None:
+    """A nested JSON object: absent or null is None (or BadLine when required)."""
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise BadLine(f"missing {name}")
+        return None
+    if not isinstance(value, dict):
+        raise BadLine(f"{name} must be an object")
     return value
 
 
@@ -107,19 +143,64 @@ def text_field(obj: Mapping[str, Any], name: str, *, required: bool = False) -> 
         if required:
             raise BadLine(f"missing {name}")
         return None
-    if not isinstance(value, str) or len(value) > 512:
-        raise BadLine(f"{name} must be a string of at most 512 characters")
+    if not isinstance(value, str) or len(value) > MAX_ID_LEN:
+        raise BadLine(f"{name} must be a string of at most {MAX_ID_LEN} characters")
     return value
 
 
+def make_tokens(**counts: int) -> TokenCounts:
+    """TokenCounts from already-checked counts; an out-of-range sum is a bad line, not a crash."""
+    try:
+        return TokenCounts(**counts)
+    except SchemaError as exc:
+        raise BadLine("token counts out of range") from exc
+
+
+def sum_tokens(parts: Iterable[TokenCounts]) -> TokenCounts:
+    """The field-wise sum of ``parts``; a sum out of range is a bad line, not a crash."""
+    total = TokenCounts()
+    try:
+        for part in parts:
+            total = total + part
+    except SchemaError as exc:
+        raise BadLine("token counts out of range") from exc
+    return total
+
+
+def child_scope(session_id: str, child_id: str) -> str:
+    """The scope of a subagent of ``session_id``: ``<session>/agent-<child>``."""
+    scope = f"{session_id}/agent-{child_id}"
+    if len(scope) > MAX_ID_LEN:
+        raise BadLine(f"subagent scope id longer than {MAX_ID_LEN} characters")
+    return scope
+
+
+def scope_lineage(context: LineContext, scope: str, *parents: str) -> tuple[str, ...]:
+    """Ancestors of ``scope``, root first: the producer's lineage, then ``parents``.
+
+    Repeats are dropped (the producer may already name the parent session) and the scope
+    itself never appears in its own lineage.
+    """
+    seen: dict[str, None] = {}
+    for ancestor in (*context.lineage, *parents):
+        if ancestor != scope:
+            seen.setdefault(ancestor, None)
+    return tuple(seen)
+
+
 def parse_timestamp(value: object, fallback: datetime) -> datetime:
-    """An ISO-8601 timestamp from the line, else the producer's timestamp."""
+    """An ISO-8601 timestamp from the line (normalized to UTC), else the producer's timestamp."""
     if not isinstance(value, str):
         return fallback
+    if len(value) > 64:
+        raise BadLine("timestamp is not ISO-8601")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise BadLine("timestamp is not ISO-8601") from exc
     if parsed.tzinfo is None:
         raise BadLine("timestamp has no timezone")
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise BadLine("timestamp out of range") from exc

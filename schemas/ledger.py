@@ -1,0 +1,281 @@
+"""The ledger: absolute Observations in, UsageEvent deltas out. Pure, with explicit state.
+
+Dedup key (:func:`dedup_key`): the observation's ``identity``. Each source module says
+what its identity names (one API response, one session's cumulative counter, ...).
+
+Which duplicate wins (:func:`merge`): for one identity the ledger keeps the field-wise
+MAXIMUM of every token count seen and the maximum reported cost. Observing it again
+emits only what grew; a duplicate, a re-published line or an older, smaller snapshot
+emits nothing. Any order and any number of repeats of the same observations therefore
+count the same totals, and a cumulative counter (Codex, Gemini) becomes its deltas.
+
+Groups (:class:`GroupState`): an observation with ``group`` is a part of that group, or,
+with ``is_group_total``, a report of the group's total that covers its parts (Claude
+stream-json: messages and the final result). The group counts
+max(sum of its parts, largest total) per token field and for cost, and emits that
+quantity's growth whenever either side grows: what the total already covers is not
+counted again, a total above the parts adds only its excess.
+
+Cost of a delta (cost modes in schemas/pricing.py): ``computed`` prices the tokens that
+grew, ``price(grown, model)``: exact and linear, i.e. price(new) - price(old).
+``reported`` uses the identity's largest reported cost minus what it already counted
+(computing when nothing is reported). A counted cost never decreases: a reported cost
+below an earlier computed one emits no negative correction.
+
+State, explicit and JSON-serializable (``to_json``/``from_json``), keyed so each piece
+can live under its own key in a table (:func:`identity_key`, :func:`group_key`):
+- :class:`IdentityState` per identity: 7 counts, 2 amounts; under 250 bytes as JSON.
+- :class:`GroupState` per group: 14 counts, 2 amounts; under 450 bytes as JSON.
+Identities are global, not per stream: two streams reporting the same identity must
+reach the same state (route by identity) for their duplicates to be dropped.
+
+Event ids: ``event_id_for(identity, state before, state after, group before)``: the
+same transition always yields the same id, so replaying an input sequence from the same
+state yields identical events, and different deltas never share an id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from schemas.money import ZERO_USD, to_usd, usd_str
+from schemas.pricing import CostMode, PriceTable, default_price_table
+from schemas.sources.base import BadLine, LineContext, Observation
+from schemas.usage import TOKEN_FIELDS, CostSource, SchemaError, TokenCounts, UsageEvent, event_id_for
+
+STATE_VERSION = 1
+
+
+def field_max(a: TokenCounts, b: TokenCounts) -> TokenCounts:
+    return TokenCounts(*(max(getattr(a, n), getattr(b, n)) for n in TOKEN_FIELDS))
+
+
+def minus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
+    """``a - b`` field-wise, for ``a`` at least ``b`` in every field."""
+    return TokenCounts(*(getattr(a, n) - getattr(b, n) for n in TOKEN_FIELDS))
+
+
+def _plus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
+    try:
+        return a + b
+    except SchemaError as exc:
+        raise BadLine("group usage beyond the counter range") from exc
+
+
+def _counts(raw: Any) -> TokenCounts:
+    if not isinstance(raw, list) or len(raw) != len(TOKEN_FIELDS):
+        raise SchemaError("ledger state: token counts must be a list of 7 integers")
+    return TokenCounts(*raw)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityState:
+    """What one identity has counted: max tokens, max reported cost, cost counted so far."""
+
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+    reported_cost: Decimal | None = None
+    cost: Decimal = ZERO_USD
+
+    def to_json(self) -> bytes:
+        reported = None if self.reported_cost is None else usd_str(self.reported_cost)
+        return orjson.dumps(
+            {
+                "v": STATE_VERSION,
+                "t": list(self.tokens.as_dict().values()),
+                "r": reported,
+                "c": usd_str(self.cost),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> IdentityState:
+        try:
+            raw = orjson.loads(data)
+            reported = None if raw["r"] is None else to_usd(raw["r"])
+            return cls(_counts(raw["t"]), reported, to_usd(raw["c"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(f"ledger identity state: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """Sum of the parts' counted usage and the largest total reported for the group."""
+
+    parts_tokens: TokenCounts = field(default_factory=TokenCounts)
+    parts_cost: Decimal = ZERO_USD
+    total_tokens: TokenCounts = field(default_factory=TokenCounts)
+    total_cost: Decimal = ZERO_USD
+
+    @property
+    def counted_tokens(self) -> TokenCounts:
+        return field_max(self.parts_tokens, self.total_tokens)
+
+    @property
+    def counted_cost(self) -> Decimal:
+        return max(self.parts_cost, self.total_cost)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": STATE_VERSION,
+                "pt": list(self.parts_tokens.as_dict().values()),
+                "pc": usd_str(self.parts_cost),
+                "tt": list(self.total_tokens.as_dict().values()),
+                "tc": usd_str(self.total_cost),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> GroupState:
+        try:
+            raw = orjson.loads(data)
+            return cls(_counts(raw["pt"]), to_usd(raw["pc"]), _counts(raw["tt"]), to_usd(raw["tc"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(f"ledger group state: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStep:
+    """One observation's outcome: at most one event, and the states to store."""
+
+    event: UsageEvent | None
+    identity_state: IdentityState
+    group_state: GroupState | None
+
+
+def dedup_key(obs: Observation) -> str:
+    """Two observations with the same key are reports of the same usage."""
+    return obs.identity
+
+
+def identity_key(obs: Observation) -> str:
+    """Table key of the observation's IdentityState (prefixed so groups can share a table)."""
+    return f"id:{dedup_key(obs)}"
+
+
+def group_key(obs: Observation) -> str | None:
+    """Table key of the observation's GroupState, None when it belongs to no group."""
+    return None if obs.group is None else f"group:{obs.group}"
+
+
+def merge(state: IdentityState, obs: Observation) -> IdentityState:
+    """The winning rule: field-wise max of tokens, max reported cost (cost unchanged)."""
+    reported = state.reported_cost
+    if obs.reported_cost_usd is not None:
+        reported = obs.reported_cost_usd if reported is None else max(reported, obs.reported_cost_usd)
+    return replace(state, tokens=field_max(state.tokens, obs.tokens), reported_cost=reported)
+
+
+def cost_growth(
+    before: IdentityState, merged: IdentityState, model: str | None, prices: PriceTable, mode: CostMode
+) -> tuple[Decimal, CostSource]:
+    """The cost ``merged`` adds over ``before`` under ``mode``, and where it comes from."""
+    if mode != "computed" and merged.reported_cost is not None:
+        return max(merged.reported_cost - before.cost, ZERO_USD), "reported"
+    if mode != "reported-only":
+        computed = prices.cost(minus(merged.tokens, before.tokens), model)
+        if computed is not None:
+            return computed, "computed"
+    return ZERO_USD, "unpriced"
+
+
+def event_for(
+    obs: Observation,
+    context: LineContext,
+    *,
+    event_id: str,
+    tokens: TokenCounts,
+    cost_usd: Decimal,
+    cost_source: CostSource,
+) -> UsageEvent:
+    """A UsageEvent of ``tokens``/``cost_usd`` for ``obs``'s scope, with the context's labels."""
+    return UsageEvent(
+        event_id=event_id,
+        source=context.source,
+        runner_id=context.runner_id,
+        session_id=obs.session_id,
+        lineage=obs.lineage,
+        agent_id=obs.agent_id,
+        model=obs.model,
+        event_time=obs.event_time,
+        tokens=tokens,
+        cost_usd=cost_usd,
+        cost_source=cost_source,
+        auth_mode=obs.auth_mode,
+        labels=context.labels,
+    )
+
+
+def apply(
+    obs: Observation,
+    context: LineContext,
+    identity_state: IdentityState | None,
+    group_state: GroupState | None = None,
+    *,
+    prices: PriceTable | None = None,
+    mode: CostMode = "reported",
+) -> LedgerStep:
+    """Account one observation against its identity's (and group's) state.
+
+    Raises SchemaError only for an observation no parser produces (e.g. an empty scope),
+    BadLine when a group's sum leaves the counter range.
+    """
+    before = identity_state or IdentityState()
+    merged = merge(before, obs)
+    if merged == before:
+        return LedgerStep(None, before, group_state)
+    cost, source = cost_growth(before, merged, obs.model, prices or default_price_table(), mode)
+    after = replace(merged, cost=before.cost + cost)
+    grown = minus(after.tokens, before.tokens)
+    group_before = group_state
+    if obs.group is not None:
+        group_before = group_state or GroupState()
+        if obs.is_group_total:
+            group_state = replace(
+                group_before,
+                total_tokens=field_max(group_before.total_tokens, after.tokens),
+                total_cost=max(group_before.total_cost, after.cost),
+            )
+        else:
+            group_state = replace(
+                group_before,
+                parts_tokens=_plus(group_before.parts_tokens, grown),
+                parts_cost=group_before.parts_cost + cost,
+            )
+        grown = minus(group_state.counted_tokens, group_before.counted_tokens)
+        cost = group_state.counted_cost - group_before.counted_cost
+    if grown.is_zero() and cost == ZERO_USD:
+        return LedgerStep(None, after, group_state)
+    group_print = "" if group_before is None else group_before.to_json().decode()
+    event_id = event_id_for(dedup_key(obs), before.to_json().decode(), after.to_json().decode(), group_print)
+    event = event_for(obs, context, event_id=event_id, tokens=grown, cost_usd=cost, cost_source=source)
+    return LedgerStep(event, after, group_state)
+
+
+class MemoryLedger:
+    """Dict-backed :func:`apply` for tests, demos and batch runs (same rule, same ids)."""
+
+    def __init__(self, *, prices: PriceTable | None = None, mode: CostMode = "reported") -> None:
+        self.prices = prices or default_price_table()
+        self.mode: CostMode = mode
+        self.identities: dict[str, IdentityState] = {}
+        self.groups: dict[str, GroupState] = {}
+
+    def observe(self, obs: Observation, context: LineContext) -> UsageEvent | None:
+        gkey = group_key(obs)
+        step = apply(
+            obs,
+            context,
+            self.identities.get(identity_key(obs)),
+            self.groups.get(gkey) if gkey else None,
+            prices=self.prices,
+            mode=self.mode,
+        )
+        self.identities[identity_key(obs)] = step.identity_state
+        if gkey is not None and step.group_state is not None:
+            self.groups[gkey] = step.group_state
+        return step.event

@@ -1,0 +1,297 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.ledger import (
+    GroupState,
+    IdentityState,
+    MemoryLedger,
+    apply,
+    dedup_key,
+    event_for,
+    group_key,
+    identity_key,
+    merge,
+)
+from schemas.money import ZERO_USD
+from schemas.sources import BadLine, Observation
+from schemas.usage import TOKEN_FIELDS, SchemaError, TokenCounts, UsageEvent
+
+from .support import context, total_cost, total_tokens
+
+CTX = context("claude-transcript", labels={"task": "t-1"})
+T0 = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
+OPUS = "claude-opus-4-5-20251101"
+
+
+def obs(
+    identity: str = "r1", *, model: str | None = OPUS, cost: str | None = None, **counts: int
+) -> Observation:
+    return Observation(
+        identity=identity,
+        session_id="s1",
+        event_time=T0,
+        tokens=TokenCounts(**counts),
+        reported_cost_usd=None if cost is None else Decimal(cost),
+        model=model,
+    )
+
+
+def feed(observations: list[Observation], **kw: object) -> list[UsageEvent]:
+    ledger = MemoryLedger(**kw)  # type: ignore[arg-type]
+    return [e for e in (ledger.observe(o, CTX) for o in observations) if e is not None]
+
+
+# --- the dedup key and which duplicate wins ---------------------------------------------
+
+
+def test_the_dedup_key_is_the_identity() -> None:
+    assert dedup_key(obs("claude:msg:req")) == "claude:msg:req"
+    assert identity_key(obs("x")) == "id:x"
+    assert group_key(obs("x")) is None
+    assert group_key(replace(obs("x"), group="g")) == "group:g"
+
+
+def test_field_wise_maximum_and_largest_reported_cost_win() -> None:
+    state = merge(IdentityState(), obs(input_tokens=5, output_tokens=3, cost="0.2"))
+    state = merge(state, obs(input_tokens=4, output_tokens=9, cost="0.1"))
+    assert state.tokens == TokenCounts(input_tokens=5, output_tokens=9)
+    assert state.reported_cost == Decimal("0.2")
+    assert state.cost == ZERO_USD  # merge never counts cost; apply does
+
+
+def test_a_duplicate_emits_nothing() -> None:
+    events = feed([obs(input_tokens=10, output_tokens=1)] * 3)
+    assert len(events) == 1
+
+
+def test_growth_emits_only_what_grew_and_smaller_snapshots_nothing() -> None:
+    events = feed(
+        [
+            obs(input_tokens=10, output_tokens=1, cache_read_tokens=100),
+            obs(input_tokens=10, output_tokens=7, cache_read_tokens=100),
+            obs(input_tokens=10, output_tokens=4, cache_read_tokens=100),
+            obs(input_tokens=12, output_tokens=5, cache_read_tokens=90),
+        ]
+    )
+    assert [e.tokens for e in events] == [
+        TokenCounts(input_tokens=10, output_tokens=1, cache_read_tokens=100),
+        TokenCounts(output_tokens=6),
+        TokenCounts(input_tokens=2),
+    ]
+    # computed cost of a delta = price(new) - price(old): 6 output tokens at $25/M
+    assert events[1].cost_usd == Decimal("0.000150")
+    assert {e.cost_source for e in events} == {"computed"}
+
+
+counts = st.fixed_dictionaries({n: st.integers(0, 10**6) for n in TOKEN_FIELDS})
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), counts), min_size=1, max_size=25), st.randoms())
+def test_any_order_and_any_repeats_count_the_same(
+    reports: list[tuple[str, dict[str, int]]], rnd: object
+) -> None:
+    observations = [obs(i, **c) for i, c in reports]
+    shuffled = observations + observations[: len(observations) // 2]
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    first, second = feed(observations), feed(shuffled)
+    expected = TokenCounts()
+    for identity in {i for i, _ in reports}:
+        best = {n: max(c[n] for i, c in reports if i == identity) for n in TOKEN_FIELDS}
+        expected = expected + TokenCounts(**best)
+    assert total_tokens(first) == total_tokens(second) == expected
+    assert total_cost(first) == total_cost(second)
+
+
+# --- cost modes -------------------------------------------------------------------------
+
+
+def test_reported_mode_uses_reported_cost_and_computes_when_missing() -> None:
+    reported = feed([obs("a", cost="0.5", input_tokens=10), obs("b", input_tokens=1_000_000, model="gpt-5")])
+    assert [(e.cost_usd, e.cost_source) for e in reported] == [
+        (Decimal("0.5"), "reported"),
+        (Decimal("1.25"), "computed"),
+    ]
+
+
+def test_computed_mode_ignores_reported_cost() -> None:
+    events = feed([obs("a", cost="0.5", input_tokens=1_000_000)], mode="computed")
+    assert [(e.cost_usd, e.cost_source) for e in events] == [(Decimal(5), "computed")]
+
+
+def test_reported_only_mode_never_computes() -> None:
+    events = feed([obs("a", cost="0.5", input_tokens=1), obs("b", input_tokens=1)], mode="reported-only")
+    assert [(e.cost_usd, e.cost_source) for e in events] == [
+        (Decimal("0.5"), "reported"),
+        (ZERO_USD, "unpriced"),
+    ]
+
+
+def test_unknown_model_is_unpriced_with_zero_cost() -> None:
+    (event,) = feed([obs(model="mystery-1", input_tokens=5)])
+    assert (event.cost_usd, event.cost_source) == (ZERO_USD, "unpriced")
+
+
+def test_counted_cost_never_decreases() -> None:
+    # computed first ($5), then a lower reported figure: no negative correction
+    events = feed([obs(input_tokens=1_000_000), obs(input_tokens=1_000_000, cost="1")])
+    assert [e.cost_usd for e in events] == [Decimal(5)]
+    # reported grows later: only the growth
+    events = feed([obs(cost="1", input_tokens=1), obs(cost="1.5", input_tokens=1)])
+    assert [(e.tokens.is_zero(), e.cost_usd) for e in events] == [(False, Decimal(1)), (True, Decimal("0.5"))]
+
+
+# --- groups: a reported total over parts ------------------------------------------------
+
+
+def part(identity: str, **counts: int) -> Observation:
+    return replace(obs(identity, **counts), group="run")
+
+
+def total(identity: str = "result", cost: str | None = None, **counts: int) -> Observation:
+    return replace(obs(identity, cost=cost, model=None, **counts), group="run", is_group_total=True)
+
+
+def test_a_total_adds_only_its_excess_over_the_parts() -> None:
+    events = feed(
+        [part("m1", output_tokens=10), part("m2", output_tokens=5), total(output_tokens=40, cost="0.01")]
+    )
+    assert [e.tokens.output_tokens for e in events] == [10, 5, 25]
+    assert total_tokens(events).output_tokens == 40
+
+
+def test_parts_after_the_total_add_nothing_until_they_exceed_it() -> None:
+    events = feed([total(output_tokens=40, input_tokens=3), part("m1", output_tokens=10, input_tokens=5)])
+    assert total_tokens(events) == TokenCounts(output_tokens=40, input_tokens=5)
+
+
+def test_group_cost_is_the_larger_of_parts_and_total() -> None:
+    # parts computed at $25/M output: 1M tokens -> $25; the result reports $30
+    events = feed([part("m1", output_tokens=1_000_000), total(output_tokens=1_000_000, cost="30")])
+    assert [(e.cost_usd, e.cost_source) for e in events] == [
+        (Decimal(25), "computed"),
+        (Decimal(5), "reported"),
+    ]
+
+
+group_ops = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["m1", "m2", "m3"]), counts),
+        st.tuples(st.sampled_from(["result", "result-2"]), counts),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@given(group_ops, st.randoms())
+def test_group_totals_are_order_and_repeat_independent(
+    ops: list[tuple[str, dict[str, int]]], rnd: object
+) -> None:
+    observations = [total(i, **c) if i.startswith("result") else part(i, **c) for i, c in ops]
+    shuffled = observations * 2
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    parts: dict[str, TokenCounts] = {}
+    totals = TokenCounts()
+    for o in observations:
+        if o.is_group_total:
+            totals = TokenCounts(*(max(getattr(totals, n), getattr(o.tokens, n)) for n in TOKEN_FIELDS))
+        else:
+            old = parts.get(o.identity, TokenCounts())
+            parts[o.identity] = TokenCounts(
+                *(max(getattr(old, n), getattr(o.tokens, n)) for n in TOKEN_FIELDS)
+            )
+    summed = sum(parts.values(), TokenCounts())
+    expected = TokenCounts(*(max(getattr(summed, n), getattr(totals, n)) for n in TOKEN_FIELDS))
+    assert total_tokens(feed(observations)) == total_tokens(feed(shuffled)) == expected
+
+
+def test_a_group_beyond_the_counter_range_is_a_bad_line() -> None:
+    huge = {n: 10**12 for n in ("input_tokens", "output_tokens")}
+    ledger = MemoryLedger()
+    ledger.groups["group:run"] = GroupState(parts_tokens=TokenCounts(input_tokens=10**15))
+    with pytest.raises(BadLine, match="counter range"):
+        ledger.observe(part("m9", **huge), CTX)
+
+
+# --- event ids and the event itself -----------------------------------------------------
+
+
+def test_event_ids_are_deterministic_and_unique() -> None:
+    sequence = [obs(input_tokens=1), obs(input_tokens=2), part("m1", output_tokens=3), total(output_tokens=9)]
+    first, second = feed(sequence), feed(sequence)
+    assert [e.event_id for e in first] == [e.event_id for e in second]
+    assert len({e.event_id for e in first}) == len(first) == 4
+
+
+def test_events_carry_scope_from_the_observation_and_labels_from_the_context() -> None:
+    o = replace(obs(input_tokens=1), lineage=("root",), agent_id="a1", session_id="root/agent-a1")
+    (event,) = feed([o])
+    assert (event.session_id, event.lineage, event.agent_id, event.root_id) == (
+        "root/agent-a1",
+        ("root",),
+        "a1",
+        "root",
+    )
+    assert (event.source, event.runner_id, dict(event.labels)) == (
+        "claude-transcript",
+        "runner-1",
+        {"task": "t-1"},
+    )
+    assert event.event_time == T0 and event.model == OPUS
+    assert UsageEvent.from_json(event.to_json()) == event
+
+
+def test_event_for_builds_from_observation_and_context() -> None:
+    event = event_for(
+        obs(),
+        CTX,
+        event_id="e1",
+        tokens=TokenCounts(output_tokens=2),
+        cost_usd=ZERO_USD,
+        cost_source="unpriced",
+    )
+    assert (event.event_id, event.tokens.output_tokens, event.cost_source) == ("e1", 2, "unpriced")
+
+
+def test_apply_is_pure_and_returns_the_states_to_store() -> None:
+    step = apply(part("m1", output_tokens=4), CTX, None, None)
+    assert step.event is not None and step.group_state == GroupState(
+        parts_tokens=TokenCounts(output_tokens=4), parts_cost=step.identity_state.cost
+    )
+    again = apply(part("m1", output_tokens=4), CTX, step.identity_state, step.group_state)
+    assert (
+        again.event is None
+        and again.identity_state == step.identity_state
+        and again.group_state == step.group_state
+    )
+
+
+# --- state serialization ----------------------------------------------------------------
+
+
+def test_states_round_trip_through_json_within_the_documented_size() -> None:
+    big = TokenCounts(*([10**15] * 7))
+    identity = IdentityState(big, Decimal("999999.999999999999"), Decimal("999999.999999999999"))
+    group = GroupState(big, Decimal("999999.999999999999"), big, Decimal("999999.999999999999"))
+    assert IdentityState.from_json(identity.to_json()) == identity
+    assert GroupState.from_json(group.to_json()) == group
+    assert IdentityState.from_json(IdentityState().to_json()) == IdentityState()
+    assert len(identity.to_json()) < 250
+    assert len(group.to_json()) < 450
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"[]", b'{"t":[1],"r":null,"c":"0"}', b'{"t":[1,2,3,4,5,6,-7],"r":null,"c":"0"}']
+)
+def test_corrupt_state_is_a_schema_error(data: bytes) -> None:
+    with pytest.raises(SchemaError):
+        IdentityState.from_json(data)
+    with pytest.raises(SchemaError):
+        GroupState.from_json(data)
