@@ -1,9 +1,12 @@
-"""The usage topic -> Parquet lake consumer (runs inside the worker process).
+"""Topic -> Parquet lake consumers (run inside the worker process): usage and dead letters.
 
-Offsets are committed only after the files holding them are durable. On assignment each
-partition resumes at max(committed offset, last offset in the lake + 1), so a crash between
-the file rename and the commit does not write the same rows twice. Reads are
-``read_committed``: events of aborted worker transactions never reach the lake.
+Offsets are committed only after the files holding them are durable, and a commit that
+fails is harmless: on assignment each partition resumes at max(committed offset, last offset
+in the lake + 1), so the lake itself, not the commit, decides where writing continues (see
+``sinks/layout.py`` for why that is exact). Commits only matter for offsets that hold no
+row (bad records, transaction markers). Reads are ``read_committed``: events of aborted
+worker transactions never reach the lake. A failed write (disk full, I/O error) is retried
+with backoff, never skipped.
 """
 
 from __future__ import annotations
@@ -11,25 +14,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from schemas.usage import SchemaError, UsageEvent
-from sinks.lake import lake_high_watermarks, write_usage_batch
-from spendstream.kafka import USAGE, client_options
+from schemas.usage import UsageEvent
+from sinks.dataset import BadRecord, Dataset, write_batch
+from sinks.deadletter import DEADLETTER, DeadLetterRow
+from sinks.lake import USAGE
+from sinks.layout import high_watermarks, remove_stale_temps
+from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
+from spendstream.kafka import DEADLETTER as DEADLETTER_TOPIC
+from spendstream.kafka import USAGE as USAGE_TOPIC
+from spendstream.kafka import client_options
 from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+_MAX_RETRY_DELAY = 30.0
+
 
 @dataclass
-class _Buffer:
-    records: list[tuple[int, UsageEvent]] = field(default_factory=list)
+class _Buffer(Generic[T]):
+    records: list[tuple[int, T]] = field(default_factory=list)
+    stats: BufferStats = field(default_factory=BufferStats)
     last_offset: int = -1
-    opened_at: float = 0.0
 
 
 @dataclass
@@ -37,17 +52,30 @@ class SinkStats:
     rows_written: int = 0
     files_written: int = 0
     bad_records: int = 0
+    write_retries: int = 0
 
 
-class UsageSink:
-    """Buffers usage events per partition and writes them to Parquet by size or age."""
+class LakeSink(Generic[T]):
+    """Buffers one topic's records per partition and writes them to one lake dataset."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dataset: Dataset[T],
+        topic: str,
+        *,
+        group_id: str,
+        data_dir: Path | None = None,
+        policy: SinkPolicy | None = None,
+    ) -> None:
         self.settings = settings
-        self.topic = settings.topic(USAGE)
-        self.data_dir = settings.data_dir
+        self.dataset = dataset
+        self.topic = topic
+        self.group_id = group_id
+        self.data_dir = data_dir if data_dir is not None else settings.data_dir
+        self.policy = policy if policy is not None else SinkPolicy.from_settings(settings)
         self.stats = SinkStats()
-        self._buffers: dict[TopicPartition, _Buffer] = {}
+        self._buffers: dict[TopicPartition, _Buffer[T]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -57,7 +85,7 @@ class UsageSink:
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
             **client_options(self.settings),
-            group_id=f"{self.settings.topic_prefix}-sink",
+            group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -70,73 +98,96 @@ class UsageSink:
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
                 for tp, messages in batch.items():
-                    self._add(tp, messages)
-                await self._flush_due(force=False)
-            await self._flush_due(force=True)
+                    await self._add(tp, messages)
+                await self._flush_due()
+            for tp in list(self._buffers):
+                await self._flush(tp)
         finally:
             self._consumer = None
             await consumer.stop()
 
-    def _add(self, tp: TopicPartition, messages: Iterable[object]) -> None:
-        buffer = self._buffers.setdefault(tp, _Buffer())
+    async def _add(self, tp: TopicPartition, messages: Sequence[Any]) -> None:
         for message in messages:
-            offset: int = message.offset  # type: ignore[attr-defined]
-            buffer.last_offset = offset
+            buffer = self._buffers.setdefault(tp, _Buffer())
             try:
-                event = UsageEvent.from_json(message.value)  # type: ignore[attr-defined]
-            except SchemaError as exc:
-                # The worker only writes valid events; anything else is counted and logged
-                # (by position, never by content) and its offset still advances.
+                item = self.dataset.decode(message)
+            except BadRecord as exc:
+                # Logged by position, never by content; its offset is committed with the next flush.
                 self.stats.bad_records += 1
-                log.error("usage record %s@%d is not a valid usage event: %s", tp, offset, exc)
+                log.error("%s@%d skipped: %s", tp, message.offset, exc)
+                buffer.last_offset = message.offset
                 continue
-            if not buffer.records:
-                buffer.opened_at = time.monotonic()
-            buffer.records.append((offset, event))
+            event_time = self.dataset.event_time(item)
+            if cut_before(self.policy, buffer.stats, event_time):
+                await self._flush(tp)
+                buffer = self._buffers.setdefault(tp, _Buffer())
+            buffer.records.append((message.offset, item))
+            buffer.stats.add(len(message.value or b""), event_time, time.monotonic())
+            buffer.last_offset = message.offset
+            if full(self.policy, buffer.stats):
+                await self._flush(tp)
 
-    async def _flush_due(self, force: bool) -> None:
+    async def _flush_due(self) -> None:
         now = time.monotonic()
         for tp, buffer in list(self._buffers.items()):
-            if buffer.last_offset < 0:
-                continue
-            full = len(buffer.records) >= self.settings.sink_max_rows
-            old = bool(buffer.records) and now - buffer.opened_at >= self.settings.sink_flush_seconds
-            if force or full or old or not buffer.records:
-                await self._flush(tp, buffer)
+            if due(self.policy, buffer.stats, now) or not buffer.records:
+                await self._flush(tp)
 
-    async def _flush(self, tp: TopicPartition, buffer: _Buffer) -> None:
+    async def _flush(self, tp: TopicPartition) -> None:
+        buffer = self._buffers.pop(tp, None)
+        if buffer is None or buffer.last_offset < 0:
+            return
         if buffer.records:
-            files = await asyncio.to_thread(
-                write_usage_batch, self.data_dir, self.topic, tp.partition, list(buffer.records)
-            )
+            files = await self._write(tp.partition, buffer.records)
             self.stats.files_written += len(files)
             self.stats.rows_written += len(buffer.records)
-        if self._consumer is not None:
-            await self._consumer.commit({tp: OffsetAndMetadata(buffer.last_offset + 1, "")})
-        self._buffers.pop(tp, None)
+        consumer = self._consumer
+        if consumer is None:
+            return
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(buffer.last_offset + 1, "")})
+        except KafkaError as exc:
+            # The files are durable; the lake's own high watermark decides the resume point.
+            log.warning("commit of %s@%d failed (harmless): %r", tp, buffer.last_offset + 1, exc)
+
+    async def _write(self, partition: int, records: list[tuple[int, T]]) -> list[Path]:
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(
+                    write_batch, self.data_dir, self.dataset, self.topic, partition, records
+                )
+            except OSError as exc:
+                # Names are deterministic: a retry rewrites the same files, never adds rows.
+                if self._stopping.is_set():
+                    raise
+                self.stats.write_retries += 1
+                log.warning(
+                    "writing %s p%d failed (%s); retrying in %.1fs", self.topic, partition, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
 
     async def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         for tp in revoked:
-            buffer = self._buffers.get(tp)
-            if buffer is not None:
-                await self._flush(tp, buffer)
+            await self._flush(tp)
 
     async def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         consumer = self._consumer
         if consumer is None:
             return
-        marks = await asyncio.to_thread(lake_high_watermarks, self.data_dir, self.topic)
+        await asyncio.to_thread(remove_stale_temps, self.data_dir, self.dataset.name)
+        marks = await asyncio.to_thread(high_watermarks, self.data_dir, self.dataset.name, self.topic)
         for tp in assigned:
             self._buffers.pop(tp, None)
             committed = await consumer.committed(tp)
-            in_lake = marks.get(tp.partition, -1) + 1
-            start = max(committed or 0, in_lake)
+            start = max(committed or 0, marks.get(tp.partition, -1) + 1)
             if committed is None or start != committed:
                 consumer.seek(tp, start)
 
 
 class _Resume(ConsumerRebalanceListener):
-    def __init__(self, sink: UsageSink) -> None:
+    def __init__(self, sink: LakeSink[Any]) -> None:
         self.sink = sink
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -144,3 +195,29 @@ class _Resume(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         await self.sink.on_assigned(assigned)
+
+
+def usage_sink(
+    settings: Settings, *, group_id: str | None = None, data_dir: Path | None = None
+) -> LakeSink[UsageEvent]:
+    """The usage topic -> ``usage/`` dataset sink (group ``<prefix>-sink`` unless told)."""
+    return LakeSink(
+        settings,
+        USAGE,
+        settings.topic(USAGE_TOPIC),
+        group_id=group_id or f"{settings.topic_prefix}-sink",
+        data_dir=data_dir,
+    )
+
+
+def deadletter_sink(
+    settings: Settings, *, group_id: str | None = None, data_dir: Path | None = None
+) -> LakeSink[DeadLetterRow]:
+    """The dead-letter topic -> ``deadletter/`` dataset sink (group ``<prefix>-sink-deadletter``)."""
+    return LakeSink(
+        settings,
+        DEADLETTER,
+        settings.topic(DEADLETTER_TOPIC),
+        group_id=group_id or f"{settings.topic_prefix}-sink-deadletter",
+        data_dir=data_dir,
+    )

@@ -1,29 +1,37 @@
-"""The Parquet lake of usage events: file layout, atomic writes, and where the lake ends.
+"""The usage dataset of the Parquet lake: its typed schema and how usage events become rows.
 
-Layout: ``<data_dir>/usage/date=YYYY-MM-DD/<topic>-p<partition>-<first>-<last>.parquet``,
-one file per run of consecutive Kafka offsets that share an event date, named by that
-offset range (zero-padded so names sort by offset). Files are written to a temp name,
-fsynced and renamed, in offset order, so whatever is in the lake is always a prefix of
-each partition: resuming at "last offset in the files + 1" neither duplicates nor loses a
-row, whatever the batch boundaries were before a crash.
+Layout, naming and the resume rule are in ``sinks/layout.py``; this module only says what a
+usage file holds: one row per usage event (a delta) with its Kafka position, costs as
+``DECIMAL(38, 12)`` (exact, never float), times as UTC microsecond timestamps.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from schemas.money import USD_PLACES
-from schemas.usage import TOKEN_FIELDS, UsageEvent
+from schemas.usage import TOKEN_FIELDS, SchemaError, UsageEvent
+from sinks.dataset import BadRecord, Dataset, KafkaRecord, write_batch
+from sinks.layout import file_name, high_watermarks
+
+__all__ = [
+    "ROW_GROUP_ROWS",
+    "USAGE",
+    "USAGE_DATASET",
+    "USAGE_SCHEMA",
+    "file_name",
+    "lake_high_watermarks",
+    "usage_table",
+    "write_usage_batch",
+]
 
 USAGE_DATASET = "usage"
 ROW_GROUP_ROWS = 64 * 1024
+COST_TYPE = pa.decimal128(38, USD_PLACES)
 
 USAGE_SCHEMA = pa.schema(
     [
@@ -38,7 +46,7 @@ USAGE_SCHEMA = pa.schema(
         ("model", pa.string()),
         ("event_time", pa.timestamp("us", tz="UTC")),
         *[(name, pa.int64()) for name in TOKEN_FIELDS],
-        ("cost_usd", pa.decimal128(38, USD_PLACES)),
+        ("cost_usd", COST_TYPE),
         ("cost_source", pa.string()),
         ("auth_mode", pa.string()),
         ("labels", pa.map_(pa.string(), pa.string())),
@@ -47,85 +55,65 @@ USAGE_SCHEMA = pa.schema(
     ]
 )
 
-_FILE_RE = re.compile(r"^(?P<topic>.+)-p(?P<partition>\d{4})-(?P<first>\d{20})-(?P<last>\d{20})\.parquet$")
 
-
-def file_name(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
-    return f"{topic}-p{partition:04d}-{first_offset:020d}-{last_offset:020d}.parquet"
-
-
-def _rows(records: Sequence[tuple[int, int, UsageEvent]]) -> pa.Table:
-    columns: dict[str, list[object]] = {name: [] for name in USAGE_SCHEMA.names}
-    for partition, offset, event in records:
-        row = event.to_json_dict()
-        for name in USAGE_SCHEMA.names:
-            if name == "event_time":
-                columns[name].append(event.event_time.astimezone(UTC))
-            elif name == "cost_usd":
-                columns[name].append(event.cost_usd)
-            elif name == "labels":
-                columns[name].append(list(event.labels.items()))
-            elif name == "kafka_partition":
-                columns[name].append(partition)
-            elif name == "kafka_offset":
-                columns[name].append(offset)
-            else:
-                columns[name].append(row[name])
+def usage_table(partition: int, records: Sequence[tuple[int, UsageEvent]]) -> pa.Table:
+    """Arrow table of ``(offset, event)`` records of one partition (column by column: fast)."""
+    events = [event for _, event in records]
+    columns: dict[str, list[object]] = {
+        "schema_version": [e.schema_version for e in events],
+        "event_id": [e.event_id for e in events],
+        "source": [e.source for e in events],
+        "runner_id": [e.runner_id for e in events],
+        "session_id": [e.session_id for e in events],
+        "lineage": [list(e.lineage) for e in events],
+        "root_id": [e.root_id for e in events],
+        "agent_id": [e.agent_id for e in events],
+        "model": [e.model for e in events],
+        # pyarrow turns aware datetimes into UTC instants.
+        "event_time": [e.event_time for e in events],
+    }
+    for name in TOKEN_FIELDS:
+        columns[name] = [getattr(e.tokens, name) for e in events]
+    columns["cost_usd"] = [e.cost_usd for e in events]
+    columns["cost_source"] = [e.cost_source for e in events]
+    columns["auth_mode"] = [e.auth_mode for e in events]
+    columns["labels"] = [list(e.labels.items()) for e in events]
+    columns["kafka_partition"] = [partition] * len(events)
+    columns["kafka_offset"] = [offset for offset, _ in records]
     return pa.Table.from_pydict(columns, schema=USAGE_SCHEMA)
 
 
-def write_atomic(table: pa.Table, target: Path) -> None:
-    """Write a Parquet file under a temp name, fsync it, rename it, fsync the folder."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    tmp.replace(target)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
+def decode_usage(record: KafkaRecord) -> UsageEvent:
+    if record.value is None:
+        raise BadRecord("usage record has no value")
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        return UsageEvent.from_json(record.value)
+    except SchemaError as exc:
+        raise BadRecord(f"not a valid usage event: {exc}") from exc
+
+
+def _event_time(event: UsageEvent) -> datetime:
+    return event.event_time
+
+
+USAGE: Dataset[UsageEvent] = Dataset(
+    name=USAGE_DATASET,
+    schema=USAGE_SCHEMA,
+    row_group_rows=ROW_GROUP_ROWS,
+    sort_keys=("root_id", "session_id", "event_time", "kafka_partition", "kafka_offset"),
+    decode=decode_usage,
+    event_time=_event_time,
+    to_table=usage_table,
+)
 
 
 def write_usage_batch(
     data_dir: Path, topic: str, partition: int, records: Sequence[tuple[int, UsageEvent]]
 ) -> list[Path]:
     """Write ``(offset, event)`` records (ascending offsets) of one partition; returns the files."""
-    written: list[Path] = []
-    run: list[tuple[int, int, UsageEvent]] = []
-    run_date = ""
-    for offset, event in records:
-        day = event.event_time.astimezone(UTC).date().isoformat()
-        if run and day != run_date:
-            written.append(_write_run(data_dir, topic, partition, run_date, run))
-            run = []
-        run_date = day
-        run.append((partition, offset, event))
-    if run:
-        written.append(_write_run(data_dir, topic, partition, run_date, run))
-    return written
-
-
-def _write_run(
-    data_dir: Path, topic: str, partition: int, day: str, run: list[tuple[int, int, UsageEvent]]
-) -> Path:
-    target = data_dir / USAGE_DATASET / f"date={day}" / file_name(topic, partition, run[0][1], run[-1][1])
-    write_atomic(_rows(run), target)
-    return target
+    return write_batch(data_dir, USAGE, topic, partition, records)
 
 
 def lake_high_watermarks(data_dir: Path, topic: str) -> dict[int, int]:
-    """Per partition, the last Kafka offset already in the lake (from file names alone)."""
-    marks: dict[int, int] = {}
-    root = data_dir / USAGE_DATASET
-    if not root.exists():
-        return marks
-    for path in root.glob("date=*/*.parquet"):
-        match = _FILE_RE.match(path.name)
-        if match is None or match["topic"] != topic:
-            continue
-        partition, last = int(match["partition"]), int(match["last"])
-        marks[partition] = max(marks.get(partition, -1), last)
-    return marks
+    """Per partition, the last Kafka offset of ``topic`` already in the usage dataset."""
+    return high_watermarks(data_dir, USAGE_DATASET, topic)

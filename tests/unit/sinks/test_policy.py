@@ -1,0 +1,59 @@
+"""Rotation rules: rows, bytes, event-time span, age; a trickle makes few files."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
+from tests.unit.sinks.factory import T0
+
+
+def filled(rows: int, size: int = 10, step: timedelta = timedelta(0)) -> BufferStats:
+    stats = BufferStats()
+    for i in range(rows):
+        stats.add(size, T0 + i * step, now=100.0)
+    return stats
+
+
+def test_rows_and_bytes_make_a_buffer_full() -> None:
+    policy = SinkPolicy(max_rows=3, max_bytes=1000)
+    assert full(policy, filled(2)) is None
+    assert full(policy, filled(3)) == "rows"
+    assert full(policy, filled(2, size=500)) == "bytes"
+
+
+def test_a_wide_event_time_span_cuts_before_the_item() -> None:
+    policy = SinkPolicy(max_span=timedelta(hours=1))
+    stats = filled(3, step=timedelta(minutes=20))  # T0 .. T0+40m
+    assert not cut_before(policy, stats, T0 + timedelta(minutes=60))
+    assert cut_before(policy, stats, T0 + timedelta(minutes=61))
+    assert cut_before(policy, stats, T0 - timedelta(minutes=21))  # a late event widens it too
+    assert not cut_before(policy, BufferStats(), T0 + timedelta(days=9))
+
+
+def test_age_counts_from_the_oldest_buffered_item() -> None:
+    policy = SinkPolicy(flush_seconds=2.0)
+    stats = filled(1)  # opened at 100.0
+    stats.add(10, T0, now=101.5)
+    assert due(policy, stats, now=101.9) is None
+    assert due(policy, stats, now=102.0) == "age"
+    assert due(policy, BufferStats(), now=1e9) is None
+
+
+def test_a_trickle_gets_one_file_per_flush_interval_not_one_per_event() -> None:
+    policy = SinkPolicy(flush_seconds=2.0)
+    stats, files, now = BufferStats(), 0, 0.0
+    for _ in range(240):  # one event every 0.25 s for a minute, polled as each arrives
+        now += 0.25
+        stats.add(200, T0, now)
+        if due(policy, stats, now):
+            files, stats = files + 1, BufferStats()
+    # A file holds the 9 events of its 2 seconds: 26 files for 240 events, never more than 60 s / 2 s.
+    assert files == 240 // 9
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        SinkPolicy(max_rows=0)
