@@ -1,19 +1,32 @@
-"""DuckDB over the Parquet lake: one connection with views analysts can query.
+"""DuckDB over the Parquet lake: one in-memory connection (UTC) with the analysts' views.
 
-``usage`` has one row per usage event (a delta), so ``SUM`` over it gives true totals.
-Views read every file with ``union_by_name`` so files written by newer versions (with more
-columns) and older ones can be read together.
+- ``usage``: one row per usage event (a delta), so ``SUM`` over it gives true totals. The
+  sink is exact (see ``sinks/layout.py``), so no dedup view is needed; ``audit`` checks it.
+- ``sessions`` (per scope), ``daily`` (per UTC event date), ``models``, and ``tree``:
+  subtree totals per scope, a root's row including every descendant (``lineage`` lists the
+  ancestors, root first).
+- ``deadletter``: why and where raw lines failed (no content).
+
+Views read only *live* files (superseded ones are skipped; see ``layout.resolve``) and list
+them when the connection is made. Schema evolution: files are read with ``union_by_name``;
+every column of today's schema is projected with its type (NULL, or 0 for token counts,
+where older files lack it), and extra columns from newer files pass through.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from schemas.usage import TOKEN_FIELDS
+from sinks.deadletter import DEADLETTER_DATASET, DEADLETTER_SCHEMA
 from sinks.lake import USAGE_DATASET, USAGE_SCHEMA
+from sinks.layout import live_files
 
 _DUCK_TYPES = {
     "int16": "SMALLINT",
@@ -25,59 +38,155 @@ _DUCK_TYPES = {
     "map<string, string>": "MAP(VARCHAR, VARCHAR)",
 }
 
+_TOTALS = ",\n".join(
+    ["count(*) AS events", *[f"sum({name}) AS {name}" for name in TOKEN_FIELDS], "sum(cost_usd) AS cost_usd"]
+)
 
-def _duck_type(arrow_type: object) -> str:
+_VIEWS = {
+    "sessions": """
+        SELECT session_id, any_value(root_id) AS root_id, any_value(lineage) AS lineage,
+               coalesce(list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)), []) AS models,
+               min(event_time) AS first_event, max(event_time) AS last_event, @TOTALS
+        FROM usage GROUP BY session_id""",
+    "daily": """
+        SELECT date, count(DISTINCT session_id) AS sessions, @TOTALS
+        FROM usage GROUP BY date""",
+    "models": """
+        SELECT model, count(DISTINCT session_id) AS sessions, @TOTALS
+        FROM usage GROUP BY model""",
+    "tree": """
+        WITH expanded AS (
+            SELECT unnest(scopes) AS scope_id, unnest(range(len(scopes))) AS depth,
+                   scopes[depth] AS parent_id, scopes[1:depth + 1] AS path, *
+            FROM (SELECT *, list_append(coalesce(lineage, []), session_id) AS scopes FROM usage)
+        )
+        SELECT scope_id, any_value(root_id) AS root_id, any_value(parent_id) AS parent_id,
+               min(depth) AS depth, any_value(path) AS path, count(DISTINCT session_id) AS sessions,
+               count(*) FILTER (WHERE session_id = scope_id) AS own_events,
+               coalesce(sum(cost_usd) FILTER (WHERE session_id = scope_id), 0) AS own_cost_usd,
+               @TOTALS
+        FROM expanded GROUP BY scope_id""",
+}
+
+VIEWS: tuple[str, ...] = (USAGE_DATASET, DEADLETTER_DATASET, *_VIEWS)
+
+
+def duck_type(arrow_type: pa.DataType) -> str:
     text = str(arrow_type)
     if text.startswith("decimal128("):
         return text.replace("decimal128", "DECIMAL")
     return _DUCK_TYPES[text]
 
 
-def _empty_usage_sql() -> str:
-    columns = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in USAGE_SCHEMA)
-    # Built from the schema constants only, never from user input.
-    return f"SELECT {columns}, CAST(NULL AS DATE) AS date WHERE false"
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
-def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection (UTC) with the lake's views defined."""
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    usage_dir = data_dir / USAGE_DATASET
-    if any(usage_dir.glob("date=*/*.parquet")):
-        pattern = str(usage_dir / "date=*" / "*.parquet").replace("'", "''")
+def _quote_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _dataset_sql(
+    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], schema: pa.Schema, zero_filled: Sequence[str]
+) -> str:
+    """SELECT of the dataset's current schema (+ newer columns, + ``date``) over the files."""
+    if paths:
+        files = "[" + ", ".join(_quote_text(str(p)) for p in paths) + "]"
         source = (
-            f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "  # noqa: S608 - quoted path
-            "union_by_name = true, hive_types = {'date': DATE})"
+            f"read_parquet({files}, hive_partitioning = true, union_by_name = true, "
+            "hive_types = {'date': DATE})"
         )
+        present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]  # noqa: S608
     else:
-        source = _empty_usage_sql()
-    con.execute(f"CREATE VIEW usage AS {source}")
-    con.execute(
-        """
-        CREATE VIEW sessions AS
-        SELECT session_id, any_value(root_id) AS root_id, min(event_time) AS first_event,
-               max(event_time) AS last_event, count(*) AS events,
-               sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-               sum(cache_read_tokens) AS cache_read_tokens,
-               sum(cache_write_5m_tokens) AS cache_write_5m_tokens,
-               sum(cache_write_1h_tokens) AS cache_write_1h_tokens,
-               sum(cost_usd) AS cost_usd
-        FROM usage GROUP BY session_id
-        """
-    )
+        source, present = "(SELECT CAST(NULL AS DATE) AS date WHERE false)", ["date"]
+    columns = []
+    for field in schema:
+        kind = duck_type(field.type)
+        if field.name in present:
+            expr = f"CAST({_quote_ident(field.name)} AS {kind})"
+        else:
+            expr = f"CAST(NULL AS {kind})"
+        if field.name in zero_filled:
+            expr = f"coalesce({expr}, 0)"
+        columns.append(f"{expr} AS {_quote_ident(field.name)}")
+    extras = [name for name in present if name not in schema.names and name != "date"]
+    columns.extend(_quote_ident(name) for name in extras)
+    columns.append("CAST(date AS DATE) AS date")
+    return f"SELECT {', '.join(columns)} FROM {source}"  # noqa: S608 - quoted names and paths
+
+
+def connect(
+    data_dir: Path, *, since: str | None = None, until: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection (UTC) with the lake's views over dates ``since..until``."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        usage_files = live_files(data_dir, USAGE_DATASET, since=since, until=until)
+        con.execute(f"CREATE VIEW usage AS {_dataset_sql(con, usage_files, USAGE_SCHEMA, TOKEN_FIELDS)}")
+        dead_files = live_files(data_dir, DEADLETTER_DATASET, since=since, until=until)
+        con.execute(f"CREATE VIEW deadletter AS {_dataset_sql(con, dead_files, DEADLETTER_SCHEMA, ())}")
+        for name, sql in _VIEWS.items():
+            con.execute(f"CREATE VIEW {name} AS " + sql.replace("@TOTALS", _TOTALS))
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _run(
+    data_dir: Path, sql: str, params: Sequence[object] | None, since: str | None, until: str | None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    con = connect(data_dir, since=since, until=until)
+    try:
+        cursor = con.execute(sql, params) if params is not None else con.execute(sql)
+        columns = [d[0] for d in cursor.description or ()]
+        return columns, list(cursor.fetchall())
+    finally:
+        con.close()
+
+
+def query(
+    data_dir: Path,
+    sql: str,
+    params: Sequence[object] | None = None,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    attempts: int = 5,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of one statement over the views.
+
+    A file can vanish between listing and reading when ``compact`` deletes the inputs it
+    has just superseded; the statement is then run again over a fresh listing.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _run(data_dir, sql, params, since, until)
+        except duckdb.IOException:
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 def run_query(
     data_dir: Path, sql: str, parameters: Sequence[object] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of one SQL statement (with ``?`` parameters) over the lake's views."""
-    con = connect(data_dir)
-    try:
-        cursor = con.execute(sql, parameters)
-        columns = [d[0] for d in cursor.description or ()]
-        rows: Sequence[tuple[Any, ...]] = cursor.fetchall()
-        return columns, list(rows)
-    finally:
-        con.close()
+    return query(data_dir, sql, parameters)
+
+
+def audit(data_dir: Path) -> dict[str, int]:
+    """Rows, and rows that share a Kafka position or an event id with another (both must be 0)."""
+    _, rows = query(
+        data_dir,
+        """
+        SELECT count(*),
+               count(*) - count(DISTINCT (kafka_partition, kafka_offset)),
+               count(*) - count(DISTINCT event_id)
+        FROM usage
+        """,
+    )
+    total, by_position, by_event = rows[0]
+    return {"rows": total, "duplicate_positions": by_position, "duplicate_event_ids": by_event}
