@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from spendstream.commands import broker_cmd, demo_cmd, publish_cmd, query_cmd, worker_cmd
+from spendstream.commands import (
+    broker_cmd,
+    compact_cmd,
+    demo_cmd,
+    publish_cmd,
+    query_cmd,
+    report_cmd,
+    worker_cmd,
+)
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -15,4 +23,6 @@ COMMANDS: list[Register] = [
     publish_cmd.register,
     query_cmd.register,
     demo_cmd.register,
+    report_cmd.register,
+    compact_cmd.register,
 ]

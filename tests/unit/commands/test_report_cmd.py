@@ -1,0 +1,58 @@
+"""``spendstream report`` and ``spendstream compact`` through the CLI entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from spendstream.cli import main
+from tests.unit.sinks.factory import write_report_lake, write_small_files
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SPENDSTREAM_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_json_report_has_exact_decimal_strings(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_report_lake(lake)
+    assert main(["report", "session", "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["report"] == "session" and out["since"] is None
+    r1 = out["rows"][0]
+    assert (r1["session_id"], r1["cost_usd"], r1["cache_hit_ratio"], r1["cache_write_overhead"]) == (
+        "r1",
+        "0.123456789013",
+        "0.7273",
+        "0.1727",
+    )
+    assert (r1["input_tokens"], r1["cache_write_5m_tokens"], r1["cache_write_1h_tokens"]) == (110, 100, 90)
+    assert out["rows"][3]["cache_hit_ratio"] is None
+    assert out["totals"]["cost_usd"] == "4.206790122346"
+    assert out["totals"]["total_tokens"] == 1172
+
+
+def test_table_report_is_readable_with_a_total_line(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_report_lake(lake)
+    assert main(["report", "tree", "--since", "2025-03-31", "--until", "2025-04-01"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["scope_id", "root_id", "parent_id"]
+    assert lines[2].startswith("r1 ") and lines[3].startswith("  c1 ") and lines[4].startswith("    g1 ")
+    assert lines[-2].startswith("TOTAL") and lines[-2].endswith("4.206790122346")
+
+
+def test_bad_dates_are_refused(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "daily", "--since", "yesterday"])
+    assert main(["report", "daily", "--since", "2025-02-01", "--until", "2025-01-01"]) == 2
+
+
+def test_compact_command(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_small_files(lake)
+    assert main(["compact", "--date", "2025-03-31"]) == 0
+    out = capsys.readouterr().out
+    assert "usage date=2025-03-31 p0: 15 files" in out
+    assert out.splitlines()[-1].startswith("2 merged file(s)")
