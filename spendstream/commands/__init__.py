@@ -12,6 +12,9 @@ from spendstream.commands import (
     publish_cmd,
     query_cmd,
     report_cmd,
+    run_cmd,
+    spool_cmd,
+    watch_cmd,
     worker_cmd,
 )
 
@@ -21,6 +24,9 @@ COMMANDS: list[Register] = [
     broker_cmd.register,
     worker_cmd.register,
     publish_cmd.register,
+    run_cmd.register,
+    watch_cmd.register,
+    spool_cmd.register,
     query_cmd.register,
     demo_cmd.register,
     report_cmd.register,

@@ -1,66 +1,120 @@
-"""``spendstream publish``: raw CLI output lines onto the raw topic."""
+"""``spendstream publish``: files, folders (backfill) or stdin onto the raw topic.
+
+Also home of the options that ``run`` and ``watch`` share with it (labels, lineage,
+content, logging of the producer side).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import re
 import sys
 
+from producers.formats import AUTO
+from producers.lineage import LineageError, current_scope
 from producers.publish import PublishRequest, publish
-from schemas.raw import parse_lineage
-from schemas.sources import PARSERS
+from producers.shipper import NotDurable
+from producers.spool import SpoolError, SpoolFull
 from spendstream.settings import Settings
+
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_FORMAT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def parse_label(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"a label is key=value, got {text!r}")
+    if not sep or not _LABEL_KEY.match(key):
+        raise argparse.ArgumentTypeError(f"a label is key=value with a key of [A-Za-z0-9_.-], got {text!r}")
+    if len(value) > 512:
+        raise argparse.ArgumentTypeError(f"label {key}: values are at most 512 characters")
     return key, value
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "publish",
-        help="publish CLI output lines (files or stdin) to the raw topic",
-        description=(
-            "Publish each input line, byte for byte, as one record on the raw topic. Headers carry "
-            "the format, runner id and the line's position, so re-publishing the same file is harmless."
-        ),
-    )
-    parser.add_argument(
-        "files", nargs="*", default=["-"], metavar="FILE", help="files to publish; - is stdin"
-    )
-    parser.add_argument("--format", default="claude-json", choices=sorted(PARSERS), help="input format")
+def parse_format(text: str) -> str:
+    if not _FORMAT.match(text):
+        raise argparse.ArgumentTypeError(f"not a format name: {text!r}")
+    return text
+
+
+def add_producer_options(parser: argparse.ArgumentParser, *, format_help: str) -> None:
+    """Options every producer command has."""
+    parser.add_argument("--format", type=parse_format, default=None, help=format_help)
     parser.add_argument(
         "--lineage",
         default=None,
         help="ancestor scope ids, root first, comma-separated (default: $SPENDSTREAM_LINEAGE)",
     )
     parser.add_argument(
-        "--session", default=None, help="scope id of this run (default: $SPENDSTREAM_SESSION)"
+        "--label",
+        action="append",
+        type=parse_label,
+        default=[],
+        metavar="K=V",
+        help="free label, sent as header ss-label-K (repeatable)",
     )
-    parser.add_argument("--label", action="append", type=parse_label, default=[], metavar="K=V")
+    parser.add_argument(
+        "--keep-content",
+        action="store_true",
+        help="publish lines as they are; by default prompts, code and model output are removed",
+    )
+
+
+def quiet_kafka_client(verbose: bool) -> None:
+    """aiokafka logs every failed connection; spendstream reports the broker's state itself."""
+    if not verbose:
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "publish",
+        help="publish CLI output files, folders (backfill) or stdin to the raw topic",
+        description=(
+            "Publish each line of the given files (folders are walked for *.jsonl and *.json) as "
+            "one record on the raw topic, redacted unless --keep-content. Headers carry the format, "
+            "runner id and the line's position, so re-publishing the same file is harmless. When "
+            "the broker is unreachable the lines are spooled and sent later."
+        ),
+    )
+    parser.add_argument(
+        "files", nargs="*", default=["-"], metavar="PATH", help="files or folders to publish; - is stdin"
+    )
+    add_producer_options(
+        parser, format_help="input format (default: auto, detected per file from its path and first line)"
+    )
+    parser.add_argument(
+        "--session", default=None, help="scope id of these lines (default: $SPENDSTREAM_SESSION)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    lineage_text = args.lineage if args.lineage is not None else os.environ.get("SPENDSTREAM_LINEAGE", "")
+    quiet_kafka_client(getattr(args, "verbose", False))
+    try:
+        scope = current_scope(os.environ, lineage_flag=args.lineage, session_flag=args.session)
+    except LineageError as exc:
+        print(f"spendstream publish: {exc}", file=sys.stderr)
+        return 2
     request = PublishRequest(
         paths=tuple(args.files),
-        source=args.format,
-        lineage=parse_lineage(lineage_text),
-        session_hint=args.session or os.environ.get("SPENDSTREAM_SESSION") or None,
+        source=args.format or AUTO,
+        lineage=scope.lineage,
+        session_hint=scope.session,
         labels=dict(args.label),
+        keep_content=args.keep_content,
+        progress=not args.no_progress,
     )
     try:
-        summary = asyncio.run(publish(settings, request))
+        asyncio.run(publish(settings, request))
     except FileNotFoundError as exc:
         print(f"spendstream publish: no such file: {exc.filename}", file=sys.stderr)
         return 2
-    print(
-        f"published {summary.lines} lines ({summary.bytes} bytes) from {summary.files} input(s)",
-        file=sys.stderr,
-    )
+    except (SpoolFull, SpoolError, NotDurable) as exc:
+        print(f"spendstream publish: stopped, lines could not be kept: {exc}", file=sys.stderr)
+        print("re-run the same command later: already published lines are recognised", file=sys.stderr)
+        return 3
     return 0

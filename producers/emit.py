@@ -1,0 +1,116 @@
+"""Turn one source line into one raw-topic record: redact, describe (headers), size-check.
+
+Stream ids (the record key) are stable so that re-publishing a line is recognised:
+
+- a file: ``<runner>:<absolute path>#<16 hex of sha256(first line)>``; the fingerprint
+  makes a file that was truncated or replaced by another a new stream, because the
+  worker drops positions at or below a stream's high-water mark;
+- a wrapped run: ``<runner>:run:<scope id>``; standard input: ``<runner>:stdin:<uuid>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from producers.held import oversize_marker
+from producers.lineage import Scope
+from producers.records import OutRecord
+from producers.redact import is_known, redact_line
+from producers.shipper import Shipper
+from schemas.raw import RawLineMeta
+
+log = logging.getLogger(__name__)
+
+
+def file_stream_id(runner_id: str, path: str | Path, first_line: bytes) -> str:
+    fingerprint = hashlib.sha256(first_line).hexdigest()[:16]
+    return f"{runner_id}:{Path(path).resolve()}#{fingerprint}"
+
+
+def run_stream_id(runner_id: str, scope_id: str) -> str:
+    return f"{runner_id}:run:{scope_id}"
+
+
+def stdin_stream_id(runner_id: str) -> str:
+    # Standard input has no stable name: each invocation is its own stream.
+    return f"{runner_id}:stdin:{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who publishes: the runner, the scope its lines belong to, labels, and the content rule."""
+
+    runner_id: str
+    scope: Scope = field(default_factory=lambda: Scope(None))
+    labels: Mapping[str, str] = field(default_factory=dict)
+    keep_content: bool = False
+
+
+@dataclass
+class EmitStats:
+    lines: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    unreadable: int = 0
+    oversize: int = 0
+    unknown_format: int = 0
+
+
+class Emitter:
+    """Builds records for one process and hands them to its shipper."""
+
+    def __init__(self, shipper: Shipper, origin: Origin, *, max_record_bytes: int) -> None:
+        self.shipper = shipper
+        self.origin = origin
+        self.max_record_bytes = max_record_bytes
+        self.stats = EmitStats()
+        self._warned: set[str] = set()
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
+
+    def _value(self, fmt: str, line: bytes) -> bytes:
+        redacted = redact_line(line, fmt, keep_content=self.origin.keep_content)
+        if not redacted.known_format:
+            self.stats.unknown_format += 1
+            self._warn_once(f"format:{fmt}", "format %r is unknown: its lines are published as they are", fmt)
+        if redacted.unreadable:
+            self.stats.unreadable += 1
+            self._warn_once(f"unreadable:{fmt}", "a %s line is not a JSON object: a marker is published", fmt)
+        value = redacted.value
+        if len(value) > self.max_record_bytes and self.origin.keep_content and is_known(fmt):
+            self._warn_once("shrink", "a line too large to publish whole was published redacted")
+            value = redact_line(line, fmt).value
+        return value
+
+    async def emit(self, fmt: str, stream_id: str, position: int, line: bytes) -> None:
+        """Publish one line (no newline) at its 1-based position in its stream."""
+        value = self._value(fmt, line)
+        meta = RawLineMeta(
+            source=fmt,
+            runner_id=self.origin.runner_id,
+            stream_id=stream_id,
+            position=position,
+            published_at=datetime.now(UTC),
+            lineage=self.origin.scope.lineage,
+            session_hint=self.origin.scope.session,
+            labels=self.origin.labels,
+        )
+        key = stream_id.encode("utf-8")
+        headers = tuple(meta.headers())
+        if len(value) > self.max_record_bytes:
+            self.stats.oversize += 1
+            self.shipper.held.keep(OutRecord(key, line, headers), f"{len(value)} bytes > max_record_bytes")
+            value = oversize_marker(len(value), self.max_record_bytes)
+        self.stats.lines += 1
+        self.stats.bytes_in += len(line)
+        self.stats.bytes_out += len(value)
+        await self.shipper.put(OutRecord(key, value, headers))

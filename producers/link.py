@@ -1,0 +1,144 @@
+"""One connection to the broker: an idempotent ``acks=all`` producer for the raw topic.
+
+Records go out as explicit per-partition batches, and a partition's next batch is handed
+to the client only after the previous one is acknowledged. That costs little (batches
+grow while one is in flight) and it is what makes failures safe: the worker drops any
+position at or below a stream's high-water mark, so a later line of a stream must never
+reach Kafka before an earlier one that failed. With one batch in flight per partition,
+whatever the client has accepted is always a prefix of what was sent.
+
+Errors are sorted into two kinds: :class:`BrokerUnavailable` (transient: spool and retry)
+and :class:`RecordRejected` (terminal for those records: too large for the broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
+
+from producers.records import OutRecord
+from spendstream.kafka import RAW, client_options, ensure_topics
+from spendstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_REJECTED = (MessageSizeTooLargeError, RecordListTooLargeError)
+_BATCH_BYTES = 512 * 1024
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not be reached or did not acknowledge in time (transient)."""
+
+
+class RecordRejected(Exception):
+    """The broker refuses these records for good (e.g. larger than message.max.bytes)."""
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    timeout_ms = int(settings.producer_timeout_seconds * 1000)
+    return AIOKafkaProducer(
+        **client_options(settings),
+        enable_idempotence=True,
+        acks="all",
+        max_batch_size=_BATCH_BYTES,
+        max_request_size=max(settings.max_record_bytes + 64 * 1024, 1024 * 1024),
+        request_timeout_ms=max(timeout_ms, 1000),
+        retry_backoff_ms=200,
+    )
+
+
+async def _abort(producer: AIOKafkaProducer) -> None:
+    """Stop a producer without flushing: nothing it still holds may be delivered later.
+
+    ``stop()`` alone waits until pending batches are delivered, i.e. forever while the
+    broker is down; cancelling the sender first makes it return at once.
+    """
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), 5.0)
+
+
+class KafkaLink:
+    """A started producer bound to one topic, with the topic's partitions known."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], timeout: float) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.partitions = partitions
+        self.timeout = timeout
+        self._partition_of: dict[bytes, int] = {}
+        self._partitioner = DefaultPartitioner()
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> KafkaLink:
+        """Connect and make sure the raw topic exists, within ``producer_timeout_seconds``."""
+        timeout = settings.producer_timeout_seconds
+        topic = settings.topic(RAW)
+        producer = make_producer(settings)
+        try:
+            await asyncio.wait_for(producer.start(), timeout)
+            if topic not in producer.client.cluster.topics():
+                await ensure_topics(settings, (RAW,), wait_s=timeout)
+            partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), timeout))
+        except (KafkaError, OSError, RuntimeError, TimeoutError) as exc:
+            await _abort(producer)
+            raise BrokerUnavailable(f"{settings.bootstrap_servers}: {type(exc).__name__}") from exc
+        return cls(producer, topic, partitions, timeout)
+
+    def partition_for(self, key: bytes) -> int:
+        """Kafka's default (murmur2) partition of a key, as any other client computes it."""
+        partition = self._partition_of.get(key)
+        if partition is None:
+            partition = self._partitioner(key, self.partitions, self.partitions)
+            self._partition_of[key] = partition
+        return partition
+
+    async def send(self, partition: int, records: Sequence[OutRecord]) -> None:
+        """Send records to one partition in order; returns when all are acknowledged."""
+        start = 0
+        while start < len(records):
+            batch = self.producer.create_batch()
+            end = start
+            while end < len(records):
+                record = records[end]
+                appended = batch.append(
+                    key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
+                )
+                if appended is None:
+                    break
+                end += 1
+            await self._send_batch(batch, partition)
+            start = end
+
+    async def _send_batch(self, batch: Any, partition: int) -> None:
+        try:
+            future = await asyncio.wait_for(
+                self.producer.send_batch(batch, self.topic, partition=partition), self.timeout
+            )
+            await asyncio.wait_for(future, self.timeout)
+        except _REJECTED as exc:
+            raise RecordRejected(type(exc).__name__) from exc
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"partition {partition}: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        """Graceful stop (everything already acknowledged); abort if the broker hangs."""
+        try:
+            await asyncio.wait_for(self.producer.stop(), self.timeout)
+        except (KafkaError, OSError, TimeoutError):
+            await _abort(self.producer)
+
+    async def abort(self) -> None:
+        await _abort(self.producer)

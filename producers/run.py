@@ -1,0 +1,163 @@
+"""``spendstream run``: run a CLI, pass its output and exit status through, publish its usage lines.
+
+The wrapped command gets the new scope in its environment (producers/lineage.py), keeps
+our stdin and stderr, and its stdout is copied through by producers/passthrough.py.
+Publishing happens beside it and can only fail quietly: a broker that is down means the
+lines are spooled; anything worse is logged, and the command's result is untouched.
+
+Signals: SIGTERM, SIGHUP, SIGUSR1/2 are forwarded. SIGINT is forwarded only when it
+cannot have come from the terminal (a Ctrl-C reaches the child directly; a second copy
+would make some CLIs quit instead of stopping the current turn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from producers.emit import Emitter, Origin, run_stream_id
+from producers.formats import DOCUMENT_FORMATS
+from producers.lineage import Scope
+from producers.passthrough import Delivery, Document, Passthrough
+from producers.redact import is_known
+from producers.shipper import Shipper
+from spendstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+_EOF_GRACE_S = 5.0  # a background grandchild may keep our stdout pipe open for ever
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    argv: Sequence[str]
+    fmt: str | None
+    scope: Scope
+    labels: Mapping[str, str] = field(default_factory=dict)
+    keep_content: bool = False
+
+
+def _from_terminal() -> bool:
+    """Whether we are in the terminal's foreground group (so Ctrl-C reached the child too)."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def _install_forwarding(loop: asyncio.AbstractEventLoop, child: subprocess.Popen[bytes]) -> None:
+    def forward(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    for signum in _FORWARDED:
+        loop.add_signal_handler(signum, forward, signum)
+    interactive = _from_terminal()
+    loop.add_signal_handler(signal.SIGINT, lambda: None if interactive else forward(signal.SIGINT))
+
+
+def _publishable(fmt: str, line: bytes) -> bool:
+    """Known formats are JSON lines: other stdout lines (banners, text) are not usage."""
+    stripped = line.strip()
+    if not stripped:
+        return False
+    return stripped.startswith(b"{") if is_known(fmt) else True
+
+
+async def _emit_document(emitter: Emitter, fmt: str, stream_id: str, doc: Document) -> None:
+    try:
+        value = orjson.loads(doc.data)
+    except orjson.JSONDecodeError:
+        value = None
+    if isinstance(value, dict):
+        await emitter.emit(fmt, stream_id, 1, orjson.dumps(value))
+        return
+    log.warning("the output of a %s run is not one JSON document: publishing its JSON lines", fmt)
+    for number, line in enumerate(doc.data.split(b"\n"), start=1):
+        if _publishable(fmt, line):
+            await emitter.emit(fmt, stream_id, number, line)
+
+
+async def _publish(
+    settings: Settings, request: RunRequest, fmt: str, queue: asyncio.Queue[Delivery | None]
+) -> None:
+    assert request.scope.session is not None
+    stream_id = run_stream_id(settings.runner_id, request.scope.session)
+    origin = Origin(settings.runner_id, request.scope, request.labels, request.keep_content)
+    shipper = Shipper(settings, overflow_ok=True)
+    try:
+        await shipper.start()
+        emitter = Emitter(shipper, origin, max_record_bytes=settings.max_record_bytes)
+        while (item := await queue.get()) is not None:
+            if isinstance(item, Document):
+                await _emit_document(emitter, fmt, stream_id, item)
+                continue
+            for number, line in item:
+                if _publishable(fmt, line):
+                    await emitter.emit(fmt, stream_id, number, line)
+    finally:
+        await shipper.close()
+        stats = shipper.stats
+        log.info("run %s: %d lines sent, %d spooled", request.scope.session, stats.sent, stats.spooled)
+
+
+async def _publish_quietly(
+    settings: Settings, request: RunRequest, fmt: str | None, queue: asyncio.Queue[Delivery | None]
+) -> None:
+    if fmt is None:
+        log.warning("no usage format recognised in the command line; pass --format to publish its output")
+        return
+    try:
+        await _publish(settings, request, fmt, queue)
+    except Exception:
+        log.exception("publishing this run's lines failed; the command is not affected")
+
+
+def spawn(request: RunRequest) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **request.scope.child_env()}
+    return subprocess.Popen(list(request.argv), stdout=subprocess.PIPE, env=env)
+
+
+async def supervise(settings: Settings, request: RunRequest, fmt: str | None) -> int:
+    """Run the command to its end; returns its exit status (negative: killed by that signal)."""
+    loop = asyncio.get_running_loop()
+    try:
+        child = spawn(request)
+    except FileNotFoundError:
+        print(f"spendstream run: command not found: {request.argv[0]}", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"spendstream run: permission denied: {request.argv[0]}", file=sys.stderr)
+        return 126
+    _install_forwarding(loop, child)
+    queue: asyncio.Queue[Delivery | None] = asyncio.Queue()
+    assert child.stdout is not None
+
+    def deliver(item: Delivery) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    copier = Passthrough(
+        child.stdout.fileno(), sys.stdout.fileno(), deliver, document=fmt in DOCUMENT_FORMATS
+    )
+    copier.start()
+    publisher = loop.create_task(_publish_quietly(settings, request, fmt, queue))
+    returncode = await asyncio.to_thread(child.wait)
+    await asyncio.to_thread(copier.join, _EOF_GRACE_S)
+    queue.put_nowait(None)
+    try:
+        await asyncio.wait_for(publisher, settings.producer_timeout_seconds * 2 + 5)
+    except TimeoutError:
+        log.error("publishing did not finish in time; unsent lines are in the spool if they got there")
+    with contextlib.suppress(OSError):
+        child.stdout.close()
+    return returncode

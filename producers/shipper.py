@@ -1,0 +1,334 @@
+"""Deliver records to the raw topic in order, or spool them; never drop one.
+
+Modes:
+- ``connecting``: records wait in memory for the first connection;
+- ``direct``: records go to the broker, one batch in flight per partition (see link.py);
+- ``spooling``: the broker is away (or older spooled lines must go first): every record
+  is appended to the spool, and a recovery task reconnects with backoff and drains the
+  spool oldest first; the switch back to ``direct`` happens in the same synchronous step
+  that finds the spool empty, so no record can overtake a spooled one.
+
+A record is *durable* once the broker acknowledged it or it is in the spool and fsynced;
+``flush()`` returns when everything accepted so far is durable, and callers that can
+re-read their input (``watch``) save their positions only after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import logging
+from collections import deque
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from producers.held import HeldLines, oversize_marker
+from producers.link import BrokerUnavailable, KafkaLink, RecordRejected
+from producers.records import OutRecord
+from producers.spool import Spool, SpoolError, SpoolFull
+from spendstream.kafka import RAW
+from spendstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_MAX_UNACKED_BYTES = 32 * 1024 * 1024
+_LANE_BATCH_BYTES = 4 * 1024 * 1024
+_WAIT_FOR_OTHER_DRAINER_S = 0.5
+
+
+class Mode(enum.Enum):
+    CONNECTING = "connecting"
+    DIRECT = "direct"
+    SPOOLING = "spooling"
+    CLOSED = "closed"
+
+
+class NotDurable(Exception):
+    """Some accepted records could be neither delivered nor spooled (spool full or disk error)."""
+
+    def __init__(self, count: int, reason: str) -> None:
+        super().__init__(f"{count} line(s) could not be delivered or spooled: {reason}")
+        self.count = count
+
+
+@dataclass
+class ShipStats:
+    accepted: int = 0
+    sent: int = 0
+    spooled: int = 0
+    drained: int = 0
+    held: int = 0
+    not_durable: int = 0
+    left_in_spool: int = 0  # records of this process still spooled when it closed
+
+
+@dataclass
+class _Lane:
+    queue: deque[tuple[int, OutRecord]] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Shipper:
+    """The producer side of one process; ``overflow_ok`` lets the spool exceed its bound."""
+
+    def __init__(self, settings: Settings, *, overflow_ok: bool = False) -> None:
+        self.settings = settings
+        self.overflow_ok = overflow_ok
+        self.spool = Spool(
+            settings.spool_path,
+            settings.topic(RAW),
+            max_bytes=settings.spool_max_bytes,
+            segment_bytes=settings.spool_segment_bytes,
+        )
+        self.held = HeldLines(settings.spool_path)
+        self.stats = ShipStats()
+        self.mode = Mode.CONNECTING
+        self.last_error: str | None = None
+        self._link: KafkaLink | None = None
+        self._unacked: dict[int, OutRecord] = {}
+        self._unacked_bytes = 0
+        self._seq = itertools.count()
+        self._lanes: dict[int, _Lane] = {}
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._room = asyncio.Event()  # set while fewer than _MAX_UNACKED_BYTES wait for acks
+        self._undurable: list[str] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._aborts: list[asyncio.Task[None]] = []
+        self._direct = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin connecting in the background; older spooled lines of this topic go first."""
+        if self.spool.foreign_segments():
+            self._enter_spooling("older spooled lines are waiting")
+        else:
+            self._spawn(self._connect())
+
+    async def wait_drained(self, seconds: float) -> bool:
+        """Give the shipper up to ``seconds`` to connect and empty its spool; True if it did."""
+        if self.mode in (Mode.CONNECTING, Mode.SPOOLING):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._direct.wait(), seconds)
+            await self.flush()
+        return self.mode is Mode.DIRECT
+
+    async def close(self) -> None:
+        """Flush, then stop; whatever is still unsent stays in the spool for the next process."""
+        try:
+            await self.flush()
+        finally:
+            self.mode = Mode.CLOSED
+            for task in list(self._tasks):
+                task.cancel()
+            for task in [*self._tasks, *self._aborts]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if self._link is not None:
+                await self._link.close()
+                self._link = None
+            self.stats.left_in_spool = self.stats.spooled - self.stats.drained if self.spool.pending() else 0
+            self.spool.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self) -> None:
+        try:
+            link = await KafkaLink.connect(self.settings)
+        except BrokerUnavailable as exc:
+            self._fail_over(exc)
+            return
+        if self.mode is not Mode.CONNECTING:
+            await link.close()
+            return
+        self._go_direct(link)
+
+    # -- accepting ------------------------------------------------------------------------
+    async def put(self, record: OutRecord) -> None:
+        """Accept one record. Raises SpoolFull/SpoolError only when it could not be kept."""
+        if self.mode is Mode.SPOOLING:
+            self.spool.append([record], overflow_ok=self.overflow_ok)
+            self.stats.accepted += 1
+            self.stats.spooled += 1
+            return
+        seq = next(self._seq)
+        self._unacked[seq] = record
+        self._unacked_bytes += record.size
+        self._settled.clear()
+        self.stats.accepted += 1
+        if self.mode is Mode.DIRECT:
+            self._enqueue(seq, record)
+        if self._unacked_bytes > _MAX_UNACKED_BYTES:
+            self._room.clear()
+            await self._room.wait()
+
+    async def flush(self) -> None:
+        """Wait until every accepted record is acknowledged or spooled (and fsynced)."""
+        while self._unacked and self.mode in (Mode.CONNECTING, Mode.DIRECT):
+            await self._settled.wait()
+        if self.mode is Mode.SPOOLING:
+            self.spool.sync()
+        if self._undurable:
+            reasons, self._undurable = self._undurable, []
+            raise NotDurable(len(reasons), reasons[-1])
+
+    # -- direct mode ----------------------------------------------------------------------
+    def _go_direct(self, link: KafkaLink) -> None:
+        self._link = link
+        self.mode = Mode.DIRECT
+        self._direct.set()
+        self.last_error = None
+        for seq, record in self._unacked.items():
+            self._enqueue(seq, record)
+
+    def _enqueue(self, seq: int, record: OutRecord) -> None:
+        assert self._link is not None
+        partition = self._link.partition_for(record.key)
+        lane = self._lanes.get(partition)
+        if lane is None:
+            lane = self._lanes[partition] = _Lane()
+            self._spawn(self._run_lane(self._link, partition, lane))
+        lane.queue.append((seq, record))
+        lane.wake.set()
+
+    async def _run_lane(self, link: KafkaLink, partition: int, lane: _Lane) -> None:
+        while self._link is link:
+            if not lane.queue:
+                lane.wake.clear()
+                await lane.wake.wait()
+                continue
+            items: list[tuple[int, OutRecord]] = []
+            size = 0
+            while lane.queue and size < _LANE_BATCH_BYTES:
+                items.append(lane.queue.popleft())
+                size += items[-1][1].size
+            try:
+                await self._send_isolating(link, partition, [record for _, record in items])
+            except Exception as exc:  # any failure to deliver is transient here: spool, retry
+                self._fail_over(exc)
+                return
+            if self._link is not link:
+                return  # failed over meanwhile: these records are in the spool as well
+            for seq, _ in items:
+                self._ack(seq)
+
+    async def _send_isolating(self, link: KafkaLink, partition: int, records: Sequence[OutRecord]) -> None:
+        """Send; when the broker rejects a batch as too large, find and hold the culprit(s)."""
+        try:
+            await link.send(partition, records)
+        except RecordRejected as exc:
+            if len(records) > 1:
+                for record in records:
+                    await self._send_isolating(link, partition, [record])
+                return
+            self.held.keep(records[0], f"broker rejected the record: {exc}")
+            self.stats.held += 1
+            marker = oversize_marker(len(records[0].value), self.settings.max_record_bytes)
+            await link.send(partition, [OutRecord(records[0].key, marker, records[0].headers)])
+
+    def _ack(self, seq: int) -> None:
+        record = self._unacked.pop(seq, None)
+        if record is None:
+            return
+        self._unacked_bytes -= record.size
+        self.stats.sent += 1
+        if self._unacked_bytes <= _MAX_UNACKED_BYTES // 2:
+            self._room.set()
+        if not self._unacked:
+            self._settled.set()
+
+    # -- spooling -------------------------------------------------------------------------
+    def _fail_over(self, exc: BaseException) -> None:
+        """Switch to spooling: unacknowledged records go to the spool first, in order."""
+        if self.mode in (Mode.SPOOLING, Mode.CLOSED):
+            return
+        old_link = self._link
+        if old_link is not None:
+            self._aborts.append(asyncio.get_running_loop().create_task(old_link.abort()))
+        self._enter_spooling(str(exc) or type(exc).__name__)
+
+    def _enter_spooling(self, reason: str) -> None:
+        log.warning("broker unavailable or spool not empty (%s): spooling to %s", reason, self.spool.dir)
+        self.last_error = reason
+        self._link = None
+        self.mode = Mode.SPOOLING
+        self._direct.clear()
+        pending = list(self._unacked.values())
+        self._unacked.clear()
+        self._unacked_bytes = 0
+        for lane in self._lanes.values():
+            lane.wake.set()
+        self._lanes.clear()
+        try:
+            self.spool.append(pending, overflow_ok=self.overflow_ok)
+            self.stats.spooled += len(pending)
+        except (SpoolFull, SpoolError) as err:
+            log.error("%d line(s) could not be spooled: %s", len(pending), err)
+            self.stats.not_durable += len(pending)
+            self._undurable.extend([str(err)] * len(pending))
+        self._settled.set()
+        self._room.set()
+        self._spawn(self._recover())
+
+    async def _recover(self) -> None:
+        delay = 0.5
+        link: KafkaLink | None = None
+        try:
+            while self.mode is Mode.SPOOLING:
+                try:
+                    if link is None:
+                        link = await KafkaLink.connect(self.settings)
+                        delay = 0.5
+                    if await self._drain(link):
+                        link = None  # it is the direct link now
+                        return
+                    await asyncio.sleep(_WAIT_FOR_OTHER_DRAINER_S)
+                except (BrokerUnavailable, OSError) as exc:
+                    self.last_error = str(exc)
+                    log.debug("broker still unavailable: %s; next attempt in %.1fs", exc, delay)
+                    if link is not None:
+                        await link.abort()
+                        link = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.settings.producer_retry_max_seconds)
+        finally:
+            if link is not None:
+                await link.abort()
+
+    async def _drain(self, link: KafkaLink) -> bool:
+        """Send the spool oldest first; True once it is empty and direct mode is back."""
+        if not self.spool.claim_abandoned():
+            return False  # another process drains this topic's abandoned segments now
+        try:
+            while self.mode is Mode.SPOOLING:
+                chunk = self.spool.read_chunk()
+                if chunk is None:
+                    if self.spool.adopt_abandoned():
+                        continue  # a writer ended while we drained: its lines come first
+                    self._go_direct(link)
+                    log.info("spool drained; sending directly again")
+                    return True
+                await self._send_in_order(link, chunk.records)
+                self.spool.ack(chunk)
+                self.stats.drained += len(chunk.records)
+            return False
+        finally:
+            self.spool.release_drain_lock()
+
+    async def _send_in_order(self, link: KafkaLink, records: Sequence[OutRecord]) -> None:
+        by_partition: dict[int, list[OutRecord]] = {}
+        for record in records:
+            by_partition.setdefault(link.partition_for(record.key), []).append(record)
+        results = await asyncio.gather(
+            *(self._send_isolating(link, partition, part) for partition, part in by_partition.items()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result

@@ -1,0 +1,100 @@
+"""``spendstream run [options] -- COMMAND...``: wrap an agent CLI and publish its usage lines.
+
+Standard output, standard error and the exit status of COMMAND pass through unchanged,
+so spendstream itself writes nothing to them: its diagnostics go to
+``<state_dir>/logs/run.log`` (and to stderr as well with ``spendstream -v run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from logging.handlers import RotatingFileHandler
+
+from producers.formats import detect_command_format
+from producers.lineage import LineageError, child_scope
+from producers.run import RunRequest, supervise
+from spendstream.commands.publish_cmd import add_producer_options
+from spendstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run an agent CLI, pass its output through, publish its usage lines",
+        usage="spendstream run [options] -- COMMAND [ARG...]",
+        description=(
+            "Run COMMAND with stdin, stdout, stderr and exit status passed through unchanged, and "
+            "publish its result lines as they appear (redacted unless --keep-content). The command "
+            "gets SPENDSTREAM_SESSION (its own new scope id) and SPENDSTREAM_LINEAGE (its "
+            "ancestors, root first), so a `spendstream run` inside it is recorded as its child. "
+            "Kafka trouble never changes the command's result: lines are spooled instead."
+        ),
+    )
+    add_producer_options(
+        parser,
+        format_help=(
+            "format of the command's output (default: detected from the command line: claude -p "
+            "--output-format json|stream-json, codex exec --json, gemini --output-format json)"
+        ),
+    )
+    parser.add_argument("--session", default=None, help="scope id for this run (default: a new UUID)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND", help="command to run")
+    parser.set_defaults(handler=run)
+
+
+def _log_to_file(settings: Settings, verbose: bool) -> None:
+    """Keep stderr for the wrapped command: spendstream's own messages go to a log file."""
+    root = logging.getLogger()
+    if not verbose:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    try:
+        folder = settings.state_dir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(folder / "run.log", maxBytes=5_000_000, backupCount=2, delay=True)
+    except OSError:
+        root.addHandler(logging.NullHandler())
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def _exit_like(returncode: int) -> int:
+    """A child killed by a signal: end the same way, so our parent sees what it would have."""
+    if returncode >= 0:
+        return returncode
+    signum = -returncode
+    sys.stdout.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # signals that do not end a process by default
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    argv = list(args.command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        print("spendstream run: no command given (spendstream run [options] -- COMMAND ...)", file=sys.stderr)
+        return 2
+    _log_to_file(settings, getattr(args, "verbose", False))
+    try:
+        scope = child_scope(os.environ, lineage_flag=args.lineage, scope_id=args.session)
+    except LineageError as exc:
+        if args.lineage is not None or args.session is not None:
+            print(f"spendstream run: {exc}", file=sys.stderr)
+            return 2
+        log.warning("ignoring the inherited lineage (%s): this run is a root", exc)
+        scope = child_scope({})
+    fmt = args.format or detect_command_format(argv)
+    request = RunRequest(argv, fmt, scope, dict(args.label), args.keep_content)
+    returncode = asyncio.run(supervise(settings, request, fmt))
+    return _exit_like(returncode)
