@@ -47,7 +47,7 @@ def parse_stream(
 ) -> list[tuple[Observation, LineContext]]:
     """Every observation of ``lines`` with its context, threading the parser state."""
     state: Any = None
-    out = []
+    out: list[tuple[Observation, LineContext]] = []
     for position, line in enumerate(lines, 1):
         ctx_ = context(fmt, position, stream=stream, **ctx)
         observations, state = PARSERS[fmt](line, ctx_, state)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ from schemas.ledger import (
     merge,
 )
 from schemas.money import ZERO_USD
+from schemas.pricing import CostMode
 from schemas.sources import BadLine, Observation
 from schemas.usage import TOKEN_FIELDS, SchemaError, TokenCounts, UsageEvent
 
@@ -43,8 +45,8 @@ def obs(
     )
 
 
-def feed(observations: list[Observation], **kw: object) -> list[UsageEvent]:
-    ledger = MemoryLedger(**kw)  # type: ignore[arg-type]
+def feed(observations: list[Observation], mode: CostMode = "reported") -> list[UsageEvent]:
+    ledger = MemoryLedger(mode=mode)
     return [e for e in (ledger.observe(o, CTX) for o in observations) if e is not None]
 
 
@@ -95,11 +97,11 @@ counts = st.fixed_dictionaries({n: st.integers(0, 10**6) for n in TOKEN_FIELDS})
 
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), counts), min_size=1, max_size=25), st.randoms())
 def test_any_order_and_any_repeats_count_the_same(
-    reports: list[tuple[str, dict[str, int]]], rnd: object
+    reports: list[tuple[str, dict[str, int]]], rnd: random.Random
 ) -> None:
-    observations = [obs(i, **c) for i, c in reports]
+    observations = [replace(obs(i), tokens=TokenCounts(**c)) for i, c in reports]
     shuffled = observations + observations[: len(observations) // 2]
-    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    rnd.shuffle(shuffled)
     first, second = feed(observations), feed(shuffled)
     expected = TokenCounts()
     for identity in {i for i, _ in reports}:
@@ -151,7 +153,7 @@ def test_counted_cost_never_decreases() -> None:
 
 
 def part(identity: str, **counts: int) -> Observation:
-    return replace(obs(identity, **counts), group="run")
+    return replace(obs(identity), tokens=TokenCounts(**counts), group="run")
 
 
 def total(identity: str = "result", cost: str | None = None, **counts: int) -> Observation:
@@ -192,11 +194,13 @@ group_ops = st.lists(
 
 @given(group_ops, st.randoms())
 def test_group_totals_are_order_and_repeat_independent(
-    ops: list[tuple[str, dict[str, int]]], rnd: object
+    ops: list[tuple[str, dict[str, int]]], rnd: random.Random
 ) -> None:
-    observations = [total(i, **c) if i.startswith("result") else part(i, **c) for i, c in ops]
+    observations = [
+        replace(total(i) if i.startswith("result") else part(i), tokens=TokenCounts(**c)) for i, c in ops
+    ]
     shuffled = observations * 2
-    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    rnd.shuffle(shuffled)
     parts: dict[str, TokenCounts] = {}
     totals = TokenCounts()
     for o in observations:

@@ -1,0 +1,95 @@
+"""Anthropic ``usage`` objects, shared by the three Claude Code formats.
+
+Two shapes occur:
+- the Messages API ``usage`` (``assistant`` lines of transcripts and stream-json, and the
+  ``usage`` of a ``result``): ``input_tokens`` EXCLUDES cache reads and writes, which are
+  ``cache_read_input_tokens`` and ``cache_creation_input_tokens``; newer builds split the
+  writes into ``cache_creation.ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens``;
+  ``server_tool_use.web_search_requests`` counts paid web searches;
+- Claude Code's per-model ``modelUsage`` of a ``result`` (camelCase, no 5m/1h split, a
+  ``costUSD`` per model).
+
+Cache writes the source does not split by TTL count as 5-minute writes (schemas/usage.py).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from schemas.sources.base import (
+    BadLine,
+    cost_field,
+    count_field,
+    make_tokens,
+    object_field,
+    sum_tokens,
+)
+from schemas.usage import TokenCounts
+
+
+def usage_tokens(usage: dict[str, Any]) -> TokenCounts:
+    """A Messages API ``usage`` object in spendstream's meaning."""
+    cache_write = count_field(usage, "cache_creation_input_tokens")
+    write_1h = 0
+    split = object_field(usage, "cache_creation")
+    if split is not None:
+        write_5m = count_field(split, "ephemeral_5m_input_tokens")
+        write_1h = count_field(split, "ephemeral_1h_input_tokens")
+        # The split is the more detailed report; a total smaller than it is a stale total.
+        cache_write = max(cache_write, write_5m + write_1h)
+    server_tools = object_field(usage, "server_tool_use")
+    searches = count_field(server_tools, "web_search_requests") if server_tools else 0
+    return make_tokens(
+        input_tokens=count_field(usage, "input_tokens"),
+        output_tokens=count_field(usage, "output_tokens"),
+        cache_read_tokens=count_field(usage, "cache_read_input_tokens"),
+        cache_write_5m_tokens=cache_write - write_1h,
+        cache_write_1h_tokens=write_1h,
+        web_search_requests=searches,
+    )
+
+
+def model_usage_tokens(entry: dict[str, Any]) -> TokenCounts:
+    """One ``modelUsage`` entry (all cache writes are 5-minute: no split is reported)."""
+    return make_tokens(
+        input_tokens=count_field(entry, "inputTokens"),
+        output_tokens=count_field(entry, "outputTokens"),
+        cache_read_tokens=count_field(entry, "cacheReadInputTokens"),
+        cache_write_5m_tokens=count_field(entry, "cacheCreationInputTokens"),
+        web_search_requests=count_field(entry, "webSearchRequests"),
+    )
+
+
+def model_usage_entries(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A result's ``modelUsage`` as sorted (model, entry) pairs; empty when absent."""
+    model_usage = object_field(obj, "modelUsage")
+    if not model_usage:
+        return []
+    entries = []
+    for model, entry in sorted(model_usage.items()):
+        if not model or len(model) > 512 or not isinstance(entry, dict):
+            raise BadLine("modelUsage entries must be objects keyed by model name")
+        entries.append((model, entry))
+    return entries
+
+
+def result_cost(obj: dict[str, Any]) -> Decimal | None:
+    """A result's reported run cost: ``total_cost_usd``, on older builds ``cost_usd``."""
+    cost = cost_field(obj, "total_cost_usd")
+    return cost if cost is not None else cost_field(obj, "cost_usd")
+
+
+def result_totals(obj: dict[str, Any]) -> tuple[TokenCounts, str | None]:
+    """A result's run totals (summed over ``modelUsage``, else ``usage``) and its only model.
+
+    The model is None when the run used several models or the build does not say.
+    """
+    entries = model_usage_entries(obj)
+    if entries:
+        total = sum_tokens(model_usage_tokens(entry) for _model, entry in entries)
+        return total, entries[0][0] if len(entries) == 1 else None
+    usage = object_field(obj, "usage")
+    if usage is None:
+        raise BadLine("result has neither modelUsage nor usage")
+    return usage_tokens(usage), None

@@ -1,0 +1,105 @@
+"""``claude -p --output-format stream-json --verbose``: one JSON event per line.
+
+Quirks (observed in ../shared/fixtures/real/claude-stream-json/ and public captures):
+- An ``assistant`` line carries one content block of a message and the message's API
+  ``usage``; a message with several blocks is repeated once per block with the same
+  ``message.id``, and its ``output_tokens`` is a snapshot that may lag the final count.
+  One message = one identity ``(session_id, message.id)``; the largest counts win.
+- The final ``result`` line (same shape as claude-json) carries the run's totals and
+  ``total_cost_usd``. It is authoritative for the run, so the messages are the parts of a
+  group (the session) and the result is that group's total: the run counts
+  max(sum of messages, result) per field, and publishing the stream AND its result never
+  double counts. Results of one session are all totals of the same group.
+- Subagent (Task tool) lines carry a non-null ``parent_tool_use_id``: they are scope
+  ``<session_id>/agent-<parent_tool_use_id>``, a child of the session (session in lineage,
+  after the producer's lineage), and part of the session's group, because the result's
+  totals include subagents.
+- ``<synthetic>`` model lines are client-side error placeholders: no usage.
+- ``system``, ``user``, ``stream_event`` (partial messages, whose usage repeats the
+  assistant lines') and other lines are valid and carry no usage.
+- Lines have no timestamp on most builds: the producer's time is used when absent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.sources.anthropic_usage import result_cost, result_totals, usage_tokens
+from schemas.sources.base import (
+    BadLine,
+    LineContext,
+    Observation,
+    ParseResult,
+    child_scope,
+    load_json_object,
+    object_field,
+    parse_timestamp,
+    scope_lineage,
+    text_field,
+)
+
+FORMAT = "claude-stream-json"
+SYNTHETIC_MODEL = "<synthetic>"
+
+
+def _line_name(obj: dict[str, Any], context: LineContext) -> str:
+    return text_field(obj, "uuid") or f"{context.stream_id}@{context.position}"
+
+
+def _assistant(obj: dict[str, Any], context: LineContext, session_id: str) -> list[Observation]:
+    message = object_field(obj, "message", required=True)
+    assert message is not None
+    model = text_field(message, "model")
+    usage = object_field(message, "usage")
+    if model == SYNTHETIC_MODEL or usage is None:
+        return []
+    message_id = text_field(message, "id") or _line_name(obj, context)
+    parent_tool = text_field(obj, "parent_tool_use_id")
+    if parent_tool is None:
+        scope, lineage = session_id, scope_lineage(context, session_id)
+    else:
+        scope = child_scope(session_id, parent_tool)
+        lineage = scope_lineage(context, scope, session_id)
+    return [
+        Observation(
+            identity=f"{FORMAT}:{session_id}:{message_id}",
+            session_id=scope,
+            event_time=parse_timestamp(obj.get("timestamp"), context.published_at),
+            tokens=usage_tokens(usage),
+            model=model,
+            lineage=lineage,
+            agent_id=parent_tool,
+            group=f"{FORMAT}:{session_id}",
+        )
+    ]
+
+
+def _result(obj: dict[str, Any], context: LineContext, session_id: str) -> list[Observation]:
+    tokens, model = result_totals(obj)
+    return [
+        Observation(
+            identity=f"{FORMAT}:{session_id}:result:{_line_name(obj, context)}",
+            session_id=session_id,
+            event_time=parse_timestamp(obj.get("timestamp"), context.published_at),
+            tokens=tokens,
+            reported_cost_usd=result_cost(obj),
+            model=model or text_field(obj, "model"),
+            lineage=scope_lineage(context, session_id),
+            group=f"{FORMAT}:{session_id}",
+            is_group_total=True,
+        )
+    ]
+
+
+def parse(line: bytes, context: LineContext, state: Any) -> ParseResult:
+    obj = load_json_object(line)
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise BadLine("a stream-json line has a string 'type'")
+    if kind not in ("assistant", "result"):
+        return [], None
+    session_id = text_field(obj, "session_id", required=True)
+    assert session_id is not None
+    if kind == "assistant":
+        return _assistant(obj, context, session_id), None
+    return _result(obj, context, session_id), None
