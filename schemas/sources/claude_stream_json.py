@@ -5,11 +5,14 @@ Quirks (observed in ../shared/fixtures/real/claude-stream-json/ and public captu
   ``usage``; a message with several blocks is repeated once per block with the same
   ``message.id``, and its ``output_tokens`` is a snapshot that may lag the final count.
   One message = one identity ``(session_id, message.id)``; the largest counts win.
-- The final ``result`` line (same shape as claude-json) carries the run's totals and
-  ``total_cost_usd``. It is authoritative for the run, so the messages are the parts of a
-  group (the session) and the result is that group's total: the run counts
-  max(sum of messages, result) per field, and publishing the stream AND its result never
-  double counts. Results of one session are all totals of the same group.
+- A ``result`` line (same shape as claude-json) carries totals and ``total_cost_usd``
+  that are cumulative for the CLI PROCESS, not the session (anthropics/claude-code#83239):
+  with ``--input-format stream-json`` each turn's result restates the process total, and
+  a ``--resume`` starts a new process whose counter restarts under the same session id.
+  So the group is one process's run, ``(session_id, stream)`` (a stream is one process's
+  stdout, schemas/raw.py): its messages are the parts and its results the total, the run
+  counts max(sum of messages, largest result) per field, and publishing the stream AND
+  its results never double counts, while a resumed process adds its own spend.
 - Subagent (Task tool) lines carry a non-null ``parent_tool_use_id``: they are scope
   ``<session_id>/agent-<parent_tool_use_id>``, a child of the session (session in lineage,
   after the producer's lineage), and part of the session's group, because the result's
@@ -42,6 +45,11 @@ FORMAT = "claude-stream-json"
 SYNTHETIC_MODEL = "<synthetic>"
 
 
+def _group(session_id: str, context: LineContext) -> str:
+    """One process's run: results are cumulative per process, a stream is one process."""
+    return f"{FORMAT}:{session_id}@{context.stream_id}"
+
+
 def _line_name(obj: dict[str, Any], context: LineContext) -> str:
     return text_field(obj, "uuid") or f"{context.stream_id}@{context.position}"
 
@@ -69,7 +77,7 @@ def _assistant(obj: dict[str, Any], context: LineContext, session_id: str) -> li
             model=model,
             lineage=lineage,
             agent_id=parent_tool,
-            group=f"{FORMAT}:{session_id}",
+            group=_group(session_id, context),
         )
     ]
 
@@ -85,7 +93,7 @@ def _result(obj: dict[str, Any], context: LineContext, session_id: str) -> list[
             reported_cost_usd=result_cost(obj),
             model=model or text_field(obj, "model"),
             lineage=scope_lineage(context, session_id),
-            group=f"{FORMAT}:{session_id}",
+            group=_group(session_id, context),
             is_group_total=True,
         )
     ]

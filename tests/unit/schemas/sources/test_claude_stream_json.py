@@ -13,7 +13,7 @@ from schemas.sources import BadLine
 from schemas.sources.claude_stream_json import parse
 from schemas.usage import TokenCounts
 
-from ..support import context, fixture_lines, run, total_cost, total_tokens
+from ..support import account, context, fixture_lines, parse_stream, run, total_cost, total_tokens
 
 FMT = "claude-stream-json"
 SESSION = "08cd4ce5-1ce0-4dd4-8e7c-8b69712c514e"
@@ -96,6 +96,33 @@ def test_any_order_with_duplicates_and_repeated_results(rnd: random.Random, dupe
     assert total_cost(events) == Decimal("0.05")
 
 
+def test_results_restating_the_process_total_each_turn_count_once() -> None:
+    # --input-format stream-json: one process, one result per turn, each cumulative
+    turns = [
+        assistant("msg_a", 2),
+        result(output=300, uuid="r-1"),
+        assistant("msg_c", 1),
+        result(output=500, uuid="r-2"),
+    ]
+    assert total_tokens(run(FMT, turns)) == RUN_TOTAL
+
+
+def test_a_resumed_process_adds_its_own_spend() -> None:
+    # --resume: a new process (a new stream) whose counters restart under the same session
+    first = parse_stream(FMT, RUN, stream="process-1")
+    resumed = parse_stream(
+        FMT,
+        [assistant("msg_c", 3), result(output=100, input_tokens=2, cost=0.01, uuid="r-9")],
+        stream="process-2",
+    )
+    events = account([*first, *resumed, *first])
+    # process 2 counts max(its message, its result) per field: input 4 from the message
+    assert total_tokens(events) == RUN_TOTAL + TokenCounts(
+        input_tokens=4, output_tokens=100, cache_read_tokens=2000
+    )
+    assert total_cost(events) == Decimal("0.06")
+
+
 def test_parts_above_the_result_are_kept_per_field() -> None:
     # a result whose usage leaves out subagents: messages exceed it on output
     events = run(
@@ -129,7 +156,7 @@ def test_result_with_model_usage_sums_models_and_names_a_single_model() -> None:
         None,
         Decimal("0.5"),
         True,
-        f"{FMT}:s-1",
+        f"{FMT}:s-1@stream-1",
     )
 
 
