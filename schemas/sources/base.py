@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from schemas.money import MoneyError, to_usd
-from schemas.usage import AuthMode, SchemaError, TokenCounts
+from schemas.usage import AuthMode, SchemaError, TokenCounts, event_id_for
 
 # No real line reports a trillion tokens in one field; a bound keeps every later sum
 # (a group of parts, a day of events) far inside TokenCounts' range.
@@ -183,9 +183,22 @@ def scope_lineage(context: LineContext, scope: str, *parents: str) -> tuple[str,
     """
     seen: dict[str, None] = {}
     for ancestor in (*context.lineage, *parents):
+        if not ancestor or len(ancestor) > MAX_ID_LEN:
+            raise BadLine(f"lineage ids must be 1 to {MAX_ID_LEN} characters")
         if ancestor != scope:
             seen.setdefault(ancestor, None)
     return tuple(seen)
+
+
+def fallback_scope(context: LineContext) -> str:
+    """The scope of usage whose line names no session: the producer's hint, else the stream.
+
+    A stream id (runner + file path) longer than a scope id may be is replaced by a digest.
+    """
+    for candidate in (context.session_hint, context.stream_id):
+        if candidate and len(candidate) <= MAX_ID_LEN:
+            return candidate
+    return "stream-" + event_id_for(context.stream_id)
 
 
 def parse_timestamp(value: object, fallback: datetime) -> datetime:

@@ -15,7 +15,7 @@ Quirks (observed in ../shared/fixtures/real/claude-stream-json/ and public captu
   its results never double counts, while a resumed process adds its own spend.
 - Subagent (Task tool) lines carry a non-null ``parent_tool_use_id``: they are scope
   ``<session_id>/agent-<parent_tool_use_id>``, a child of the session (session in lineage,
-  after the producer's lineage), and part of the session's group, because the result's
+  after the producer's lineage), and part of the run's group, because the result's
   totals include subagents.
 - ``<synthetic>`` model lines are client-side error placeholders: no usage.
 - ``system``, ``user``, ``stream_event`` (partial messages, whose usage repeats the

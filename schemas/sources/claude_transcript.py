@@ -79,7 +79,7 @@ def _assistant(obj: dict[str, Any], context: LineContext) -> list[Observation]:
     usage = object_field(message, "usage")
     if model == SYNTHETIC_MODEL or usage is None:
         return []
-    session_id = text_field(obj, "sessionId") or context.session_hint
+    session_id = text_field(obj, "sessionId")
     if session_id is None:
         raise BadLine("assistant line has no sessionId")
     scope, lineage, agent_id = _scope(obj, context, session_id)

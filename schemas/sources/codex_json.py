@@ -36,6 +36,7 @@ from schemas.sources.base import (
     Observation,
     ParseResult,
     count_field,
+    fallback_scope,
     load_json_object,
     make_tokens,
     object_field,
@@ -82,13 +83,13 @@ def _observation(
         identity, scope = f"codex:{session}", session
     else:
         identity = f"codex:stream:{context.stream_id}"
-        scope = context.session_hint or context.stream_id
+        scope = fallback_scope(context)
     return Observation(
         identity=identity,
         session_id=scope,
         event_time=parse_timestamp(obj.get("timestamp"), context.published_at),
         tokens=usage_tokens(usage),
-        model=state.get("model") or context.labels.get("model") or None,
+        model=state.get("model") or text_field(context.labels, "model"),
         lineage=scope_lineage(context, scope),
     )
 

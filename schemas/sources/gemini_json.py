@@ -32,6 +32,7 @@ from schemas.sources.base import (
     Observation,
     ParseResult,
     count_field,
+    fallback_scope,
     load_json_object,
     make_tokens,
     object_field,
@@ -71,7 +72,7 @@ def parse(line: bytes, context: LineContext, state: Any) -> ParseResult:
         return [], None
     session_id = text_field(obj, "session_id")
     run = session_id or f"{context.stream_id}@{context.position}"
-    scope = session_id or context.session_hint or context.stream_id
+    scope = session_id or fallback_scope(context)
     observations = []
     for model, metrics in sorted(models.items()):
         if not model or len(model) > 512 or not isinstance(metrics, dict):

@@ -11,6 +11,7 @@ from schemas.sources.base import (
     child_scope,
     cost_field,
     count_field,
+    fallback_scope,
     parse_timestamp,
     scope_lineage,
     sum_tokens,
@@ -67,3 +68,18 @@ def test_child_scope_is_bounded() -> None:
 def test_sum_tokens_out_of_range_is_a_bad_line() -> None:
     with pytest.raises(BadLine, match="out of range"):
         sum_tokens([TokenCounts(input_tokens=10**15), TokenCounts(input_tokens=1)])
+
+
+def test_fallback_scope_is_the_hint_else_the_stream_else_a_digest() -> None:
+    assert fallback_scope(context("x", session_hint="task-9")) == "task-9"
+    assert fallback_scope(context("x", stream="host:/p/rollout.jsonl")) == "host:/p/rollout.jsonl"
+    long_stream = "host:" + "/deep" * 200
+    scope = fallback_scope(context("x", stream=long_stream, session_hint="h" * 600))
+    assert scope.startswith("stream-") and len(scope) == 39
+    assert scope == fallback_scope(context("x", stream=long_stream))
+
+
+def test_an_over_long_producer_lineage_is_a_bad_line() -> None:
+    for bad in ("r" * 513, ""):
+        with pytest.raises(BadLine, match="lineage ids must be"):
+            scope_lineage(context("x", lineage=(bad,)), "s")

@@ -157,6 +157,11 @@ def test_parser_state_is_plain_json() -> None:
     assert o.identity == "codex:stream:stream-1"
 
 
+def test_an_unusable_model_label_is_a_bad_line() -> None:
+    with pytest.raises(BadLine, match="model must be"):
+        parse(turn(2, 1, 1), context(FMT, labels={"model": "m" * 600}), None)
+
+
 def test_reasoning_is_inside_output_never_added() -> None:
     usage = {"input_tokens": 10, "cached_input_tokens": 0, "output_tokens": 5, "reasoning_output_tokens": 9}
     (o,), _ = parse(orjson.dumps({"type": "turn.completed", "usage": usage}), context(FMT), None)

@@ -189,3 +189,23 @@ def test_hostile_token_counts_are_bad_lines(fmt: str, count: bytes) -> None:
     assert PARSERS[fmt](USAGE_LINE[fmt].replace(b"@V@", b"7"), context(fmt), None)[0]
     with pytest.raises(BadLine):
         PARSERS[fmt](USAGE_LINE[fmt].replace(b"@V@", count), context(fmt), None)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@given(
+    stream=st.text(min_size=1, max_size=1200),
+    hint=st.none() | st.text(max_size=700),
+    lineage=st.lists(st.text(max_size=600), max_size=3),
+)
+def test_any_producer_context_gives_bad_line_or_valid_events(
+    fmt: str, stream: str, hint: str | None, lineage: list[str]
+) -> None:
+    ctx = context(fmt, stream=stream, session_hint=hint, lineage=tuple(lineage))
+    for line in (USAGE_LINE[fmt].replace(b"@V@", b"7"), *real_lines()[:5]):
+        try:
+            observations, _ = PARSERS[fmt](line, ctx, None)
+        except BadLine:
+            continue
+        ledger = MemoryLedger()
+        for obs in observations:
+            ledger.observe(obs, ctx)
