@@ -32,6 +32,9 @@ MAX_COUNT = 10**12
 # Likewise no single line reports a million dollars.
 MAX_COST_USD = Decimal(10**6)
 MAX_ID_LEN = 512
+# The ``type`` of the marker object a producer publishes in place of a line it could not
+# read as JSON (producers/redact.py), so the line's position still arrives: always bad.
+UNREADABLE_MARKER_TYPE = "spendstream.unreadable"
 
 
 class BadLine(ValueError):
@@ -96,6 +99,9 @@ def load_json_object(line: bytes) -> dict[str, Any]:
         raise BadLine(f"not valid JSON (at char {exc.pos})") from exc
     if not isinstance(value, dict):
         raise BadLine(f"expected a JSON object, got {type(value).__name__}")
+    if value.get("type") == UNREADABLE_MARKER_TYPE:
+        # The producer could not read the original line and sent this marker in its place.
+        raise BadLine("the producer could not read this line as a JSON object")
     return value
 
 

@@ -157,6 +157,7 @@ def test_sequences_thread_any_state(fmt: str, lines: list[bytes], start_state: A
         b"null",
         b'"' + MARKER.encode() + b'"',
         b"\x00\x01\x02",
+        b'{"type":"spendstream.unreadable","reason":"not JSON","bytes":12}',
     ],
 )
 def test_undecodable_lines_are_bad_lines(fmt: str, line: bytes) -> None:
