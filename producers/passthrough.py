@@ -1,5 +1,8 @@
 """Copy a child's stdout to ours byte for byte, and hand its lines to the publisher.
 
+Lines are claimed (producers/claims.py) before their bytes are written, when this run
+runs inside another one.
+
 A plain thread with blocking reads and writes: the copy never waits for Kafka, the event
 loop or the spool, so wrapping a command cannot slow its output. Lines are handed over
 in batches (one per read) through ``deliver``; in document mode (a CLI that prints one
@@ -37,13 +40,20 @@ class Passthrough(threading.Thread):
     """Reads ``src_fd`` to its end; writes every byte to ``dst_fd``; delivers lines."""
 
     def __init__(
-        self, src_fd: int, dst_fd: int, deliver: Callable[[Delivery], None], *, document: bool = False
+        self,
+        src_fd: int,
+        dst_fd: int,
+        deliver: Callable[[Delivery], None],
+        *,
+        document: bool = False,
+        claim: Callable[[list[bytes]], None] | None = None,
     ) -> None:
         super().__init__(name="spendstream-passthrough", daemon=True)
         self.src_fd = src_fd
         self.dst_fd = dst_fd
         self.deliver = deliver
         self.document = document
+        self.claim = claim
         self.output_closed = False
         self.bytes = 0
         self._pending = b""
@@ -91,17 +101,27 @@ class Passthrough(threading.Thread):
             if not chunk:
                 break
             self.bytes += len(chunk)
+            batch = self._split(chunk)
+            if batch and self.claim is not None:
+                # Before the bytes go out: a parent run reading them must find the claim.
+                self.claim([line for _, line in batch])
             self._write(chunk)
             if self.document:
                 self._keep_document(chunk)
-                continue
-            batch = self._split(chunk)
-            if batch:
+            elif batch:
                 self._safe_deliver(batch)
+        self._finish()
+
+    def _finish(self) -> None:
+        last: Lines = []
+        if self._pending:
+            # The writer has ended, so an unterminated last line is complete.
+            self._lines += 1
+            last = [(self._lines, self._pending.rstrip(b"\r"))]
+            if self.claim is not None:
+                self.claim([last[0][1]])
         if self.document:
             data = b"".join(self._doc)
             self._safe_deliver(Document(data, truncated=self._doc_size > len(data)))
-        elif self._pending:
-            # The writer has ended, so an unterminated last line is complete.
-            self._lines += 1
-            self._safe_deliver([(self._lines, self._pending.rstrip(b"\r"))])
+        elif last:
+            self._safe_deliver(last)

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from producers.claims import ClaimReader, ClaimWriter, claims_file
 from producers.emit import Emitter, Origin, run_stream_id
 from producers.formats import DOCUMENT_FORMATS
-from producers.lineage import Scope
+from producers.lineage import ENV_SESSION, Scope
 from producers.passthrough import Delivery, Document, Passthrough
 from producers.redact import is_known
 from producers.shipper import Shipper
@@ -89,7 +90,11 @@ async def _emit_document(emitter: Emitter, fmt: str, stream_id: str, doc: Docume
 
 
 async def _publish(
-    settings: Settings, request: RunRequest, fmt: str, queue: asyncio.Queue[Delivery | None]
+    settings: Settings,
+    request: RunRequest,
+    fmt: str,
+    queue: asyncio.Queue[Delivery | None],
+    nested: ClaimReader,
 ) -> None:
     assert request.scope.session is not None
     stream_id = run_stream_id(settings.runner_id, request.scope.session)
@@ -103,7 +108,7 @@ async def _publish(
                 await _emit_document(emitter, fmt, stream_id, item)
                 continue
             for number, line in item:
-                if _publishable(fmt, line):
+                if _publishable(fmt, line) and not nested.seen(line):
                     await emitter.emit(fmt, stream_id, number, line)
     finally:
         await shipper.close()
@@ -112,15 +117,31 @@ async def _publish(
 
 
 async def _publish_quietly(
-    settings: Settings, request: RunRequest, fmt: str | None, queue: asyncio.Queue[Delivery | None]
+    settings: Settings,
+    request: RunRequest,
+    fmt: str | None,
+    queue: asyncio.Queue[Delivery | None],
+    nested: ClaimReader,
 ) -> None:
     if fmt is None:
         log.warning("no usage format recognised in the command line; pass --format to publish its output")
         return
     try:
-        await _publish(settings, request, fmt, queue)
+        await _publish(settings, request, fmt, queue, nested)
     except Exception:
         log.exception("publishing this run's lines failed; the command is not affected")
+
+
+def _parent_claims(settings: Settings, scope: Scope) -> ClaimWriter | None:
+    """Where to claim passed-through lines: only when running inside that parent run here."""
+    parent = os.environ.get(ENV_SESSION, "").strip()
+    if not parent or not scope.lineage or scope.lineage[-1] != parent:
+        return None
+    try:
+        return ClaimWriter(claims_file(settings.state_dir / "runs", parent))
+    except OSError as exc:
+        log.warning("cannot tell the parent run which lines are published here: %s", exc)
+        return None
 
 
 def spawn(request: RunRequest) -> subprocess.Popen[bytes]:
@@ -141,16 +162,22 @@ async def supervise(settings: Settings, request: RunRequest, fmt: str | None) ->
         return 126
     _install_forwarding(loop, child)
     queue: asyncio.Queue[Delivery | None] = asyncio.Queue()
-    assert child.stdout is not None
+    assert child.stdout is not None and request.scope.session is not None
 
     def deliver(item: Delivery) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, item)
 
+    claims = _parent_claims(settings, request.scope)
+    nested = ClaimReader(claims_file(settings.state_dir / "runs", request.scope.session))
     copier = Passthrough(
-        child.stdout.fileno(), sys.stdout.fileno(), deliver, document=fmt in DOCUMENT_FORMATS
+        child.stdout.fileno(),
+        sys.stdout.fileno(),
+        deliver,
+        document=fmt in DOCUMENT_FORMATS,
+        claim=claims.claim if claims is not None else None,
     )
     copier.start()
-    publisher = loop.create_task(_publish_quietly(settings, request, fmt, queue))
+    publisher = loop.create_task(_publish_quietly(settings, request, fmt, queue, nested))
     returncode = await asyncio.to_thread(child.wait)
     await asyncio.to_thread(copier.join, _EOF_GRACE_S)
     queue.put_nowait(None)
@@ -160,4 +187,7 @@ async def supervise(settings: Settings, request: RunRequest, fmt: str | None) ->
         log.error("publishing did not finish in time; unsent lines are in the spool if they got there")
     with contextlib.suppress(OSError):
         child.stdout.close()
+    nested.close()
+    if claims is not None and not copier.is_alive():
+        claims.close()
     return returncode
