@@ -21,12 +21,14 @@ import enum
 import itertools
 import logging
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from producers.held import HeldLines, oversize_marker
-from producers.link import BrokerUnavailable, KafkaLink, RecordRejected
+from producers.delivery import send_isolating
+from producers.drain import Drainer
+from producers.held import HeldLines
+from producers.link import BrokerUnavailable, KafkaLink
 from producers.records import OutRecord
 from producers.spool import Spool, SpoolError, SpoolFull
 from spendstream.kafka import RAW
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 _MAX_UNACKED_BYTES = 32 * 1024 * 1024
 _LANE_BATCH_BYTES = 4 * 1024 * 1024
 _WAIT_FOR_OTHER_DRAINER_S = 0.5
+_SWEEP_S = 15.0
 
 
 class Mode(enum.Enum):
@@ -84,6 +87,7 @@ class Shipper:
             segment_bytes=settings.spool_segment_bytes,
         )
         self.held = HeldLines(settings.spool_path)
+        self.drainer = Drainer(self.spool, self.held, settings.max_record_bytes)
         self.stats = ShipStats()
         self.mode = Mode.CONNECTING
         self.last_error: str | None = None
@@ -130,6 +134,8 @@ class Shipper:
             if self._link is not None:
                 await self._link.close()
                 self._link = None
+            self.stats.drained = self.drainer.drained
+            self.stats.held += self.drainer.held_count
             self.stats.left_in_spool = self.stats.spooled - self.stats.drained if self.spool.pending() else 0
             self.spool.close()
 
@@ -184,6 +190,7 @@ class Shipper:
         self.mode = Mode.DIRECT
         self._direct.set()
         self.last_error = None
+        self._spawn(self._sweep(link))
         for seq, record in self._unacked.items():
             self._enqueue(seq, record)
 
@@ -209,7 +216,7 @@ class Shipper:
                 items.append(lane.queue.popleft())
                 size += items[-1][1].size
             try:
-                await self._send_isolating(link, partition, [record for _, record in items])
+                await self._send(link, partition, [record for _, record in items])
             except Exception as exc:  # any failure to deliver is transient here: spool, retry
                 self._fail_over(exc)
                 return
@@ -218,19 +225,19 @@ class Shipper:
             for seq, _ in items:
                 self._ack(seq)
 
-    async def _send_isolating(self, link: KafkaLink, partition: int, records: Sequence[OutRecord]) -> None:
-        """Send; when the broker rejects a batch as too large, find and hold the culprit(s)."""
-        try:
-            await link.send(partition, records)
-        except RecordRejected as exc:
-            if len(records) > 1:
-                for record in records:
-                    await self._send_isolating(link, partition, [record])
-                return
-            self.held.keep(records[0], f"broker rejected the record: {exc}")
-            self.stats.held += 1
-            marker = oversize_marker(len(records[0].value), self.settings.max_record_bytes)
-            await link.send(partition, [OutRecord(records[0].key, marker, records[0].headers)])
+    async def _send(self, link: KafkaLink, partition: int, records: list[OutRecord]) -> None:
+        limit = self.settings.max_record_bytes
+        self.stats.held += await send_isolating(link, partition, records, self.held, limit)
+
+    async def _sweep(self, link: KafkaLink) -> None:
+        """While direct, also send what ended processes left in the spool (other streams)."""
+        while self._link is link:
+            await asyncio.sleep(_SWEEP_S)
+            if self._link is link and self.spool.foreign_segments():
+                try:
+                    await self.drainer.drain(link, lambda: self._link is link, claimed_only=True)
+                except (BrokerUnavailable, OSError) as exc:
+                    log.debug("sweeping the spool failed (%s); the next sweep retries", exc)
 
     def _ack(self, seq: int) -> None:
         record = self._unacked.pop(seq, None)
@@ -285,7 +292,9 @@ class Shipper:
                     if link is None:
                         link = await KafkaLink.connect(self.settings)
                         delay = 0.5
-                    if await self._drain(link):
+                    if await self.drainer.drain(link, lambda: self.mode is Mode.SPOOLING):
+                        self._go_direct(link)
+                        log.info("spool drained; sending directly again")
                         link = None  # it is the direct link now
                         return
                     await asyncio.sleep(_WAIT_FOR_OTHER_DRAINER_S)
@@ -300,35 +309,3 @@ class Shipper:
         finally:
             if link is not None:
                 await link.abort()
-
-    async def _drain(self, link: KafkaLink) -> bool:
-        """Send the spool oldest first; True once it is empty and direct mode is back."""
-        if not self.spool.claim_abandoned():
-            return False  # another process drains this topic's abandoned segments now
-        try:
-            while self.mode is Mode.SPOOLING:
-                chunk = self.spool.read_chunk()
-                if chunk is None:
-                    if self.spool.adopt_abandoned():
-                        continue  # a writer ended while we drained: its lines come first
-                    self._go_direct(link)
-                    log.info("spool drained; sending directly again")
-                    return True
-                await self._send_in_order(link, chunk.records)
-                self.spool.ack(chunk)
-                self.stats.drained += len(chunk.records)
-            return False
-        finally:
-            self.spool.release_drain_lock()
-
-    async def _send_in_order(self, link: KafkaLink, records: Sequence[OutRecord]) -> None:
-        by_partition: dict[int, list[OutRecord]] = {}
-        for record in records:
-            by_partition.setdefault(link.partition_for(record.key), []).append(record)
-        results = await asyncio.gather(
-            *(self._send_isolating(link, partition, part) for partition, part in by_partition.items()),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result

@@ -212,10 +212,10 @@ class Spool:
             os.close(self._drain_fd)
             self._drain_fd = None
 
-    def read_chunk(self, max_bytes: int = 1 << 20) -> Chunk | None:
+    def read_chunk(self, max_bytes: int = 1 << 20, *, claimed_only: bool = False) -> Chunk | None:
         """The oldest records not yet acknowledged, or None when everything owned is sent."""
         for seg in list(self._owned):
-            if seg.acked >= seg.size:
+            if seg.acked >= seg.size or (claimed_only and not seg.claimed):
                 continue
             head = os.pread(seg.fd, FRAME.size, seg.acked)
             want = max_bytes

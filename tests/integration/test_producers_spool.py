@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from producers import shipper as shipper_module
+from producers.shipper import Shipper
 from spendstream import broker
 from spendstream.settings import Settings
 from tests.integration.conftest import REPO
@@ -102,3 +104,33 @@ async def test_a_running_watch_spools_through_an_outage_and_catches_up(
     assert set(positions) == set(range(1, 901))
     # What the worker keeps (it drops positions at or below a stream's high-water mark):
     assert accepted_by_high_water(positions) == set(range(1, 901))
+
+
+async def test_a_direct_producer_sweeps_up_what_ended_processes_left(
+    topics: Settings, tmp_path: Path, real_fixtures: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shipper_module, "_SWEEP_S", 0.3)
+    settings = topics.model_copy(update={"state_dir": tmp_path / "state"})
+    long_running = Shipper(settings)
+    await long_running.start()
+    assert await long_running.wait_drained(10)  # connected, nothing waiting: direct
+    source = tmp_path / "left.jsonl"
+    source.write_bytes(b"\n".join(transcript_lines(real_fixtures, 200)) + b"\n")
+    # Another process on this runner, while it could not reach the broker, left its lines here.
+    left = await spendstream_async(
+        settings,
+        "publish",
+        "--format",
+        "claude-transcript",
+        str(source),
+        SPENDSTREAM_BROKER="127.0.0.1:1",
+        SPENDSTREAM_PRODUCER_TIMEOUT_SECONDS="1",
+    )
+    assert b"200 left in the spool" in left.stderr
+    try:
+        records = await read_all(settings, expect_at_least=200, quiet_s=1)
+    finally:
+        await long_running.close()
+    (positions,) = positions_by_stream(records).values()
+    assert positions == list(range(1, 201))
+    assert long_running.stats.drained == 200
