@@ -207,6 +207,7 @@ def event_for(
         cost_source=cost_source,
         auth_mode=obs.auth_mode,
         labels=context.labels,
+        source_watermark=context.stream_watermark,
     )
 
 

@@ -9,7 +9,7 @@ increments its ``version`` so consumers of the compacted topics can drop stale u
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class Totals:
     """Summed tokens, exact cost and number of usage events."""
 
-    tokens: TokenCounts = TokenCounts()
+    tokens: TokenCounts = field(default_factory=TokenCounts)
     cost_usd: Decimal = ZERO_USD
     events: int = 0
 
@@ -56,8 +56,8 @@ class ScopeTotals:
     scope: str
     root_id: str
     parent_id: str | None
-    own: Totals = Totals()
-    subtree: Totals = Totals()
+    own: Totals = field(default_factory=Totals)
+    subtree: Totals = field(default_factory=Totals)
     children: int = 0
     first_event_time: datetime | None = None
     last_event_time: datetime | None = None
@@ -133,8 +133,8 @@ class WindowTotals:
     root_id: str
     size_seconds: int
     start: datetime
-    own: Totals = Totals()
-    subtree: Totals = Totals()
+    own: Totals = field(default_factory=Totals)
+    subtree: Totals = field(default_factory=Totals)
     version: int = 0
 
     @property
@@ -184,7 +184,9 @@ def window_key(scope: str, size_seconds: int, start: datetime) -> str:
     return f"{scope}|{size_seconds}|{int((start - _EPOCH).total_seconds())}"
 
 
-def window_accepts(start: datetime, size_seconds: int, watermark: datetime | None, grace_seconds: int) -> bool:
+def window_accepts(
+    start: datetime, size_seconds: int, watermark: datetime | None, grace_seconds: int
+) -> bool:
     """Whether a window still takes events: its end plus grace is not behind the watermark.
 
     The watermark is the highest event time seen (per partition), so replayed history is

@@ -102,6 +102,9 @@ class UsageEvent:
     model: str | None = None
     auth_mode: AuthMode | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Highest event time of the source stream when this usage was reported: windows judge
+    # lateness by it, because the source stream is in order and the usage topic is not.
+    source_watermark: datetime | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -117,6 +120,8 @@ class UsageEvent:
             _check_id("model", self.model)
         if self.event_time.tzinfo is None:
             raise SchemaError("event_time must be timezone-aware")
+        if self.source_watermark is not None and self.source_watermark.tzinfo is None:
+            raise SchemaError("source_watermark must be timezone-aware")
         if self.cost_source not in COST_SOURCES:
             raise SchemaError(f"cost_source must be one of {COST_SOURCES}")
         if self.auth_mode is not None and self.auth_mode not in AUTH_MODES:
@@ -161,6 +166,11 @@ class UsageEvent:
             "cost_source": self.cost_source,
             "auth_mode": self.auth_mode,
             "labels": dict(self.labels),
+            "source_watermark": (
+                None
+                if self.source_watermark is None
+                else self.source_watermark.astimezone(UTC).isoformat(timespec="microseconds")
+            ),
         }
 
     def to_json(self) -> bytes:
@@ -202,6 +212,9 @@ class UsageEvent:
                 cost_source=raw["cost_source"],
                 auth_mode=raw.get("auth_mode"),
                 labels=labels,
+                source_watermark=(
+                    datetime.fromisoformat(raw["source_watermark"]) if raw.get("source_watermark") else None
+                ),
             )
         except KeyError as exc:
             raise SchemaError(f"missing field {exc.args[0]}") from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -116,6 +117,14 @@ class Settings(BaseSettings):
             "may be and still update its window. Later events count in totals and Parquet only."
         ),
     )
+    cost_mode: Literal["reported", "computed", "reported-only"] = Field(
+        default="reported",
+        description=(
+            "SPENDSTREAM_COST_MODE: reported = the CLI's cost, computed from the bundled price table "
+            "when the CLI reports none; computed = always from the price table; reported-only = "
+            "only the CLI's cost (unreported usage is unpriced)."
+        ),
+    )
     security_protocol: str = Field(
         default="PLAINTEXT",
         pattern=r"^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$",
@@ -179,7 +188,9 @@ class Settings(BaseSettings):
         ),
     )
     watch_poll_seconds: float = Field(
-        default=1.0, gt=0, description="SPENDSTREAM_WATCH_POLL_SECONDS: how often `watch` looks for new lines."
+        default=1.0,
+        gt=0,
+        description="SPENDSTREAM_WATCH_POLL_SECONDS: how often `watch` looks for new lines.",
     )
 
     @property

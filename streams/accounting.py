@@ -1,21 +1,61 @@
-"""Stage 2, pure: one observation in; usage deltas, totals and window records out.
+"""Pure steps of the worker's ledger and rollup stages; agents only load, store and send.
 
-State comes in through lookup functions and goes out as explicit writes, so the Faust
-agent only loads, stores and sends. All state touched here (identity ledger, scope
-totals, windows, watermark) belongs to one root scope's partition, so one Kafka
-transaction commits it together with the outputs and the input offset.
+- :func:`ledger_key` routes an observation to the partition that holds its ledger state:
+  its group's key when it is part of a group (so the group and its parts' identities are
+  kept together), else its identity's key. Identities are global, so the same usage
+  reported by two streams, two runners or two sessions meets the same state.
+- :func:`ledger_step` applies one observation to that state (``schemas.ledger``).
+- :func:`rollup_step` adds one usage event to its scopes' totals and windows. The usage
+  topic is keyed by root scope, so a whole agent tree's totals live in one partition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from streams import ledger_adapter as ledger
+from schemas import ledger
+from schemas.pricing import CostMode, PriceTable
 from schemas.rollup import ScopeTotals, WindowTotals, roll_up, roll_up_windows
 from schemas.sources import LineContext, Observation
 from schemas.usage import UsageEvent
+
+
+def ledger_key(observation: Observation) -> str:
+    return ledger.group_key(observation) or ledger.identity_key(observation)
+
+
+@dataclass(frozen=True)
+class LedgerWrites:
+    """The event (if any) one observation yields, and the state to store under each key."""
+
+    event: UsageEvent | None
+    states: dict[str, bytes]
+
+
+def ledger_step(
+    observation: Observation,
+    context: LineContext,
+    state_get: Callable[[str], bytes | None],
+    prices: PriceTable,
+    mode: CostMode,
+) -> LedgerWrites:
+    identity_key = ledger.identity_key(observation)
+    group_key = ledger.group_key(observation)
+    identity_raw = state_get(identity_key)
+    group_raw = state_get(group_key) if group_key is not None else None
+    step = ledger.apply(
+        observation,
+        context,
+        ledger.IdentityState.from_json(identity_raw) if identity_raw is not None else None,
+        ledger.GroupState.from_json(group_raw) if group_raw is not None else None,
+        prices=prices,
+        mode=mode,
+    )
+    states = {identity_key: step.identity_state.to_json()}
+    if group_key is not None and step.group_state is not None:
+        states[group_key] = step.group_state.to_json()
+    return LedgerWrites(step.event, states)
 
 
 @dataclass(frozen=True)
@@ -25,18 +65,13 @@ class WindowConfig:
 
 
 @dataclass
-class StateView:
-    """Lookups into the worker's tables, with this step's own writes laid over them."""
+class RollupView:
+    """Lookups into the rollup tables, with this step's own writes laid over them."""
 
-    ledger_get: Callable[[str], bytes | None]
     totals_get: Callable[[str], ScopeTotals | None]
     windows_get: Callable[[str], WindowTotals | None]
-    ledger_writes: dict[str, bytes] = field(default_factory=dict)
     totals_writes: dict[str, ScopeTotals] = field(default_factory=dict)
     windows_writes: dict[str, WindowTotals] = field(default_factory=dict)
-
-    def ledger(self, key: str) -> bytes | None:
-        return self.ledger_writes[key] if key in self.ledger_writes else self.ledger_get(key)
 
     def totals(self, scope: str) -> ScopeTotals | None:
         return self.totals_writes.get(scope) or self.totals_get(scope)
@@ -45,34 +80,17 @@ class StateView:
         return self.windows_writes.get(key) or self.windows_get(key)
 
 
-@dataclass
-class Accounted:
-    events: list[UsageEvent]
-    totals: list[ScopeTotals]
-    windows: list[WindowTotals]
-    watermark: datetime | None
+def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> None:
+    """Add one usage event to totals and windows; the writes land in ``view``.
 
-
-def account(
-    observation: Observation,
-    context: LineContext,
-    view: StateView,
-    watermark: datetime | None,
-    windows: WindowConfig,
-) -> Accounted:
-    """Apply one observation: ledger deltas, then rollup of each delta into totals and windows."""
-    events = ledger.apply(observation, context, view.ledger, view.ledger_writes)
-    totals: list[ScopeTotals] = []
-    window_records: list[WindowTotals] = []
-    for event in events:
-        for record in roll_up(event, view.totals):
-            view.totals_writes[record.scope] = record
-            totals.append(record)
-        for window in roll_up_windows(
-            event, windows.sizes_seconds, watermark, windows.grace_seconds, view.window
-        ):
-            view.windows_writes[window.key] = window
-            window_records.append(window)
-        if watermark is None or event.event_time > watermark:
-            watermark = event.event_time
-    return Accounted(events, totals, window_records, watermark)
+    Lateness for windows is judged by the event's source watermark (the highest event
+    time its own stream had reached), not by the order the usage topic delivers events in:
+    events of one tree reach this stage through several ledger partitions, out of order.
+    """
+    for record in roll_up(event, view.totals):
+        view.totals_writes[record.scope] = record
+    watermark = event.source_watermark
+    for window in roll_up_windows(
+        event, windows.sizes_seconds, watermark, windows.grace_seconds, view.window
+    ):
+        view.windows_writes[window.key] = window

@@ -1,36 +1,41 @@
-"""The Faust application: raw lines -> observations -> usage deltas, totals and windows.
+"""The Faust application: raw lines -> observations -> usage deltas -> totals and windows.
 
-Two stages, each an agent that only loads state, calls a pure function and sends:
+Three stages, each an agent that only loads state, calls a pure function and sends:
 
 1. ``normalize`` consumes ``raw`` (key: stream id). Per stream it keeps the high-water
-   position (transport dedup) and the parser's state. Output: observations keyed by the
-   root scope, or a dead letter.
-2. ``account`` consumes ``observations`` (key: root scope), so every scope of one agent
-   tree is accounted in one partition. Ledger, totals, windows and watermark live in
-   tables written from that partition; with ``processing_guarantee="exactly_once"`` Faust
-   commits table changelogs, outputs and input offsets in one Kafka transaction per
-   partition, so a crash at any point neither loses nor repeats a delta.
+   position (transport dedup) and the parser's state. Output: observations keyed by
+   their ledger key (streams/accounting.py::ledger_key), or a dead letter.
+2. ``ledger`` consumes ``observations``; identity and group states live in a table keyed
+   like its input, so every report of one usage meets one state. Output: usage deltas on
+   ``usage``, keyed by root scope.
+3. ``rollup`` consumes ``usage`` (key: root scope), so an agent tree's totals, windows and
+   event-time watermark live in one partition. Output: ``totals`` and ``windows`` upserts.
+
+With ``processing_guarantee="exactly_once"`` Faust commits each stage's table changelogs,
+outputs and input offsets in one Kafka transaction per partition, so a killed worker
+neither loses nor repeats a delta (tests/integration/test_exactly_once.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import faust
 import orjson
 
 from schemas import envelope
+from schemas.pricing import default_price_table
 from schemas.rollup import ScopeTotals, WindowTotals
-from schemas.usage import SchemaError
+from schemas.sources import BadLine
+from schemas.usage import SchemaError, UsageEvent
 from spendstream.kafka import DEADLETTER, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from spendstream.settings import Settings
-from streams.accounting import StateView, WindowConfig, account
+from streams.accounting import RollupView, WindowConfig, ledger_key, ledger_step, rollup_step
 from streams.deadletter import dead_letter_headers
 from streams.metrics import Metrics
-from streams.normalize import StreamState, normalize_record, root_of
+from streams.normalize import StreamState, normalize_record
 from streams.web import register_views
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     metrics = Metrics()
     app.spendstream_metrics = metrics  # type: ignore[attr-defined]
     windows = WindowConfig(settings.window_sizes_seconds, settings.window_grace_seconds)
+    prices = default_price_table()
 
     def topic(name: str) -> Any:
         return app.topic(settings.topic(name), key_type=bytes, value_type=bytes)
@@ -80,7 +86,6 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     ledger_table = _table(app, "ledger", settings)
     totals_table = _table(app, "totals", settings)
     windows_table = _table(app, "windows", settings)
-    marks_table = _table(app, "marks", settings)
 
     def stream_state(stream_id: str) -> StreamState | None:
         data = streams_table.get(stream_id.encode())
@@ -100,12 +105,32 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             for observation in outcome.observations:
                 assert outcome.context is not None
                 value = envelope.encode(observation, outcome.context)
-                await observations_topic.send(key=root_of(observation).encode(), value=value)
+                await observations_topic.send(key=ledger_key(observation).encode(), value=value)
             yield None
 
     def ledger_get(key: str) -> bytes | None:
         value: bytes | None = ledger_table.get(key.encode())
         return value
+
+    @app.agent(observations_topic, name="ledger")
+    async def ledger_agent(stream: faust.StreamT) -> AsyncIterator[None]:
+        async for event in stream.events():
+            message = event.message
+            try:
+                observation, context = envelope.decode(message.value)
+                writes = ledger_step(observation, context, ledger_get, prices, settings.cost_mode)
+            except (SchemaError, BadLine) as exc:
+                metrics.count("dead")
+                headers = dead_letter_headers(message, f"observation: {exc}")
+                await dead_topic.send(key=message.key, value=message.value or b"", headers=headers)
+                yield None
+                continue
+            for key, value in writes.states.items():
+                ledger_table[key.encode()] = value
+            if writes.event is not None:
+                metrics.count_event(writes.event)
+                await usage_topic.send(key=writes.event.root_id.encode(), value=writes.event.to_json())
+            yield None
 
     def totals_get(scope: str) -> ScopeTotals | None:
         data = totals_table.get(scope.encode())
@@ -115,28 +140,13 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         data = windows_table.get(key.encode())
         return WindowTotals.from_json_dict(orjson.loads(data)) if data is not None else None
 
-    @app.agent(observations_topic, name="account")
-    async def account_agent(stream: faust.StreamT) -> AsyncIterator[None]:
+    @app.agent(usage_topic, name="rollup")
+    async def rollup_agent(stream: faust.StreamT) -> AsyncIterator[None]:
         async for event in stream.events():
             message = event.message
-            try:
-                observation, context = envelope.decode(message.value)
-            except SchemaError as exc:
-                metrics.count("dead")
-                headers = dead_letter_headers(message, f"observation: {exc}")
-                await dead_topic.send(key=message.key, value=message.value or b"", headers=headers)
-                yield None
-                continue
-            mark_key = f"p{message.partition}".encode()
-            mark = marks_table.get(mark_key)
-            watermark = datetime.fromisoformat(mark.decode()) if mark else None
-            view = StateView(ledger_get, totals_get, windows_get)
-            result = account(observation, context, view, watermark, windows)
-            for key, value in view.ledger_writes.items():
-                ledger_table[key.encode()] = value
-            for usage in result.events:
-                metrics.count_event(usage)
-                await usage_topic.send(key=usage.root_id.encode(), value=usage.to_json())
+            usage = UsageEvent.from_json(message.value)
+            view = RollupView(totals_get, windows_get)
+            rollup_step(usage, view, windows)
             for scope, record in view.totals_writes.items():
                 data = orjson.dumps(record.to_json_dict())
                 totals_table[scope.encode()] = data
@@ -145,8 +155,6 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 data = orjson.dumps(window.to_json_dict())
                 windows_table[key.encode()] = data
                 await windows_topic.send(key=key.encode(), value=data)
-            if result.watermark is not None and result.watermark != watermark:
-                marks_table[mark_key] = result.watermark.isoformat().encode()
             yield None
 
     register_views(app, totals_table, metrics)

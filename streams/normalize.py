@@ -13,7 +13,8 @@ streams are the ledger's job in stage 2.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -25,19 +26,25 @@ from schemas.usage import SchemaError
 
 @dataclass(frozen=True, slots=True)
 class StreamState:
-    """Per-stream state kept in the ``streams`` table: the high-water mark and parser state."""
+    """Per-stream state in the ``streams`` table: high-water position, parser state, and the
+    highest event time seen (the stream's watermark, which windows judge lateness by)."""
 
     high_water: int
     parser_state: Any
     last_seen: str
+    watermark: datetime | None = None
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"hw": self.high_water, "ps": self.parser_state, "seen": self.last_seen})
+        wm = None if self.watermark is None else self.watermark.isoformat()
+        return orjson.dumps(
+            {"hw": self.high_water, "ps": self.parser_state, "seen": self.last_seen, "wm": wm}
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StreamState:
         raw = orjson.loads(data)
-        return cls(int(raw["hw"]), raw.get("ps"), str(raw.get("seen", "")))
+        wm = datetime.fromisoformat(raw["wm"]) if raw.get("wm") else None
+        return cls(int(raw["hw"]), raw.get("ps"), str(raw.get("seen", "")), wm)
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,8 @@ class Outcome:
     new_state: StreamState | None = None
 
 
-def _stream_state(context: LineContext, parser_state: Any) -> StreamState:
-    return StreamState(context.position, parser_state, context.published_at.isoformat())
+def _stream_state(context: LineContext, parser_state: Any, watermark: datetime | None) -> StreamState:
+    return StreamState(context.position, parser_state, context.published_at.isoformat(), watermark)
 
 
 def normalize_record(
@@ -67,28 +74,41 @@ def normalize_record(
     if state is not None and context.position <= state.high_water:
         return Outcome("duplicate", context=context)
     parser_state = state.parser_state if state is not None else None
+    watermark = state.watermark if state is not None else None
     if value is None:
-        return Outcome("dead", context, reason="record has no value", new_state=_stream_state(context, parser_state))
+        return Outcome(
+            "dead",
+            context,
+            reason="record has no value",
+            new_state=_stream_state(context, parser_state, watermark),
+        )
     if len(value) > MAX_LINE_BYTES:
         reason = f"line longer than {MAX_LINE_BYTES} bytes"
-        return Outcome("dead", context, reason=reason, new_state=_stream_state(context, parser_state))
+        return Outcome(
+            "dead", context, reason=reason, new_state=_stream_state(context, parser_state, watermark)
+        )
     parser = PARSERS.get(context.source)
     if parser is None:
         reason = f"unknown format {context.source[:64]!r}"
-        return Outcome("dead", context, reason=reason, new_state=_stream_state(context, parser_state))
+        return Outcome(
+            "dead", context, reason=reason, new_state=_stream_state(context, parser_state, watermark)
+        )
     try:
         observations, next_parser_state = parser(value, context, parser_state)
     except BadLine as exc:
-        return Outcome("dead", context, reason=exc.reason, new_state=_stream_state(context, parser_state))
+        return Outcome(
+            "dead", context, reason=exc.reason, new_state=_stream_state(context, parser_state, watermark)
+        )
     except SchemaError as exc:
         reason = f"schema: {exc}"
-        return Outcome("dead", context, reason=reason, new_state=_stream_state(context, parser_state))
-    new_state = _stream_state(context, next_parser_state)
+        return Outcome(
+            "dead", context, reason=reason, new_state=_stream_state(context, parser_state, watermark)
+        )
+    for observation in observations:
+        if watermark is None or observation.event_time > watermark:
+            watermark = observation.event_time
+    new_state = _stream_state(context, next_parser_state, watermark)
     if not observations:
         return Outcome("no_usage", context, new_state=new_state)
+    context = replace(context, stream_watermark=watermark)
     return Outcome("usage", context, observations=tuple(observations), new_state=new_state)
-
-
-def root_of(observation: Observation) -> str:
-    """Partition key of stage 2: the root scope, so a whole agent tree is accounted together."""
-    return observation.lineage[0] if observation.lineage else observation.session_id

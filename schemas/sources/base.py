@@ -57,6 +57,9 @@ class LineContext:
     lineage: tuple[str, ...] = ()
     session_hint: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The highest event time seen in this stream up to and including this line; set by
+    # the worker (streams/normalize.py), used to tell late events for windows.
+    stream_watermark: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from spendstream.commands import (
     broker_cmd,
+    budget_cmd,
     compact_cmd,
     demo_cmd,
     publish_cmd,
@@ -29,6 +30,7 @@ COMMANDS: list[Register] = [
     spool_cmd.register,
     query_cmd.register,
     demo_cmd.register,
+    budget_cmd.register,
     report_cmd.register,
     compact_cmd.register,
 ]

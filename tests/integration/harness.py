@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +87,44 @@ class WorkerProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def raw_partitions(self) -> set[int]:
+        """Partitions of the raw topic in this worker's latest assignment (from its log)."""
+        if not self.log_path.exists():
+            return set()
+        text = self.log_path.read_text(errors="replace")
+        topic = re.escape(self.settings.topic("raw"))
+        blocks = text.split("Setting newly assigned partitions")
+        for block in reversed(blocks[1:]):
+            if "for group " + self.settings.topic_prefix + "-worker " not in block:
+                continue
+            match = re.search(rf"\|\s*{topic}\s*\|\s*\{{([^}}]*)\}}", block)
+            return _partition_set(match.group(1)) if match else set()
+        return set()
+
+
+def _partition_set(text: str) -> set[int]:
+    """Faust prints partition sets like ``0-1, 3``."""
+    result: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            low, high = part.split("-")
+            result.update(range(int(low), int(high) + 1))
+        elif part:
+            result.add(int(part))
+    return result
+
+
+async def wait_until_shared(workers: list[WorkerProcess], partitions: int, wait_s: float = 90.0) -> None:
+    """Wait until every worker holds some raw partitions and together they hold all."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while asyncio.get_running_loop().time() < deadline:
+        sets = [w.raw_partitions() for w in workers]
+        if all(sets) and set().union(*sets) == set(range(partitions)) and sum(map(len, sets)) == partitions:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"partitions never spread over the workers: {[w.raw_partitions() for w in workers]}")
 
 
 async def read_topic(

@@ -13,8 +13,20 @@ import pytest
 
 from schemas.rollup import ScopeTotals
 from spendstream.settings import Settings
-from tests.integration.harness import WorkerProcess, read_topic, running_worker, wait_for_query
-from tests.integration.workload import TOKENS, Workload, build_workload, expected_totals_view, publish_workload
+from tests.integration.harness import (
+    WorkerProcess,
+    read_topic,
+    running_worker,
+    wait_for_query,
+    wait_until_shared,
+)
+from tests.integration.workload import (
+    TOKENS,
+    Workload,
+    build_workload,
+    expected_totals_view,
+    publish_workload,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +52,9 @@ def latest_by_scope(records: list[Any]) -> dict[str, ScopeTotals]:
     return latest
 
 
-async def converged_totals(settings: Settings, workload: Workload, wait_s: float = 120.0) -> dict[str, ScopeTotals]:
+async def converged_totals(
+    settings: Settings, workload: Workload, wait_s: float = 120.0
+) -> dict[str, ScopeTotals]:
     expected = expected_totals_view(workload)
 
     def done(records: list[Any]) -> bool:
@@ -107,4 +121,35 @@ async def test_sigkill_mid_stream_still_exact(topics: Settings, tmp_path: Path) 
         await lake_matches(topics, workload)
     finally:
         worker.terminate()
+    assert sum((r.own.cost_usd for r in latest.values()), Decimal(0)) == workload.total_cost
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "faust-streaming 0.15.3 exactly_once does not survive a rebalance: the transactional producers "
+        "of partitions that move are not stopped (revoked set is empty under eager rebalancing), the new "
+        "owner fences them and the old owner's agent crash-loops (ProducerFenced, then 'Can't send "
+        "messages while not in transaction'). See the closing note of the session that added this test."
+    ),
+)
+async def test_two_workers_one_stopped_mid_stream_still_exact(topics: Settings, tmp_path: Path) -> None:
+    workload = build_workload(seed=13, roots=6, runs=4)
+    first = WorkerProcess(topics, tmp_path / "worker-1.log")
+    second_settings = topics.model_copy(update={"web_port": topics.web_port + 1000})
+    second = WorkerProcess(second_settings, tmp_path / "worker-2.log")
+    first.start()
+    second.start()
+    try:
+        await wait_until_shared([first, second], topics.partitions)
+        publishing = asyncio.ensure_future(publish_workload(topics, workload, tmp_path / "in"))
+        await asyncio.sleep(random.uniform(2.0, 5.0))
+        second.kill()
+        await publishing
+        latest = await converged_totals(topics, workload, wait_s=60)
+        await lake_matches(topics, workload)
+        assert first.alive(), (tmp_path / "worker-1.log").read_text()[-3000:]
+    finally:
+        first.terminate()
+        second.terminate()
     assert sum((r.own.cost_usd for r in latest.values()), Decimal(0)) == workload.total_cost

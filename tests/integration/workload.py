@@ -80,7 +80,9 @@ def result_line(session: str, run_uuid: str, rng: random.Random) -> tuple[bytes,
     return line, tokens, cost
 
 
-def build_workload(seed: int, roots: int = 3, children: int = 2, grandchildren: int = 2, runs: int = 3) -> Workload:
+def build_workload(
+    seed: int, roots: int = 3, children: int = 2, grandchildren: int = 2, runs: int = 3
+) -> Workload:
     rng = random.Random(seed)
     expected: dict[str, ScopeExpectation] = defaultdict(ScopeExpectation)
     scope_runs: list[ScopeRun] = []

@@ -1,0 +1,87 @@
+"""Issue 4: live subtree rollup while the tree runs, the budget trip, and GET /totals."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from producers.publish import PublishRequest, publish
+from schemas.rollup import ScopeTotals
+from spendstream.budget import watch_budget
+from spendstream.settings import Settings
+from tests.integration.harness import read_topic, running_worker
+from tests.integration.workload import result_line
+
+pytestmark = pytest.mark.integration
+
+ROOT, CHILD, GRANDCHILD = "live-root", "live-root/agent-a", "live-root/agent-a/agent-b"
+LINEAGES = {ROOT: (), CHILD: (ROOT,), GRANDCHILD: (ROOT, CHILD)}
+# The root starts, its child starts, the grandchild publishes while both still run.
+SCHEDULE = [ROOT, CHILD, GRANDCHILD, GRANDCHILD, ROOT, CHILD, GRANDCHILD, ROOT, GRANDCHILD, CHILD]
+
+
+def _get_json(port: int, scope: str) -> dict[str, object]:
+    url = f"http://127.0.0.1:{port}/totals/{urllib.parse.quote(scope, safe='')}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: dict[str, object] = orjson.loads(response.read())
+        return body
+
+
+async def test_root_subtree_equals_descendants_after_every_event(topics: Settings, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(5)
+    lines = []
+    for n, scope in enumerate(SCHEDULE):
+        line, _tokens, cost = result_line(scope, f"{scope}-{n}", rng)
+        lines.append((scope, line, cost))
+    cumulative = []
+    running = Decimal(0)
+    for _, _, cost in lines:
+        running += cost
+        cumulative.append(running)
+    # Trip between the 6th and 7th event: the 7th must be the one that trips.
+    limit = (cumulative[5] + cumulative[6]) / 2
+
+    async with running_worker(topics):
+        budget = asyncio.ensure_future(watch_budget(topics, ROOT, limit, follow_seconds=90))
+        for n, (scope, line, _) in enumerate(lines):
+            path = tmp_path / f"{n}.jsonl"
+            path.write_bytes(line + b"\n")
+            await publish(topics, PublishRequest((str(path),), "claude-json", lineage=LINEAGES[scope]))
+            await asyncio.sleep(0.05)
+        verdict = await budget
+        totals = await read_topic(
+            topics,
+            topics.topic("totals"),
+            until=lambda r: sum(1 for m in r if m.key == ROOT.encode()) >= len(lines),
+        )
+        latest_http = await asyncio.to_thread(_get_json, topics.web_port, ROOT)
+        grandchild_http = await asyncio.to_thread(_get_json, topics.web_port, GRANDCHILD)
+
+    root_versions = [
+        ScopeTotals.from_json_dict(orjson.loads(m.value)) for m in totals if m.key == ROOT.encode()
+    ]
+    assert [r.version for r in root_versions] == list(range(1, len(lines) + 1))
+    # After every event, the root's subtree cost is exactly the sum of all usage so far.
+    assert [r.subtree.cost_usd for r in root_versions] == cumulative
+    assert root_versions[-1].own.events == SCHEDULE.count(ROOT)
+    assert root_versions[-1].subtree.events == len(lines)
+    assert root_versions[-1].children == 1
+    assert verdict.exceeded
+    assert verdict.record is not None and verdict.record.version == 7
+    assert verdict.record.subtree.cost_usd == cumulative[6]
+    assert latest_http == root_versions[-1].to_json_dict()
+    assert grandchild_http["parent_id"] == CHILD
+    assert grandchild_http["own"] == grandchild_http["subtree"]
+
+
+async def test_budget_within_limit_exits_clean(topics: Settings) -> None:
+    verdict = await watch_budget(topics, "nobody", Decimal("1"), follow_seconds=1.0)
+    assert not verdict.exceeded and verdict.record is None
