@@ -1,0 +1,64 @@
+"""Stage 1 of the worker: every raw record gets exactly one outcome (streams/normalize.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas import envelope
+from schemas.raw import RawLineMeta
+from streams.accounting import ledger_key
+from streams.normalize import StreamState, normalize_record
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def headers(position: int, *, source: str = "claude-json", at: datetime = T0) -> list[tuple[str, bytes]]:
+    return RawLineMeta(source, "runner", "runner:/f.jsonl", position, at, lineage=("root",)).headers()
+
+
+def test_real_result_line_is_usage_with_lineage_and_watermark(real_fixtures: Path) -> None:
+    line = (real_fixtures / "claude-json" / "result-success.json").read_bytes().strip()
+    outcome = normalize_record(line, headers(1), lambda _s: None)
+    assert outcome.kind == "usage"
+    (obs,) = outcome.observations
+    assert obs.tokens.input_tokens == 4 and obs.tokens.cache_read_tokens == 11459
+    assert obs.lineage == ("root",)
+    assert outcome.context is not None and outcome.context.stream_watermark == T0
+    assert outcome.new_state is not None and outcome.new_state.high_water == 1
+    decoded, context = envelope.decode(envelope.encode(obs, outcome.context))
+    assert decoded == obs and context == outcome.context
+    assert ledger_key(obs).startswith("id:claude-json:145cc619")
+
+
+def test_position_at_or_below_high_water_is_a_transport_duplicate() -> None:
+    state = StreamState(5, None, T0.isoformat(), T0)
+    for position in (1, 5):
+        assert normalize_record(b"{}", headers(position), lambda _s: state).kind == "duplicate"
+    assert normalize_record(b"{}", headers(6), lambda _s: state).kind == "dead"
+
+
+def test_stream_watermark_never_goes_back() -> None:
+    state = StreamState(1, None, T0.isoformat(), T0 + timedelta(hours=1))
+    line = b'{"type":"result","session_id":"s","uuid":"u","total_cost_usd":0.5,"usage":{"input_tokens":1}}'
+    outcome = normalize_record(line, headers(2, at=T0), lambda _s: state)
+    assert outcome.context is not None and outcome.context.stream_watermark == T0 + timedelta(hours=1)
+
+
+def test_missing_headers_and_unknown_format_are_dead_letters() -> None:
+    assert normalize_record(b"{}", [], lambda _s: None).reason == "missing header ss-format"
+    outcome = normalize_record(b"{}", headers(1, source="nope"), lambda _s: None)
+    assert outcome.kind == "dead" and outcome.reason == "unknown format 'nope'"
+    assert outcome.new_state is not None  # a re-published bad line is then a duplicate
+
+
+@given(st.binary(max_size=2000), st.sampled_from(["claude-json", "claude-transcript", "codex-json"]))
+def test_any_bytes_get_exactly_one_outcome(value: bytes, source: str) -> None:
+    outcome = normalize_record(value, headers(1, source=source), lambda _s: None)
+    assert outcome.kind in {"usage", "no_usage", "dead"}
+    if outcome.kind == "dead":
+        assert outcome.reason
+        assert value[:40] not in outcome.reason.encode() or len(value) < 8
