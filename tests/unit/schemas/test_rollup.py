@@ -113,3 +113,18 @@ def test_aggregate_records_round_trip_through_json() -> None:
         assert ScopeTotals.from_json_dict(record.to_json_dict()) == record
     window = roll_up_windows(event("r", (), "2"), (3600,), None, 0, lambda _k: None)[0]
     assert WindowTotals.from_json_dict(window.to_json_dict()) == window
+
+
+def test_records_match_the_published_json_schemas() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    folder = Path(__file__).resolve().parents[3] / "schemas"
+    totals_schema = json.loads((folder / "totals.schema.json").read_text())
+    windows_schema = json.loads((folder / "windows.schema.json").read_text())
+    for record in apply_all([event("g", ("r", "c"), "0.5"), event("r", (), "1")]).values():
+        jsonschema.validate(record.to_json_dict(), totals_schema)
+    for window in roll_up_windows(event("c", ("r",), "2"), (60, 3600), None, 0, lambda _k: None):
+        jsonschema.validate(window.to_json_dict(), windows_schema)
