@@ -23,7 +23,7 @@ from producers.lineage import Scope
 from producers.records import OutRecord
 from producers.redact import is_known, redact_line
 from producers.shipper import Shipper
-from schemas.raw import RawLineMeta
+from schemas.raw import H_POS, H_TS, RawLineMeta
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class Emitter:
         self.max_record_bytes = max_record_bytes
         self.stats = EmitStats()
         self._warned: set[str] = set()
+        self._templates: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -91,21 +92,36 @@ class Emitter:
             value = redact_line(line, fmt).value
         return value
 
+    def _headers(self, fmt: str, stream_id: str, position: int) -> tuple[tuple[str, bytes], ...]:
+        """The contract's headers (schemas/raw.py); per stream only position and time change."""
+        now = datetime.now(UTC)
+        template = self._templates.get((fmt, stream_id))
+        if template is None:
+            template = RawLineMeta(
+                source=fmt,
+                runner_id=self.origin.runner_id,
+                stream_id=stream_id,
+                position=0,
+                published_at=now,
+                lineage=self.origin.scope.lineage,
+                session_hint=self.origin.scope.session,
+                labels=self.origin.labels,
+            ).headers()
+            if len(self._templates) > 10_000:
+                self._templates.clear()
+            self._templates[(fmt, stream_id)] = template
+        stamp = now.isoformat(timespec="microseconds").encode("ascii")
+        position_text = str(position).encode("ascii")
+        return tuple(
+            (name, position_text if name == H_POS else stamp if name == H_TS else value)
+            for name, value in template
+        )
+
     async def emit(self, fmt: str, stream_id: str, position: int, line: bytes) -> None:
         """Publish one line (no newline) at its 1-based position in its stream."""
         value = self._value(fmt, line)
-        meta = RawLineMeta(
-            source=fmt,
-            runner_id=self.origin.runner_id,
-            stream_id=stream_id,
-            position=position,
-            published_at=datetime.now(UTC),
-            lineage=self.origin.scope.lineage,
-            session_hint=self.origin.scope.session,
-            labels=self.origin.labels,
-        )
         key = stream_id.encode("utf-8")
-        headers = tuple(meta.headers())
+        headers = self._headers(fmt, stream_id, position)
         if len(value) > self.max_record_bytes:
             self.stats.oversize += 1
             self.shipper.held.keep(OutRecord(key, line, headers), f"{len(value)} bytes > max_record_bytes")

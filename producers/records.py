@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FRAME = struct.Struct(">II")
 _U16 = struct.Struct(">H")
@@ -28,10 +28,11 @@ class OutRecord:
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    size: int = field(init=False, compare=False, repr=False)
 
-    @property
-    def size(self) -> int:
-        return len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
+    def __post_init__(self) -> None:
+        size = len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
+        object.__setattr__(self, "size", size)
 
 
 def encode(record: OutRecord) -> bytes:

@@ -40,6 +40,7 @@ _MAX_UNACKED_BYTES = 32 * 1024 * 1024
 _LANE_BATCH_BYTES = 4 * 1024 * 1024
 _WAIT_FOR_OTHER_DRAINER_S = 0.5
 _SWEEP_S = 15.0
+_YIELD_EVERY = 256
 
 
 class Mode(enum.Enum):
@@ -170,6 +171,8 @@ class Shipper:
         self.stats.accepted += 1
         if self.mode is Mode.DIRECT:
             self._enqueue(seq, record)
+        if seq % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let the lanes send while the caller keeps reading
         if self._unacked_bytes > _MAX_UNACKED_BYTES:
             self._room.clear()
             await self._room.wait()
