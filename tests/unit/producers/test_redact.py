@@ -192,3 +192,48 @@ def test_any_json_object_stays_valid_json_of_the_same_shape(
 def test_any_bytes_in_valid_json_out(data: bytes) -> None:
     out = redact_line(data, "codex-json")
     assert isinstance(orjson.loads(out.value), dict)
+
+
+ROLLOUT = [
+    {"timestamp": "2025-11-01T10:00:00.000Z", "type": "session_meta", "payload": {
+        "id": "0199a213-81c0-7800-8aa1-bbab2a035a53", "timestamp": "2025-11-01T10:00:00.000Z",
+        "cwd": "/home/u/SECRET-project", "originator": "codex_cli_rs", "cli_version": "0.46.0",
+        "instructions": "SECRET instructions",
+        "git": {"branch": "SECRET-branch", "repository_url": "SECRET-url"}}},
+    {"timestamp": "2025-11-01T10:00:01.000Z", "type": "turn_context", "payload": {
+        "cwd": "/home/u/SECRET-project", "approval_policy": "on-request", "model": "gpt-5-codex",
+        "effort": "medium", "summary": "auto", "sandbox_policy": {"mode": "workspace-write"}}},
+    {"timestamp": "2025-11-01T10:00:02.000Z", "type": "response_item", "payload": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "SECRET prompt"}]}},
+    {"timestamp": "2025-11-01T10:00:03.000Z", "type": "event_msg", "payload": {
+        "type": "user_message", "message": "SECRET prompt", "kind": "plain"}},
+    {"timestamp": "2025-11-01T10:00:04.000Z", "type": "response_item", "payload": {
+        "type": "reasoning", "summary": [{"type": "summary_text", "text": "SECRET thought"}],
+        "encrypted_content": "SECRET-gAAAA"}},
+    {"timestamp": "2025-11-01T10:00:05.000Z", "type": "response_item", "payload": {
+        "type": "function_call", "name": "shell", "call_id": "call_1",
+        "arguments": '{"command":["bash","-lc","cat SECRET_FILE"]}'}},
+    {"timestamp": "2025-11-01T10:00:06.000Z", "type": "response_item", "payload": {
+        "type": "function_call_output", "call_id": "call_1", "output": "SECRET output"}},
+    {"timestamp": "2025-11-01T10:00:07.000Z", "type": "event_msg", "payload": {
+        "type": "token_count", "info": {
+        "total_token_usage": {"input_tokens": 1000, "cached_input_tokens": 800, "output_tokens": 50,
+                              "reasoning_output_tokens": 20, "total_tokens": 1050},
+        "last_token_usage": {"input_tokens": 1000, "cached_input_tokens": 800, "output_tokens": 50,
+                             "reasoning_output_tokens": 20, "total_tokens": 1050},
+        "model_context_window": 272000},
+        "rate_limits": {"primary": {"used_percent": 5.0, "window_minutes": 300}, "plan_type": "plus"}}},
+    {"timestamp": "2025-11-01T10:00:08.000Z", "type": "event_msg", "payload": {
+        "type": "agent_message", "message": "SECRET answer"}},
+]  # fmt: skip
+
+
+def test_codex_rollout_keeps_its_usage_and_loses_its_content() -> None:
+    if "codex-json" not in PARSERS:
+        pytest.skip("no codex-json parser yet")
+    original = [orjson.dumps(line) for line in ROLLOUT]
+    redacted = [redact_line(line, "codex-json").value for line in original]
+    before = observe("codex-json", original)
+    assert observe("codex-json", redacted) == before
+    assert any(outcome and not isinstance(outcome, tuple) for outcome in before)  # usage was seen
+    assert not any(b"SECRET" in line for line in redacted)
