@@ -38,6 +38,7 @@ class Drainer:
         ``keep_going()`` turned false. BrokerUnavailable propagates; unacked records stay.
         """
         async with self._lock:
+            self.spool.refresh()  # other processes' segments count against the bound too
             if not self.spool.claim_abandoned():
                 return False
             try:

@@ -275,6 +275,7 @@ class Shipper:
         for lane in self._lanes.values():
             lane.wake.set()
         self._lanes.clear()
+        self.spool.refresh()
         try:
             self.spool.append(pending, overflow_ok=self.overflow_ok)
             self.stats.spooled += len(pending)

@@ -183,6 +183,8 @@ class Spool:
             return 0
         claimed = sum(self._claim(path) for path in self.foreign_segments())
         self._owned.sort(key=lambda seg: seg.path.name)
+        if claimed:
+            self.refresh()
         return claimed
 
     def _claim(self, path: Path) -> bool:
