@@ -89,12 +89,17 @@ class KafkaLink:
         producer = make_producer(settings)
         try:
             await asyncio.wait_for(producer.start(), timeout)
-            if topic not in producer.client.cluster.topics():
+            # Metadata of this one topic: asking an admin client lists every topic (slow).
+            await asyncio.wait_for(producer.client.add_topic(topic), timeout)
+            if not producer.client.cluster.partitions_for_topic(topic):
                 await ensure_topics(settings, (RAW,), wait_s=timeout)
             partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), timeout))
         except (KafkaError, OSError, RuntimeError, TimeoutError) as exc:
             await _abort(producer)
             raise BrokerUnavailable(f"{settings.bootstrap_servers}: {type(exc).__name__}") from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(_abort(producer))  # closing while connecting: leave nothing open
+            raise
         return cls(producer, topic, partitions, timeout)
 
     def partition_for(self, key: bytes) -> int:
