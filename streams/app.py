@@ -32,6 +32,7 @@ from schemas.sources import BadLine
 from schemas.usage import SchemaError, UsageEvent
 from spendstream.kafka import DEADLETTER, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from spendstream.settings import Settings
+from streams import faust_eos
 from streams.accounting import RollupView, WindowConfig, ledger_key, ledger_step, rollup_step
 from streams.deadletter import dead_letter_headers
 from streams.metrics import Metrics
@@ -70,6 +71,7 @@ def _table(app: faust.App, name: str, settings: Settings) -> Any:
 
 
 def build_app(settings: Settings, **overrides: Any) -> faust.App:
+    faust_eos.install()
     app = faust.App(f"{settings.topic_prefix}-worker", **faust_settings(settings, **overrides))
     metrics = Metrics()
     app.spendstream_metrics = metrics  # type: ignore[attr-defined]
