@@ -135,18 +135,20 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--only", choices=("publish", "run"), default=None, help="one half of the figures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(state_dir=Path(tmp) / "state")
-        corpus = Path(tmp) / "projects"
-        files, size = make_corpus(corpus, args.lines)
-        results: dict[str, Any] = {
-            "corpus": {"files": files, "lines": args.lines, "mb": round(size / 1e6, 1)}
-        }
-        results["publish_redacted"] = asyncio.run(time_publish(settings, corpus, keep_content=False))
-        results["publish_keep_content"] = asyncio.run(time_publish(settings, corpus, keep_content=True))
-        results["redaction_only"] = time_redaction(corpus)
-        results["run_overhead"] = time_run(settings, args.runs)
+        results: dict[str, Any] = {}
+        if args.only != "run":
+            corpus = Path(tmp) / "projects"
+            files, size = make_corpus(corpus, args.lines)
+            results["corpus"] = {"files": files, "lines": args.lines, "mb": round(size / 1e6, 1)}
+            results["publish_redacted"] = asyncio.run(time_publish(settings, corpus, keep_content=False))
+            results["publish_keep_content"] = asyncio.run(time_publish(settings, corpus, keep_content=True))
+            results["redaction_only"] = time_redaction(corpus)
+        if args.only != "publish":
+            results["run_overhead"] = time_run(settings, args.runs)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
