@@ -104,3 +104,34 @@ async def test_an_unfinished_last_line_is_left_for_later(topics: Settings, tmp_p
     assert b"1 incomplete last lines skipped" in proc.stderr
     records = await read_all(settings, expect_at_least=3)
     assert sorted(header(r, "ss-pos") for r in records) == ["1", "1", "2"]
+
+
+async def test_publish_and_watch_belong_to_the_scope_they_run_in(
+    topics: Settings, tmp_path: Path, real_fixtures: Path
+) -> None:
+    settings = topics.model_copy(update={"state_dir": tmp_path / "state"})
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    (folder / "one.jsonl").write_bytes((real_fixtures / "codex-exec-json" / "hello_world.jsonl").read_bytes())
+    inherited = {"SPENDSTREAM_SESSION": "run-42", "SPENDSTREAM_LINEAGE": "root-1,parent-7"}
+    watched = await spendstream_async(
+        settings, "watch", "--once", "--label", "via=watch", str(folder), **inherited
+    )
+    published = await spendstream_async(
+        settings,
+        "publish",
+        "--lineage",
+        "x,y",
+        "--session",
+        "z",
+        "--label",
+        "via=publish",
+        str(folder),
+        **inherited,
+    )
+    assert watched.returncode == published.returncode == 0
+    records = await read_all(settings, expect_at_least=10)
+    scopes = {(header(r, "ss-label-via"), header(r, "ss-session"), header(r, "ss-lineage")) for r in records}
+    assert scopes == {("watch", "run-42", "root-1,parent-7"), ("publish", "z", "x,y")}
+    # The same file through watch and publish: one stream, the same positions.
+    assert len({header(r, "ss-stream") for r in records}) == 1
