@@ -60,6 +60,7 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 1.0,
         "processing_guarantee": "exactly_once",
+        "broker_commit_interval": settings.commit_interval_seconds,
         "autodiscover": False,
     }
     conf.update(overrides)

@@ -38,7 +38,9 @@ async def test_bad_line_goes_to_dead_letter_with_original_bytes(topics: Settings
     source = tmp_path / "bad.jsonl"
     source.write_bytes(bad + b"\n")
     async with running_worker(topics):
-        await publish(topics, PublishRequest(paths=(str(source),), source="claude-json"))
+        # keep_content: by default a line that is not JSON is published as a marker, not as is.
+        request = PublishRequest(paths=(str(source),), source="claude-json", keep_content=True)
+        await publish(topics, request)
         dead = await read_topic(topics, topics.topic("deadletter"), until=lambda r: len(r) >= 1)
     assert len(dead) == 1
     assert dead[0].value == bad
