@@ -177,7 +177,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"pipeline (worker start -> all totals): {args.lines / elapsed:,.0f} lines/s ({elapsed:.1f}s)")
     print(
         f"publish -> totals latency at {args.rate:g} lines/s, n={len(lat)}: "
-        f"p50 {percentile(lat, 50):.0f} ms, p95 {percentile(lat, 95):.0f} ms, p99 {percentile(lat, 99):.0f} ms"
+        f"p50 {percentile(lat, 50):.0f} ms, p95 {percentile(lat, 95):.0f} ms, "
+        f"p99 {percentile(lat, 99):.0f} ms"
     )
     print(f"worker RSS at the end: {rss / 2**20:.0f} MiB ({len(expected)} scopes, {args.lines} ids)")
 
