@@ -96,8 +96,7 @@ class Spool:
         self._drain_fd: int | None = None
         self._counter = 0
         self._other_bytes = 0
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.refresh()
+        self.refresh()  # the folder itself is created only when something is spooled
 
     # -- sizes -------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -125,6 +124,7 @@ class Spool:
     # -- writing -----------------------------------------------------------------------
     def _new_segment(self) -> _Segment:
         self._counter += 1
+        self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{time.time_ns():020d}-{os.getpid()}-{self._counter:04d}{SUFFIX}"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         _lock(fd)
@@ -168,6 +168,8 @@ class Spool:
     # -- draining ----------------------------------------------------------------------
     def claim_abandoned(self) -> bool:
         """Take the drain lock and the segments of ended writers; False if another drainer runs."""
+        if not self.dir.is_dir():
+            return True  # nothing was ever spooled for this topic here
         if self._drain_fd is None:
             fd = os.open(self.dir / "drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
             if not _lock(fd):

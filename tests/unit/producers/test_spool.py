@@ -112,6 +112,9 @@ def test_a_live_writers_segments_are_not_taken(tmp_path: Path) -> None:
 
 
 def test_only_one_drainer_at_a_time(tmp_path: Path) -> None:
+    ended = make(tmp_path)
+    ended.append([record(1)])
+    ended.close()
     one, two = make(tmp_path), make(tmp_path)
     assert one.claim_abandoned()
     assert not two.claim_abandoned()
@@ -165,6 +168,13 @@ def test_an_empty_segment_of_a_crashed_writer_is_removed(tmp_path: Path) -> None
     assert spool.read_chunk() is None
     spool.close()
     assert not any(folder.glob("*.seg"))
+
+
+def test_nothing_is_created_until_something_is_spooled(tmp_path: Path) -> None:
+    spool = make(tmp_path)
+    assert spool.claim_abandoned() and spool.read_chunk() is None
+    spool.close()
+    assert not (tmp_path / TOPIC).exists()
 
 
 def test_segment_files_are_private(tmp_path: Path) -> None:
