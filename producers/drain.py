@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from producers.delivery import send_in_order
 from producers.held import HeldLines
-from producers.link import KafkaLink
+from producers.link import BrokerUnavailable, KafkaLink
 from producers.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -54,3 +54,13 @@ class Drainer:
                 return False
             finally:
                 self.spool.release_drain_lock()
+
+    async def sweep(self, link: KafkaLink, current: Callable[[], bool], every_s: float) -> None:
+        """While ``current()`` (direct sending on ``link``), send what ended processes left."""
+        while current():
+            await asyncio.sleep(every_s)
+            if current() and self.spool.foreign_segments():
+                try:
+                    await self.drain(link, current, claimed_only=True)
+                except (BrokerUnavailable, OSError) as exc:
+                    log.debug("sweeping the spool failed (%s); the next sweep retries", exc)

@@ -193,7 +193,7 @@ class Shipper:
         self.mode = Mode.DIRECT
         self._direct.set()
         self.last_error = None
-        self._spawn(self._sweep(link))
+        self._spawn(self.drainer.sweep(link, lambda: self._link is link, _SWEEP_S))
         for seq, record in self._unacked.items():
             self._enqueue(seq, record)
 
@@ -231,16 +231,6 @@ class Shipper:
     async def _send(self, link: KafkaLink, partition: int, records: list[OutRecord]) -> None:
         limit = self.settings.max_record_bytes
         self.stats.held += await send_isolating(link, partition, records, self.held, limit)
-
-    async def _sweep(self, link: KafkaLink) -> None:
-        """While direct, also send what ended processes left in the spool (other streams)."""
-        while self._link is link:
-            await asyncio.sleep(_SWEEP_S)
-            if self._link is link and self.spool.foreign_segments():
-                try:
-                    await self.drainer.drain(link, lambda: self._link is link, claimed_only=True)
-                except (BrokerUnavailable, OSError) as exc:
-                    log.debug("sweeping the spool failed (%s); the next sweep retries", exc)
 
     def _ack(self, seq: int) -> None:
         record = self._unacked.pop(seq, None)
