@@ -104,6 +104,7 @@ def normalize_record(
         return Outcome(
             "dead", context, reason=reason, new_state=_stream_state(context, parser_state, watermark)
         )
+    observations = [rescope(o, context.session_hint) for o in observations]
     for observation in observations:
         if watermark is None or observation.event_time > watermark:
             watermark = observation.event_time
@@ -112,3 +113,29 @@ def normalize_record(
         return Outcome("no_usage", context, new_state=new_state)
     context = replace(context, stream_watermark=watermark)
     return Outcome("usage", context, observations=tuple(observations), new_state=new_state)
+
+
+def rescope(observation: Observation, run_scope: str | None) -> Observation:
+    """Account a run's usage under the scope its runner assigned (``ss-session``).
+
+    ``spendstream run`` gives each wrapped run a scope id and passes it to child runs as
+    their lineage, so the tree is made of run scopes; the CLI's own session id (which the
+    parser used) is replaced by the run's scope, in the scope itself, in a subagent scope
+    ``<session>/agent-<id>`` and in the lineage. Identities are untouched (dedup is by what
+    the CLI reported, not by who published it).
+    """
+    if not run_scope:
+        return observation
+    session = observation.session_id.split("/", 1)[0]
+    if session == run_scope:
+        return observation
+
+    def swap(scope: str) -> str:
+        if scope == session:
+            return run_scope
+        if scope.startswith(session + "/"):
+            return run_scope + scope[len(session) :]
+        return scope
+
+    lineage = tuple(swap(s) for s in observation.lineage if swap(s) != swap(observation.session_id))
+    return replace(observation, session_id=swap(observation.session_id), lineage=lineage)

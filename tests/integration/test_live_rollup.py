@@ -41,13 +41,8 @@ async def test_root_subtree_equals_descendants_after_every_event(topics: Setting
     for n, scope in enumerate(SCHEDULE):
         line, _tokens, cost = result_line(scope, f"{scope}-{n}", rng)
         lines.append((scope, line, cost))
-    cumulative = []
-    running = Decimal(0)
-    for _, _, cost in lines:
-        running += cost
-        cumulative.append(running)
-    # Trip between the 6th and 7th event: the 7th must be the one that trips.
-    limit = (cumulative[5] + cumulative[6]) / 2
+    total = sum((cost for _, _, cost in lines), Decimal(0))
+    limit = total / 2
 
     async with running_worker(topics):
         budget = asyncio.ensure_future(watch_budget(topics, ROOT, limit, follow_seconds=90))
@@ -62,6 +57,12 @@ async def test_root_subtree_equals_descendants_after_every_event(topics: Setting
             topics.topic("totals"),
             until=lambda r: sum(1 for m in r if m.key == ROOT.encode()) >= len(lines),
         )
+        # The rollup applies a tree's deltas in the order of the usage topic (key: root).
+        usage = await read_topic(
+            topics,
+            topics.topic("usage"),
+            until=lambda r: sum(1 for m in r if m.key == ROOT.encode()) >= len(lines),
+        )
         latest_http = await asyncio.to_thread(_get_json, topics.web_port, ROOT)
         grandchild_http = await asyncio.to_thread(_get_json, topics.web_port, GRANDCHILD)
 
@@ -69,14 +70,21 @@ async def test_root_subtree_equals_descendants_after_every_event(topics: Setting
         ScopeTotals.from_json_dict(orjson.loads(m.value)) for m in totals if m.key == ROOT.encode()
     ]
     assert [r.version for r in root_versions] == list(range(1, len(lines) + 1))
+    cumulative, running = [], Decimal(0)
+    for message in usage:
+        if message.key == ROOT.encode():
+            running += Decimal(orjson.loads(message.value)["cost_usd"])
+            cumulative.append(running)
+    assert running == total
     # After every event, the root's subtree cost is exactly the sum of all usage so far.
     assert [r.subtree.cost_usd for r in root_versions] == cumulative
+    trip = next(k for k, value in enumerate(cumulative) if value > limit)
     assert root_versions[-1].own.events == SCHEDULE.count(ROOT)
     assert root_versions[-1].subtree.events == len(lines)
     assert root_versions[-1].children == 1
     assert verdict.exceeded
-    assert verdict.record is not None and verdict.record.version == 7
-    assert verdict.record.subtree.cost_usd == cumulative[6]
+    assert verdict.record is not None and verdict.record.version == trip + 1
+    assert verdict.record.subtree.cost_usd == cumulative[trip]
     assert latest_http == root_versions[-1].to_json_dict()
     assert grandchild_http["parent_id"] == CHILD
     assert grandchild_http["own"] == grandchild_http["subtree"]

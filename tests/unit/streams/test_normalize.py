@@ -62,3 +62,22 @@ def test_any_bytes_get_exactly_one_outcome(value: bytes, source: str) -> None:
     if outcome.kind == "dead":
         assert outcome.reason
         assert value[:40] not in outcome.reason.encode() or len(value) < 8
+
+
+def test_a_run_scope_replaces_the_cli_session_in_scope_and_lineage() -> None:
+    import dataclasses
+
+    from schemas.sources import Observation
+    from schemas.usage import TokenCounts
+    from streams.normalize import rescope
+
+    sub = Observation(
+        identity="x", session_id="cli-sess/agent-toolu_1", event_time=T0, tokens=TokenCounts(input_tokens=1),
+        lineage=("root-run", "cli-sess"),
+    )  # fmt: skip
+    moved = rescope(sub, "child-run")
+    assert moved.session_id == "child-run/agent-toolu_1"
+    assert moved.lineage == ("root-run", "child-run")
+    top = rescope(dataclasses.replace(sub, session_id="cli-sess", lineage=("root-run",)), "child-run")
+    assert (top.session_id, top.lineage) == ("child-run", ("root-run",))
+    assert rescope(sub, None) is sub
