@@ -55,6 +55,11 @@ class Dataset(Generic[T]):
     """The time that decides the item's ``date=`` folder and the rotation span."""
     to_table: Callable[[int, Sequence[tuple[int, T]]], pa.Table]
     """(partition, [(offset, item)]) -> Arrow table with ``schema``."""
+    identity_column: str | None = None
+    """Column naming an item's identity: an item whose identity the partition already holds
+    in the lake (or in the sink's buffer) is skipped and counted, not written twice."""
+    identity: Callable[[T], str] | None = None
+    """The identity of a decoded item (the value of ``identity_column``)."""
 
 
 def day_of(moment: datetime) -> str:

@@ -29,6 +29,7 @@ from sinks.deadletter import DEADLETTER, DeadLetterRow
 from sinks.lake import USAGE
 from sinks.layout import high_watermarks, remove_stale_temps
 from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
+from sinks.recent import RecentIds, load_recent
 from spendstream.kafka import DEADLETTER as DEADLETTER_TOPIC
 from spendstream.kafka import USAGE as USAGE_TOPIC
 from spendstream.kafka import client_options
@@ -45,6 +46,7 @@ class _Buffer(Generic[T]):
     records: list[tuple[int, T]] = field(default_factory=list)
     stats: BufferStats = field(default_factory=BufferStats)
     last_offset: int = -1
+    identities: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class SinkStats:
     files_written: int = 0
     bad_records: int = 0
     write_retries: int = 0
+    repeated_records: int = 0
 
 
 class LakeSink(Generic[T]):
@@ -76,6 +79,7 @@ class LakeSink(Generic[T]):
         self.policy = policy if policy is not None else SinkPolicy.from_settings(settings)
         self.stats = SinkStats()
         self._buffers: dict[TopicPartition, _Buffer[T]] = {}
+        self._recent: dict[int, RecentIds] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -117,6 +121,11 @@ class LakeSink(Generic[T]):
                 log.error("%s@%d skipped: %s", tp, message.offset, exc)
                 buffer.last_offset = message.offset
                 continue
+            if self._repeated(tp.partition, buffer, item):
+                # Already in the lake or this buffer (the worker repeated it after a crash).
+                self.stats.repeated_records += 1
+                buffer.last_offset = message.offset
+                continue
             event_time = self.dataset.event_time(item)
             if cut_before(self.policy, buffer.stats, event_time):
                 await self._flush(tp)
@@ -126,6 +135,22 @@ class LakeSink(Generic[T]):
             buffer.last_offset = message.offset
             if full(self.policy, buffer.stats):
                 await self._flush(tp)
+
+    def _repeated(self, partition: int, buffer: _Buffer[T], item: T) -> bool:
+        """Whether the item's identity is already durable in the lake or waiting in the buffer.
+
+        An identity joins the partition's recent set only once its file is durable; a buffer
+        that is dropped (reassignment, failed write) takes its identities with it.
+        """
+        identity_of = self.dataset.identity
+        recent = self._recent.get(partition)
+        if identity_of is None or recent is None:
+            return False
+        identity = identity_of(item)
+        if identity in recent or identity in buffer.identities:
+            return True
+        buffer.identities.add(identity)
+        return False
 
     async def _flush_due(self) -> None:
         now = time.monotonic()
@@ -139,6 +164,10 @@ class LakeSink(Generic[T]):
             return
         if buffer.records:
             files = await self._write(tp.partition, buffer.records)
+            recent = self._recent.get(tp.partition)
+            if recent is not None:
+                for identity in buffer.identities:
+                    recent.add(identity)
             self.stats.files_written += len(files)
             self.stats.rows_written += len(buffer.records)
         consumer = self._consumer
@@ -180,6 +209,11 @@ class LakeSink(Generic[T]):
         marks = await asyncio.to_thread(high_watermarks, self.data_dir, self.dataset.name, self.topic)
         for tp in assigned:
             self._buffers.pop(tp, None)
+            column = self.dataset.identity_column
+            if column is not None:
+                self._recent[tp.partition] = await asyncio.to_thread(
+                    load_recent, self.data_dir, self.dataset.name, self.topic, tp.partition, column
+                )
             committed = await consumer.committed(tp)
             start = max(committed or 0, marks.get(tp.partition, -1) + 1)
             if committed is None or start != committed:

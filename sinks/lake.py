@@ -96,6 +96,10 @@ def _event_time(event: UsageEvent) -> datetime:
     return event.event_time
 
 
+def _event_id(event: UsageEvent) -> str:
+    return event.event_id
+
+
 USAGE: Dataset[UsageEvent] = Dataset(
     name=USAGE_DATASET,
     schema=USAGE_SCHEMA,
@@ -104,6 +108,9 @@ USAGE: Dataset[UsageEvent] = Dataset(
     decode=decode_usage,
     event_time=_event_time,
     to_table=usage_table,
+    # The worker may repeat an event (same id) after a crash; it lands once.
+    identity_column="event_id",
+    identity=_event_id,
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from schemas import ledger
 from schemas.pricing import CostMode, PriceTable
@@ -64,33 +65,73 @@ class WindowConfig:
     grace_seconds: int = 300
 
 
+RECENT_IDS = 512
+R = TypeVar("R", ScopeTotals, WindowTotals)
+
+
+@dataclass(frozen=True)
+class Stored(Generic[R]):
+    """A rollup record with the ids of the last usage events applied to it, stored together.
+
+    Faust may commit a usage event's downstream effects and its state in different
+    transactions, so after a crash the same event (same ``event_id``) can arrive again.
+    Each table value carries its own recent ids: a repeat is skipped key by key, which is
+    exact whichever of an event's changelog writes survived. Repeats only come from the
+    last commit interval before a crash, far fewer than ``RECENT_IDS`` per scope.
+    """
+
+    record: R
+    recent_ids: tuple[str, ...] = ()
+
+    def applied(self, event_id: str) -> bool:
+        return event_id in self.recent_ids
+
+    def after(self, record: R, event_id: str) -> Stored[R]:
+        return Stored(record, (*self.recent_ids, event_id)[-RECENT_IDS:])
+
+
 @dataclass
 class RollupView:
     """Lookups into the rollup tables, with this step's own writes laid over them."""
 
-    totals_get: Callable[[str], ScopeTotals | None]
-    windows_get: Callable[[str], WindowTotals | None]
-    totals_writes: dict[str, ScopeTotals] = field(default_factory=dict)
-    windows_writes: dict[str, WindowTotals] = field(default_factory=dict)
+    totals_get: Callable[[str], Stored[ScopeTotals] | None]
+    windows_get: Callable[[str], Stored[WindowTotals] | None]
+    totals_writes: dict[str, Stored[ScopeTotals]] = field(default_factory=dict)
+    windows_writes: dict[str, Stored[WindowTotals]] = field(default_factory=dict)
 
-    def totals(self, scope: str) -> ScopeTotals | None:
+    def stored_totals(self, scope: str) -> Stored[ScopeTotals] | None:
         return self.totals_writes.get(scope) or self.totals_get(scope)
 
-    def window(self, key: str) -> WindowTotals | None:
+    def stored_window(self, key: str) -> Stored[WindowTotals] | None:
         return self.windows_writes.get(key) or self.windows_get(key)
 
 
 def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> None:
     """Add one usage event to totals and windows; the writes land in ``view``.
 
+    A key that already applied this ``event_id`` is left alone (see :class:`Stored`).
     Lateness for windows is judged by the event's source watermark (the highest event
     time its own stream had reached), not by the order the usage topic delivers events in:
     events of one tree reach this stage through several ledger partitions, out of order.
     """
-    for record in roll_up(event, view.totals):
-        view.totals_writes[record.scope] = record
+    fresh = event.event_id
+
+    def totals(scope: str) -> ScopeTotals | None:
+        stored = view.stored_totals(scope)
+        return stored.record if stored is not None else None
+
+    for record in roll_up(event, totals):
+        stored = view.stored_totals(record.scope) or Stored(record)
+        if not stored.applied(fresh):
+            view.totals_writes[record.scope] = stored.after(record, fresh)
+
+    def window(key: str) -> WindowTotals | None:
+        stored = view.stored_window(key)
+        return stored.record if stored is not None else None
+
     watermark = event.source_watermark
-    for window in roll_up_windows(
-        event, windows.sizes_seconds, watermark, windows.grace_seconds, view.window
-    ):
-        view.windows_writes[window.key] = window
+    sizes, grace = windows.sizes_seconds, windows.grace_seconds
+    for record_w in roll_up_windows(event, sizes, watermark, grace, window):
+        stored_w = view.stored_window(record_w.key) or Stored(record_w)
+        if not stored_w.applied(fresh):
+            view.windows_writes[record_w.key] = stored_w.after(record_w, fresh)

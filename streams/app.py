@@ -33,7 +33,7 @@ from schemas.usage import SchemaError, UsageEvent
 from spendstream.kafka import DEADLETTER, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from spendstream.settings import Settings
 from streams import faust_eos
-from streams.accounting import RollupView, WindowConfig, ledger_key, ledger_step, rollup_step
+from streams.accounting import RollupView, Stored, WindowConfig, ledger_key, ledger_step, rollup_step
 from streams.deadletter import dead_letter_headers
 from streams.metrics import Metrics
 from streams.normalize import StreamState, normalize_record
@@ -135,13 +135,19 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 await usage_topic.send(key=writes.event.root_id.encode(), value=writes.event.to_json())
             yield None
 
-    def totals_get(scope: str) -> ScopeTotals | None:
+    def totals_get(scope: str) -> Stored[ScopeTotals] | None:
         data = totals_table.get(scope.encode())
-        return ScopeTotals.from_json_dict(orjson.loads(data)) if data is not None else None
+        if data is None:
+            return None
+        raw = orjson.loads(data)
+        return Stored(ScopeTotals.from_json_dict(raw["r"]), tuple(raw["ids"]))
 
-    def windows_get(key: str) -> WindowTotals | None:
+    def windows_get(key: str) -> Stored[WindowTotals] | None:
         data = windows_table.get(key.encode())
-        return WindowTotals.from_json_dict(orjson.loads(data)) if data is not None else None
+        if data is None:
+            return None
+        raw = orjson.loads(data)
+        return Stored(WindowTotals.from_json_dict(raw["r"]), tuple(raw["ids"]))
 
     @app.agent(usage_topic, name="rollup")
     async def rollup_agent(stream: faust.StreamT) -> AsyncIterator[None]:
@@ -150,14 +156,14 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             usage = UsageEvent.from_json(message.value)
             view = RollupView(totals_get, windows_get)
             rollup_step(usage, view, windows)
-            for scope, record in view.totals_writes.items():
-                data = orjson.dumps(record.to_json_dict())
-                totals_table[scope.encode()] = data
-                await totals_topic.send(key=scope.encode(), value=data)
-            for key, window in view.windows_writes.items():
-                data = orjson.dumps(window.to_json_dict())
-                windows_table[key.encode()] = data
-                await windows_topic.send(key=key.encode(), value=data)
+            for scope, stored in view.totals_writes.items():
+                record = stored.record.to_json_dict()
+                totals_table[scope.encode()] = orjson.dumps({"r": record, "ids": stored.recent_ids})
+                await totals_topic.send(key=scope.encode(), value=orjson.dumps(record))
+            for key, stored_window in view.windows_writes.items():
+                window = stored_window.record.to_json_dict()
+                windows_table[key.encode()] = orjson.dumps({"r": window, "ids": stored_window.recent_ids})
+                await windows_topic.send(key=key.encode(), value=orjson.dumps(window))
             yield None
 
     register_views(app, totals_table, metrics)

@@ -32,7 +32,8 @@ def register_views(app: faust.App, totals_table: Any, metrics: Metrics) -> None:
             data = totals_table.get(unquote(scope).encode())
             if data is None:
                 return json_response(self, {"error": "unknown scope on this worker"}, status=404)
-            return self.bytes(data, content_type="application/json")
+            # The table keeps the record with its recently applied event ids; serve the record.
+            return json_response(self, orjson.loads(data)["r"])
 
     @app.page("/metrics")
     class MetricsView(View):

@@ -81,3 +81,33 @@ def test_a_run_scope_replaces_the_cli_session_in_scope_and_lineage() -> None:
     top = rescope(dataclasses.replace(sub, session_id="cli-sess", lineage=("root-run",)), "child-run")
     assert (top.session_id, top.lineage) == ("child-run", ("root-run",))
     assert rescope(sub, None) is sub
+
+
+def test_rollup_skips_a_repeated_event_id_key_by_key() -> None:
+    from decimal import Decimal
+
+    from schemas.usage import TokenCounts, UsageEvent
+    from streams.accounting import RollupView, Stored, WindowConfig, rollup_step
+
+    totals: dict[str, Stored] = {}  # type: ignore[type-arg]
+    windows: dict[str, Stored] = {}  # type: ignore[type-arg]
+
+    def apply(event: UsageEvent) -> None:
+        view = RollupView(totals.get, windows.get)
+        rollup_step(event, view, WindowConfig((60,), 0))
+        totals.update(view.totals_writes)
+        windows.update(view.windows_writes)
+
+    usage = UsageEvent(
+        event_id="e1", source="claude-json", runner_id="r", session_id="child", lineage=("root",),
+        event_time=T0, tokens=TokenCounts(input_tokens=3), cost_usd=Decimal("0.5").quantize(Decimal("1e-12")),
+        cost_source="reported",
+    )  # fmt: skip
+    apply(usage)
+    lost = totals.pop("child")  # the child's changelog write did not survive a crash
+    apply(usage)  # the same event again: the root keeps its count, the child gets it back
+    assert totals["root"].record.subtree.events == 1
+    assert totals["child"].record == lost.record
+    apply(usage.with_changes(event_id="e2"))
+    assert totals["root"].record.subtree.cost_usd == Decimal(1)
+    assert windows[next(iter(windows))].record.subtree.events == 2
