@@ -209,15 +209,16 @@ class LakeSink(Generic[T]):
         marks = await asyncio.to_thread(high_watermarks, self.data_dir, self.dataset.name, self.topic)
         for tp in assigned:
             self._buffers.pop(tp, None)
-            column = self.dataset.identity_column
-            if column is not None:
-                self._recent[tp.partition] = await asyncio.to_thread(
-                    load_recent, self.data_dir, self.dataset.name, self.topic, tp.partition, column
-                )
             committed = await consumer.committed(tp)
             start = max(committed or 0, marks.get(tp.partition, -1) + 1)
             if committed is None or start != committed:
                 consumer.seek(tp, start)
+        column = self.dataset.identity_column
+        if column is not None:
+            for tp in assigned:
+                self._recent[tp.partition] = await asyncio.to_thread(
+                    load_recent, self.data_dir, self.dataset.name, self.topic, tp.partition, column
+                )
 
 
 class _Resume(ConsumerRebalanceListener):
