@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from sinks.layout import list_files, resolve
 
 RECENT_LIMIT = 200_000
+_ATTEMPTS = 20
 
 
 class RecentIds:
@@ -41,7 +42,22 @@ class RecentIds:
 def load_recent(
     data_dir: Path, dataset: str, topic: str, partition: int, column: str, limit: int = RECENT_LIMIT
 ) -> RecentIds:
-    """The newest ``limit`` identities of one partition's live files, oldest first."""
+    """The newest ``limit`` identities of one partition's live files, oldest first.
+
+    ``compact`` may delete a listed file before it is read; it publishes the merged file
+    first, so listing again finds the same rows.
+    """
+    for _ in range(_ATTEMPTS - 1):
+        try:
+            return _load_recent(data_dir, dataset, topic, partition, column, limit)
+        except FileNotFoundError:
+            continue
+    return _load_recent(data_dir, dataset, topic, partition, column, limit)
+
+
+def _load_recent(
+    data_dir: Path, dataset: str, topic: str, partition: int, column: str, limit: int
+) -> RecentIds:
     files = [f for f in resolve(list_files(data_dir, dataset, topic=topic)).live if f.partition == partition]
     chunks: list[list[str]] = []
     count = 0

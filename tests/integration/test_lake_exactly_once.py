@@ -161,6 +161,12 @@ async def publish_runs(settings: Settings, runs: Sequence[Run], folder: Path) ->
 
 
 def lake_rows(data_dir: Path, dataset: str = "usage") -> int:
+    # Compaction may delete a listed file before it is opened: list again (it published the merge first).
+    for _ in range(20):
+        try:
+            return sum(pq.read_metadata(p).num_rows for p in live_files(data_dir, dataset))
+        except FileNotFoundError:
+            continue
     return sum(pq.read_metadata(p).num_rows for p in live_files(data_dir, dataset))
 
 
