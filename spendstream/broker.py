@@ -24,6 +24,9 @@ from spendstream.settings import Settings
 KAFKA_VERSION = "3.9.1"
 _READY_TIMEOUT_S = 90.0
 _STOP_TIMEOUT_S = 30.0
+# The broker outlives the Popen that launched it by design; holding the handle keeps it from
+# being collected (with a "still running" ResourceWarning) while this process runs.
+_LAUNCHED: list[subprocess.Popen[bytes]] = []
 
 
 class BrokerError(RuntimeError):
@@ -215,7 +218,41 @@ def start(settings: Settings) -> BrokerStatus:
         )
     proc = _launch(settings, paths) if pid is None else None
     _wait_ready(settings, paths, proc)
+    if proc is not None:
+        _warm_up(settings)
     return status(settings)
+
+
+def _warm_up(settings: Settings) -> None:
+    """Create the group and transaction coordinators' internal topics before anyone needs them.
+
+    A fresh KRaft node creates ``__consumer_offsets`` and ``__transaction_state`` on first use;
+    a Faust worker that joins meanwhile sees the coordinator "dead" over and over and can
+    be assigned nothing from stale metadata (reproduced: the first worker after a cold start
+    never consumed). One group join and one transactional producer settle both.
+    """
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from spendstream.kafka import client_options
+
+    async def warm() -> None:
+        producer = AIOKafkaProducer(**client_options(settings), transactional_id="spendstream-warm-up")
+        await producer.start()
+        await producer.stop()
+        consumer = AIOKafkaConsumer(**client_options(settings), group_id="spendstream-warm-up")
+        await consumer.start()
+        try:
+            consumer.subscribe(pattern="^spendstream-warm-up$")
+            await consumer.getmany(timeout_ms=500)
+        finally:
+            await consumer.stop()
+
+    try:
+        asyncio.run(asyncio.wait_for(warm(), timeout=_READY_TIMEOUT_S))
+    except Exception as exc:
+        raise BrokerError(f"the local broker started but its coordinators did not come up: {exc}") from exc
 
 
 def _launch(settings: Settings, paths: BrokerPaths) -> subprocess.Popen[bytes]:
@@ -234,6 +271,7 @@ def _launch(settings: Settings, paths: BrokerPaths) -> subprocess.Popen[bytes]:
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
     paths.pid.write_text(str(proc.pid))
+    _LAUNCHED.append(proc)
     return proc
 
 

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from producers.publish import PublishRequest, publish
+from schemas.ledger import MemoryLedger
 from schemas.sources import PARSERS, BadLine, LineContext
 from sinks.catalog import run_query
 from spendstream import broker
@@ -30,16 +31,17 @@ class DemoError(RuntimeError):
 
 
 def expected_costs(sample: Path) -> dict[str, Decimal]:
-    """Per-session cost the sample must produce, computed by the same pure parsers."""
+    """Per-session cost the sample must produce: the worker's own parser and ledger, offline."""
     costs: dict[str, Decimal] = {}
-    context = LineContext(SAMPLE_FORMAT, "demo", "demo", 0, datetime.now(UTC))
-    for line in sample.read_bytes().splitlines():
+    ledger = MemoryLedger()
+    for position, line in enumerate(sample.read_bytes().splitlines(), start=1):
+        context = LineContext(SAMPLE_FORMAT, "demo", "demo", position, datetime.now(UTC))
         try:
             observations, _ = PARSERS[SAMPLE_FORMAT](line, context, None)
         except BadLine:
             continue
-        for obs in observations:
-            costs[obs.session_id] = costs.get(obs.session_id, Decimal(0)) + (obs.reported_cost_usd or 0)
+        for event in filter(None, (ledger.observe(obs, context) for obs in observations)):
+            costs[event.session_id] = costs.get(event.session_id, Decimal(0)) + event.cost_usd
     return costs
 
 

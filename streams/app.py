@@ -153,7 +153,14 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     async def rollup_agent(stream: faust.StreamT) -> AsyncIterator[None]:
         async for event in stream.events():
             message = event.message
-            usage = UsageEvent.from_json(message.value)
+            try:
+                usage = UsageEvent.from_json(message.value)
+            except SchemaError as exc:
+                metrics.count("dead")
+                headers = dead_letter_headers(message, f"usage event: {exc}")
+                await dead_topic.send(key=message.key, value=message.value or b"", headers=headers)
+                yield None
+                continue
             view = RollupView(totals_get, windows_get)
             rollup_step(usage, view, windows)
             for scope, stored in view.totals_writes.items():

@@ -31,20 +31,17 @@ class StreamState:
 
     high_water: int
     parser_state: Any
-    last_seen: str
     watermark: datetime | None = None
 
     def to_bytes(self) -> bytes:
         wm = None if self.watermark is None else self.watermark.isoformat()
-        return orjson.dumps(
-            {"hw": self.high_water, "ps": self.parser_state, "seen": self.last_seen, "wm": wm}
-        )
+        return orjson.dumps({"hw": self.high_water, "ps": self.parser_state, "wm": wm})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StreamState:
         raw = orjson.loads(data)
         wm = datetime.fromisoformat(raw["wm"]) if raw.get("wm") else None
-        return cls(int(raw["hw"]), raw.get("ps"), str(raw.get("seen", "")), wm)
+        return cls(int(raw["hw"]), raw.get("ps"), wm)
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,7 @@ class Outcome:
 
 
 def _stream_state(context: LineContext, parser_state: Any, watermark: datetime | None) -> StreamState:
-    return StreamState(context.position, parser_state, context.published_at.isoformat(), watermark)
+    return StreamState(context.position, parser_state, watermark)
 
 
 def normalize_record(

@@ -60,3 +60,24 @@ async def test_usage_event_carries_no_content(topics: Settings, real_fixtures: P
     assert "Because light attracts bugs" not in usage[0].value.decode()
     assert event["input_tokens"] == 4
     assert event["cost_usd"] == "0.085625900000"
+
+
+async def test_malformed_usage_record_is_dead_lettered_and_rollup_goes_on(
+    topics: Settings, real_fixtures: Path
+) -> None:
+    from producers.publish import make_producer
+
+    producer = make_producer(topics)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.topic("usage"), b'{"schema_version": 1}', key=b"somebody")
+    finally:
+        await producer.stop()
+    fixture = real_fixtures / "claude-json" / "result-success.json"
+    async with running_worker(topics):
+        dead = await read_topic(topics, topics.topic("deadletter"), until=lambda r: len(r) >= 1)
+        await publish(topics, PublishRequest(paths=(str(fixture),), source="claude-json"))
+        totals = await read_topic(topics, topics.topic("totals"), until=lambda r: len(r) >= 1)
+    assert dead[0].value == b'{"schema_version": 1}'
+    assert dict(dead[0].headers)[H_REASON].startswith(b"usage event: missing field")
+    assert orjson.loads(totals[0].value)["subtree"]["cost_usd"] == "0.085625900000"

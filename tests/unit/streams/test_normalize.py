@@ -35,14 +35,14 @@ def test_real_result_line_is_usage_with_lineage_and_watermark(real_fixtures: Pat
 
 
 def test_position_at_or_below_high_water_is_a_transport_duplicate() -> None:
-    state = StreamState(5, None, T0.isoformat(), T0)
+    state = StreamState(5, None, T0)
     for position in (1, 5):
         assert normalize_record(b"{}", headers(position), lambda _s: state).kind == "duplicate"
     assert normalize_record(b"{}", headers(6), lambda _s: state).kind == "dead"
 
 
 def test_stream_watermark_never_goes_back() -> None:
-    state = StreamState(1, None, T0.isoformat(), T0 + timedelta(hours=1))
+    state = StreamState(1, None, T0 + timedelta(hours=1))
     line = b'{"type":"result","session_id":"s","uuid":"u","total_cost_usd":0.5,"usage":{"input_tokens":1}}'
     outcome = normalize_record(line, headers(2, at=T0), lambda _s: state)
     assert outcome.context is not None and outcome.context.stream_watermark == T0 + timedelta(hours=1)
