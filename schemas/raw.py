@@ -1,6 +1,8 @@
 """The raw topic's record contract, shared by producers (write) and the worker (read).
 
-Value: one CLI output line, byte for byte (no trailing newline).
+Value: one CLI output line, byte for byte (no trailing newline); or, with ``ss-lines: N``,
+N consecutive lines of one stream joined by ``\n`` (a packed record: backfills and
+catching-up watchers pack lines so the worker pays its per-record cost once per pack).
 Key: the stream id, so every line of one stream lands in one partition, in order.
 Headers (all UTF-8 text):
 
@@ -9,7 +11,9 @@ Headers (all UTF-8 text):
 - ``ss-stream``   stable id of the stream the line came from (runner + file path, or a
                   run id); with ``ss-pos`` it names a line, so a re-published line is
                   recognised as the same line
-- ``ss-pos``      the line's position in its stream (1-based line number)
+- ``ss-pos``      the line's position in its stream (1-based line number); in a packed
+                  record, the first line's position (line i is at ``ss-pos + i``)
+- ``ss-lines``    number of lines in a packed record (absent: 1)
 - ``ss-ts``       producer timestamp, ISO-8601 UTC, used when the line has no time
 - ``ss-lineage``  ancestor scope ids, root first, comma separated (may be empty)
 - ``ss-session``  the scope id the runner assigned to this run, when it did
@@ -31,9 +35,11 @@ H_POS = "ss-pos"
 H_TS = "ss-ts"
 H_LINEAGE = "ss-lineage"
 H_SESSION = "ss-session"
+H_LINES = "ss-lines"
 LABEL_PREFIX = "ss-label-"
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+MAX_PACKED_LINES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class RawLineMeta:
     lineage: tuple[str, ...] = ()
     session_hint: str | None = None
     labels: Mapping[str, str] | None = None
+    line_count: int = 1
 
     def headers(self) -> list[tuple[str, bytes]]:
         items = [
@@ -60,9 +67,40 @@ class RawLineMeta:
         ]
         if self.session_hint:
             items.append((H_SESSION, self.session_hint))
+        if self.line_count != 1:
+            items.append((H_LINES, str(self.line_count)))
         for key, value in sorted((self.labels or {}).items()):
             items.append((LABEL_PREFIX + key, value))
         return [(k, v.encode("utf-8")) for k, v in items]
+
+
+def pack_lines(lines: Iterable[bytes]) -> bytes:
+    """The value of a packed record (lines must not contain ``\n``)."""
+    return b"\n".join(lines)
+
+
+def unpack_lines(value: bytes, count: int) -> list[bytes]:
+    """The lines of a record with ``ss-lines: count``; raises BadLine when they disagree."""
+    if count == 1:
+        return [value]
+    lines = value.split(b"\n")
+    if len(lines) != count:
+        raise BadLine(f"packed record holds {len(lines)} lines, header {H_LINES} says {count}")
+    return lines
+
+
+def line_count(headers: Iterable[tuple[str, bytes]]) -> int:
+    """``ss-lines`` of a raw record (1 when absent); raises BadLine when invalid."""
+    for key, raw in headers:
+        if key == H_LINES:
+            try:
+                count = int(raw.decode("ascii"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise BadLine(f"header {H_LINES} is not an integer") from exc
+            if not 1 <= count <= MAX_PACKED_LINES:
+                raise BadLine(f"header {H_LINES} out of range 1..{MAX_PACKED_LINES}")
+            return count
+    return 1
 
 
 def parse_lineage(text: str) -> tuple[str, ...]:
