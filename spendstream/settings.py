@@ -101,6 +101,22 @@ class Settings(BaseSettings):
     sink_max_rows: int = Field(
         default=100_000, ge=1, description="SPENDSTREAM_SINK_MAX_ROWS: rows per Parquet file at most."
     )
+    sink_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description=(
+            "SPENDSTREAM_SINK_MAX_BYTES: bytes of Kafka record values a partition's sink buffer holds "
+            "at most before it is written (bounds the sink's memory and a file's size; default 64 MiB)."
+        ),
+    )
+    sink_max_span_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "SPENDSTREAM_SINK_MAX_SPAN_SECONDS: event-time span of one Parquet file at most (default "
+            "one hour), so a replay of history does not glue hours together in one file."
+        ),
+    )
     window_sizes_seconds: tuple[int, ...] = Field(
         default=(60, 3600),
         min_length=1,
@@ -122,9 +138,27 @@ class Settings(BaseSettings):
         gt=0,
         le=60,
         description=(
-            "SPENDSTREAM_COMMIT_INTERVAL_SECONDS: how often the worker commits its Kafka transactions. "
-            "Each stage reads the previous one read_committed, so publish-to-totals latency is about "
-            "three times this; lower costs more broker round trips."
+            "SPENDSTREAM_COMMIT_INTERVAL_SECONDS: how often the worker commits its input offsets "
+            "(after flushing its outputs and table changelogs). A crash replays at most this much "
+            "input, which every stage absorbs (outputs are idempotent)."
+        ),
+    )
+    batch_max_records: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description=(
+            "SPENDSTREAM_BATCH_MAX_RECORDS: most input records a worker stage handles per batch; "
+            "a batch writes each state key once and waits for its outputs once."
+        ),
+    )
+    batch_max_seconds: float = Field(
+        default=0.02,
+        gt=0,
+        le=10,
+        description=(
+            "SPENDSTREAM_BATCH_MAX_SECONDS: how long a stage waits to fill a batch; bounds the "
+            "latency a batch adds under a trickle."
         ),
     )
     cost_mode: Literal["reported", "computed", "reported-only"] = Field(
@@ -133,6 +167,14 @@ class Settings(BaseSettings):
             "SPENDSTREAM_COST_MODE: reported = the CLI's cost, computed from the bundled price table "
             "when the CLI reports none; computed = always from the price table; reported-only = "
             "only the CLI's cost (unreported usage is unpriced)."
+        ),
+    )
+    prices_file: Path | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_PRICES_FILE: a JSON price file in the shape of schemas/pricing.json whose "
+            "models (whole entries) and aliases override or extend the bundled price table, e.g. "
+            "for a negotiated rate or a model newer than the table. Unset: the bundled table only."
         ),
     )
     security_protocol: str = Field(
@@ -201,6 +243,24 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description="SPENDSTREAM_WATCH_POLL_SECONDS: how often `watch` looks for new lines.",
+    )
+    pack_max_lines: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description=(
+            "SPENDSTREAM_PACK_MAX_LINES: most consecutive lines of one file that `publish` and "
+            "`watch` send as one packed record (the worker's cost is per record); 1 sends one "
+            "line per record. `run` always sends one line per record."
+        ),
+    )
+    pack_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=1024,
+        description=(
+            "SPENDSTREAM_PACK_MAX_BYTES: largest value of a packed record (never more than "
+            "max_record_bytes); a line larger than this travels alone."
+        ),
     )
 
     @property

@@ -73,11 +73,11 @@ R = TypeVar("R", ScopeTotals, WindowTotals)
 class Stored(Generic[R]):
     """A rollup record with the ids of the last usage events applied to it, stored together.
 
-    Faust may commit a usage event's downstream effects and its state in different
-    transactions, so after a crash the same event (same ``event_id``) can arrive again.
-    Each table value carries its own recent ids: a repeat is skipped key by key, which is
-    exact whichever of an event's changelog writes survived. Repeats only come from the
-    last commit interval before a crash, far fewer than ``RECENT_IDS`` per scope.
+    The worker is at-least-once (streams/batching.py): after a crash the same usage event
+    (same ``event_id``) can arrive again. Each table value carries its own recent ids: a
+    repeat is skipped key by key, which is exact whichever of an event's changelog writes
+    survived. Repeats only come from the last commit interval before a crash, far fewer
+    than ``RECENT_IDS`` per scope.
     """
 
     record: R
@@ -98,6 +98,10 @@ class RollupView:
     windows_get: Callable[[str], Stored[WindowTotals] | None]
     totals_writes: dict[str, Stored[ScopeTotals]] = field(default_factory=dict)
     windows_writes: dict[str, Stored[WindowTotals]] = field(default_factory=dict)
+    # Keys an event reached, applied or already applied: their current record is sent
+    # again, so a repeat after a crash also repairs an upsert that never reached the topic.
+    touched_totals: dict[str, None] = field(default_factory=dict)
+    touched_windows: dict[str, None] = field(default_factory=dict)
 
     def stored_totals(self, scope: str) -> Stored[ScopeTotals] | None:
         return self.totals_writes.get(scope) or self.totals_get(scope)
@@ -109,7 +113,8 @@ class RollupView:
 def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> None:
     """Add one usage event to totals and windows; the writes land in ``view``.
 
-    A key that already applied this ``event_id`` is left alone (see :class:`Stored`).
+    A key that already applied this ``event_id`` is left alone (see :class:`Stored`), but
+    marked touched like the others: the caller sends every touched key's current record.
     Lateness for windows is judged by the event's source watermark (the highest event
     time its own stream had reached), not by the order the usage topic delivers events in:
     events of one tree reach this stage through several ledger partitions, out of order.
@@ -124,6 +129,7 @@ def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> N
         stored = view.stored_totals(record.scope) or Stored(record)
         if not stored.applied(fresh):
             view.totals_writes[record.scope] = stored.after(record, fresh)
+        view.touched_totals[record.scope] = None
 
     def window(key: str) -> WindowTotals | None:
         stored = view.stored_window(key)
@@ -135,3 +141,4 @@ def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> N
         stored_w = view.stored_window(record_w.key) or Stored(record_w)
         if not stored_w.applied(fresh):
             view.windows_writes[record_w.key] = stored_w.after(record_w, fresh)
+        view.touched_windows[record_w.key] = None

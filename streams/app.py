@@ -11,15 +11,16 @@ Three stages, each an agent that only loads state, calls a pure function and sen
 3. ``rollup`` consumes ``usage`` (key: root scope), so an agent tree's totals, windows and
    event-time watermark live in one partition. Output: ``totals`` and ``windows`` upserts.
 
-With ``processing_guarantee="exactly_once"`` Faust commits each stage's table changelogs,
-outputs and input offsets in one Kafka transaction per partition, so a killed worker
-neither loses nor repeats a delta (tests/integration/test_exactly_once.py).
+Each stage works in batches (streams/batching.py): outputs are acknowledged before the
+state they came from is written, outputs are deterministic, and every consumer drops
+repeats, so Faust's at-least-once replays after a crash or a rebalance neither lose nor
+repeat a delta (tests/integration/test_exactly_once.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import faust
@@ -32,11 +33,11 @@ from schemas.sources import BadLine
 from schemas.usage import SchemaError, UsageEvent
 from spendstream.kafka import DEADLETTER, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from spendstream.settings import Settings
-from streams import faust_eos
 from streams.accounting import RollupView, Stored, WindowConfig, ledger_key, ledger_step, rollup_step
-from streams.deadletter import dead_letter_headers
+from streams.batching import Outbox, StateBatch, batches
+from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
-from streams.normalize import StreamState, normalize_record
+from streams.normalize import StreamState, normalize_lines
 from streams.web import register_views
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         # Short session and heartbeat: a killed worker's partitions move within seconds.
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 1.0,
-        "processing_guarantee": "exactly_once",
+        "processing_guarantee": "at_least_once",
         "broker_commit_interval": settings.commit_interval_seconds,
         "autodiscover": False,
     }
@@ -72,7 +73,6 @@ def _table(app: faust.App, name: str, settings: Settings) -> Any:
 
 
 def build_app(settings: Settings, **overrides: Any) -> faust.App:
-    faust_eos.install()
     app = faust.App(f"{settings.topic_prefix}-worker", **faust_settings(settings, **overrides))
     metrics = Metrics()
     app.spendstream_metrics = metrics  # type: ignore[attr-defined]
@@ -90,34 +90,47 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     totals_table = _table(app, "totals", settings)
     windows_table = _table(app, "windows", settings)
 
-    def stream_state(stream_id: str) -> StreamState | None:
-        data = streams_table.get(stream_id.encode())
-        return StreamState.from_bytes(data) if data is not None else None
+    size, within = settings.batch_max_records, settings.batch_max_seconds
+
+    async def normalize_batch(events: Sequence[Any]) -> None:
+        states, outbox = StateBatch(streams_table), Outbox()
+
+        def stream_state(stream_id: str) -> StreamState | None:
+            data = states.get(stream_id.encode())
+            return StreamState.from_bytes(data) if data is not None else None
+
+        for event in events:
+            message = event.message
+            metrics.count_record()
+            final_state: StreamState | None = None
+            stream_id: str | None = None
+            for outcome in normalize_lines(message.value, message.headers, stream_state):
+                metrics.count(outcome.kind)
+                if outcome.new_state is not None and outcome.context is not None:
+                    final_state, stream_id = outcome.new_state, outcome.context.stream_id
+                    states.set(stream_id.encode(), final_state.to_bytes(), event)
+                if outcome.kind == "dead":
+                    value, headers = dead_letter(message, outcome)
+                    await outbox.send(dead_topic, message.key or b"", value, headers)
+                for observation in outcome.observations:
+                    assert outcome.context is not None
+                    value = envelope.encode(observation, outcome.context)
+                    await outbox.send(observations_topic, ledger_key(observation).encode(), value)
+        await outbox.delivered()
+        states.write()
 
     @app.agent(raw_topic, name="normalize")
     async def normalize(stream: faust.StreamT) -> AsyncIterator[None]:
-        async for event in stream.events():
-            message = event.message
-            outcome = normalize_record(message.value, message.headers, stream_state)
-            metrics.count(outcome.kind)
-            if outcome.new_state is not None and outcome.context is not None:
-                streams_table[outcome.context.stream_id.encode()] = outcome.new_state.to_bytes()
-            if outcome.kind == "dead":
-                headers = dead_letter_headers(message, outcome.reason or "unknown")
-                await dead_topic.send(key=message.key, value=message.value or b"", headers=headers)
-            for observation in outcome.observations:
-                assert outcome.context is not None
-                value = envelope.encode(observation, outcome.context)
-                await observations_topic.send(key=ledger_key(observation).encode(), value=value)
+        async for _ in batches(stream, normalize_batch, size=size, within=within, stage="normalize"):
             yield None
 
-    def ledger_get(key: str) -> bytes | None:
-        value: bytes | None = ledger_table.get(key.encode())
-        return value
+    async def ledger_batch(events: Sequence[Any]) -> None:
+        states, outbox = StateBatch(ledger_table), Outbox()
 
-    @app.agent(observations_topic, name="ledger")
-    async def ledger_agent(stream: faust.StreamT) -> AsyncIterator[None]:
-        async for event in stream.events():
+        def ledger_get(key: str) -> bytes | None:
+            return states.get(key.encode())
+
+        for event in events:
             message = event.message
             try:
                 observation, context = envelope.decode(message.value)
@@ -125,52 +138,68 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             except (SchemaError, BadLine) as exc:
                 metrics.count("dead")
                 headers = dead_letter_headers(message, f"observation: {exc}")
-                await dead_topic.send(key=message.key, value=message.value or b"", headers=headers)
-                yield None
+                await outbox.send(dead_topic, message.key or b"", message.value or b"", headers)
                 continue
             for key, value in writes.states.items():
-                ledger_table[key.encode()] = value
+                states.set(key.encode(), value, event)
             if writes.event is not None:
                 metrics.count_event(writes.event)
-                await usage_topic.send(key=writes.event.root_id.encode(), value=writes.event.to_json())
+                await outbox.send(usage_topic, writes.event.root_id.encode(), writes.event.to_json())
+        await outbox.delivered()
+        states.write()
+
+    @app.agent(observations_topic, name="ledger")
+    async def ledger_agent(stream: faust.StreamT) -> AsyncIterator[None]:
+        async for _ in batches(stream, ledger_batch, size=size, within=within, stage="ledger"):
             yield None
 
-    def totals_get(scope: str) -> Stored[ScopeTotals] | None:
-        data = totals_table.get(scope.encode())
+    def stored(data: bytes | None, kind: Any) -> Any:
         if data is None:
             return None
         raw = orjson.loads(data)
-        return Stored(ScopeTotals.from_json_dict(raw["r"]), tuple(raw["ids"]))
+        return Stored(kind.from_json_dict(raw["r"]), tuple(raw["ids"]))
 
-    def windows_get(key: str) -> Stored[WindowTotals] | None:
-        data = windows_table.get(key.encode())
-        if data is None:
-            return None
-        raw = orjson.loads(data)
-        return Stored(WindowTotals.from_json_dict(raw["r"]), tuple(raw["ids"]))
-
-    @app.agent(usage_topic, name="rollup")
-    async def rollup_agent(stream: faust.StreamT) -> AsyncIterator[None]:
-        async for event in stream.events():
+    async def rollup_batch(events: Sequence[Any]) -> None:
+        totals, windows_state, outbox = StateBatch(totals_table), StateBatch(windows_table), Outbox()
+        view = RollupView(
+            lambda scope: stored(totals.get(scope.encode()), ScopeTotals),
+            lambda key: stored(windows_state.get(key.encode()), WindowTotals),
+        )
+        source_of: dict[str, Any] = {}
+        for event in events:
             message = event.message
             try:
                 usage = UsageEvent.from_json(message.value)
             except SchemaError as exc:
                 metrics.count("dead")
                 headers = dead_letter_headers(message, f"usage event: {exc}")
-                await dead_topic.send(key=message.key, value=message.value or b"", headers=headers)
-                yield None
+                await outbox.send(dead_topic, message.key or b"", message.value or b"", headers)
                 continue
-            view = RollupView(totals_get, windows_get)
             rollup_step(usage, view, windows)
-            for scope, stored in view.totals_writes.items():
-                record = stored.record.to_json_dict()
-                totals_table[scope.encode()] = orjson.dumps({"r": record, "ids": stored.recent_ids})
-                await totals_topic.send(key=scope.encode(), value=orjson.dumps(record))
-            for key, stored_window in view.windows_writes.items():
-                window = stored_window.record.to_json_dict()
-                windows_table[key.encode()] = orjson.dumps({"r": window, "ids": stored_window.recent_ids})
-                await windows_topic.send(key=key.encode(), value=orjson.dumps(window))
+            for key in (*view.touched_totals, *view.touched_windows):
+                source_of.setdefault(key, event)
+        for scope in view.touched_totals:
+            current = view.stored_totals(scope)
+            assert current is not None
+            record = orjson.dumps(current.record.to_json_dict())
+            await outbox.send(totals_topic, scope.encode(), record)
+        for key in view.touched_windows:
+            current_w = view.stored_window(key)
+            assert current_w is not None
+            await outbox.send(windows_topic, key.encode(), orjson.dumps(current_w.record.to_json_dict()))
+        await outbox.delivered()
+        for scope, value in view.totals_writes.items():
+            data = orjson.dumps({"r": value.record.to_json_dict(), "ids": value.recent_ids})
+            totals.set(scope.encode(), data, source_of[scope])
+        for key, value_w in view.windows_writes.items():
+            data = orjson.dumps({"r": value_w.record.to_json_dict(), "ids": value_w.recent_ids})
+            windows_state.set(key.encode(), data, source_of[key])
+        totals.write()
+        windows_state.write()
+
+    @app.agent(usage_topic, name="rollup")
+    async def rollup_agent(stream: faust.StreamT) -> AsyncIterator[None]:
+        async for _ in batches(stream, rollup_batch, size=size, within=within, stage="rollup"):
             yield None
 
     register_views(app, totals_table, metrics)

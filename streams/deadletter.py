@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.raw import H_LINES, H_POS
+
 H_REASON = "ss-dlq-reason"
 H_TOPIC = "ss-dlq-topic"
 H_PARTITION = "ss-dlq-partition"
 H_OFFSET = "ss-dlq-offset"
+H_LINE = "ss-dlq-line"
 
 
 def dead_letter_headers(message: Any, reason: str) -> list[tuple[str, bytes]]:
@@ -20,3 +23,20 @@ def dead_letter_headers(message: Any, reason: str) -> list[tuple[str, bytes]]:
         (H_PARTITION, str(message.partition).encode("utf-8")),
         (H_OFFSET, str(message.offset).encode("utf-8")),
     ]
+
+
+def dead_letter(message: Any, outcome: Any) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Value and headers of a raw record's dead letter (``outcome``: streams/normalize.py).
+
+    A dead line of a packed record is dead-lettered alone: its own bytes, ``ss-pos`` set
+    to its position, no ``ss-lines``, and ``ss-dlq-line`` = its index in the record, so
+    (topic, partition, offset, line) names it.
+    """
+    headers = dead_letter_headers(message, outcome.reason or "unknown")
+    if outcome.line is None or outcome.context is None:
+        return message.value or b"", headers
+    first = int(next((v for k, v in headers if k == H_POS), b"0"))
+    position = outcome.context.position
+    headers = [(k, str(position).encode() if k == H_POS else v) for k, v in headers if k != H_LINES]
+    headers.append((H_LINE, str(position - first).encode()))
+    return outcome.line, headers

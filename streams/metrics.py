@@ -16,8 +16,12 @@ class Metrics:
     """Counts since this worker started; per-record outcomes sum to the records consumed."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    raw_records: int = 0
     usage_events: int = 0
     cost_usd: Decimal = Decimal(0)
+
+    def count_record(self) -> None:
+        self.raw_records += 1
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] += 1
@@ -28,6 +32,7 @@ class Metrics:
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
+            "raw_records": self.raw_records,
             "records": dict(self.outcomes),
             "usage_events": self.usage_events,
             "cost_usd": usd_str(self.cost_usd),

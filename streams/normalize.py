@@ -1,7 +1,8 @@
-"""Stage 1, pure: one raw record in, exactly one outcome out.
+"""Stage 1, pure: one raw record in, exactly one outcome per line out.
 
 Outcomes: observations (usage to account), "no usage", "duplicate" (the stream already
-delivered this position), or a dead letter with a reason. Never an exception.
+delivered this position), or a dead letter with a reason. Never an exception. A packed
+record (``ss-lines``, schemas/raw.py) is split into its lines, each at its own position.
 
 Transport dedup relies on the raw contract (schemas/raw.py): within one stream, positions
 only grow, and all of a stream's records share one partition, in order. A position at or
@@ -19,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from schemas.raw import MAX_LINE_BYTES, context_from_headers
+from schemas.raw import MAX_LINE_BYTES, context_from_headers, line_count, unpack_lines
 from schemas.sources import PARSERS, BadLine, LineContext, Observation
 from schemas.usage import SchemaError
 
@@ -51,6 +52,7 @@ class Outcome:
     observations: Sequence[Observation] = field(default_factory=tuple)
     reason: str | None = None
     new_state: StreamState | None = None
+    line: bytes | None = None  # a dead line of a packed record: its own bytes, for the DLQ
 
 
 def _stream_state(context: LineContext, parser_state: Any, watermark: datetime | None) -> StreamState:
@@ -62,12 +64,49 @@ def normalize_record(
     headers: Sequence[tuple[str, bytes]] | None,
     state_of: Any,
 ) -> Outcome:
-    """Classify one raw record. ``state_of(stream_id)`` returns that stream's StreamState or None."""
+    """Classify a one-line raw record. ``state_of(stream_id)`` gives a StreamState or None."""
+    outcomes = normalize_lines(value, headers, state_of)
+    return outcomes[0]
+
+
+def normalize_lines(
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]] | None,
+    state_of: Any,
+) -> list[Outcome]:
+    """One outcome per line of a raw record (a packed record holds ``ss-lines`` lines).
+
+    A record whose headers or packing are invalid is one dead outcome (no context, no
+    state change). Otherwise line ``i`` is at position ``ss-pos + i`` and each line is
+    classified with the stream state the previous line left; the last outcome that
+    carries a ``new_state`` holds the stream's state after the record.
+    """
     try:
         context = context_from_headers(headers or ())
+        count = line_count(headers or ())
     except BadLine as exc:
-        return Outcome("dead", reason=exc.reason)
+        return [Outcome("dead", reason=exc.reason)]
+    if value is None:
+        lines: list[bytes | None] = [None]
+    else:
+        try:
+            lines = list(unpack_lines(value, count))
+        except BadLine as exc:
+            return [Outcome("dead", context, reason=exc.reason)]
     state: StreamState | None = state_of(context.stream_id)
+    outcomes: list[Outcome] = []
+    for index, line in enumerate(lines):
+        line_context = context if index == 0 else replace(context, position=context.position + index)
+        outcome = _normalize_line(line, line_context, state)
+        if outcome.kind == "dead" and count > 1:
+            outcome = replace(outcome, line=line)
+        if outcome.new_state is not None:
+            state = outcome.new_state
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _normalize_line(value: bytes | None, context: LineContext, state: StreamState | None) -> Outcome:
     if state is not None and context.position <= state.high_water:
         return Outcome("duplicate", context=context)
     parser_state = state.parser_state if state is not None else None

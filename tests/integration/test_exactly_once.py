@@ -124,15 +124,6 @@ async def test_sigkill_mid_stream_still_exact(topics: Settings, tmp_path: Path) 
     assert sum((r.own.cost_usd for r in latest.values()), Decimal(0)) == workload.total_cost
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "faust-streaming 0.15.3 exactly_once does not survive a rebalance between two workers: the "
-        "revoked set is empty under eager rebalancing, so producers of moved partitions are not "
-        "stopped and get fenced (agent crash-loop); stopping them by hand still leaves the group "
-        "stuck. One worker per group until fixed; see streams/README.md."
-    ),
-)
 async def test_two_workers_one_stopped_mid_stream_still_exact(topics: Settings, tmp_path: Path) -> None:
     workload = build_workload(seed=13, roots=6, runs=4)
     first = WorkerProcess(topics, tmp_path / "worker-1.log")

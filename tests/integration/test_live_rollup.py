@@ -52,39 +52,45 @@ async def test_root_subtree_equals_descendants_after_every_event(topics: Setting
             await publish(topics, PublishRequest((str(path),), "claude-json", lineage=LINEAGES[scope]))
             await asyncio.sleep(0.05)
         verdict = await budget
-        totals = await read_topic(
-            topics,
-            topics.topic("totals"),
-            until=lambda r: sum(1 for m in r if m.key == ROOT.encode()) >= len(lines),
-        )
         # The rollup applies a tree's deltas in the order of the usage topic (key: root).
         usage = await read_topic(
             topics,
             topics.topic("usage"),
             until=lambda r: sum(1 for m in r if m.key == ROOT.encode()) >= len(lines),
         )
+
+        def root_done(records: list[object]) -> bool:
+            versions = [orjson.loads(m.value)["version"] for m in records if m.key == ROOT.encode()]  # type: ignore[attr-defined]
+            return len(lines) in versions
+
+        totals = await read_topic(topics, topics.topic("totals"), until=root_done)
         latest_http = await asyncio.to_thread(_get_json, topics.web_port, ROOT)
         grandchild_http = await asyncio.to_thread(_get_json, topics.web_port, GRANDCHILD)
 
     root_versions = [
         ScopeTotals.from_json_dict(orjson.loads(m.value)) for m in totals if m.key == ROOT.encode()
     ]
-    assert [r.version for r in root_versions] == list(range(1, len(lines) + 1))
     cumulative, running = [], Decimal(0)
     for message in usage:
         if message.key == ROOT.encode():
             running += Decimal(orjson.loads(message.value)["cost_usd"])
             cumulative.append(running)
     assert running == total
-    # After every event, the root's subtree cost is exactly the sum of all usage so far.
-    assert [r.subtree.cost_usd for r in root_versions] == cumulative
+    # The rollup sends each scope's record once per batch: versions only grow, may skip
+    # (events of one batch), and each record is exact: version v holds the first v events.
+    versions = [r.version for r in root_versions]
+    assert versions == sorted(set(versions)) and versions[-1] == len(lines)
+    assert [r.subtree.cost_usd for r in root_versions] == [cumulative[v - 1] for v in versions]
     trip = next(k for k, value in enumerate(cumulative) if value > limit)
     assert root_versions[-1].own.events == SCHEDULE.count(ROOT)
     assert root_versions[-1].subtree.events == len(lines)
     assert root_versions[-1].children == 1
+    # The budget trips on the first record past the limit, which covers the tripping event.
+    first_over = next(r for r in root_versions if r.subtree.cost_usd > limit)
     assert verdict.exceeded
-    assert verdict.record is not None and verdict.record.version == trip + 1
-    assert verdict.record.subtree.cost_usd == cumulative[trip]
+    assert verdict.record is not None and verdict.record.version == first_over.version
+    assert verdict.record.version >= trip + 1
+    assert verdict.record.subtree.cost_usd == cumulative[verdict.record.version - 1]
     assert latest_http == root_versions[-1].to_json_dict()
     assert grandchild_http["parent_id"] == CHILD
     assert grandchild_http["own"] == grandchild_http["subtree"]

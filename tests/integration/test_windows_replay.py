@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import pytest
@@ -50,6 +51,36 @@ HISTORY = [
 ]
 
 
+hour, minute = 3600, 60
+d = Decimal
+_EXPECTED = {
+    (ROOT, minute, T0): (d("0.10"), d("0.30")),
+    (CHILD, minute, T0): (d("0.20"), d("0.20")),
+    (ROOT, minute, T0 + timedelta(minutes=1)): (d(0), d("0.40")),
+    (CHILD, minute, T0 + timedelta(minutes=1)): (d("0.40"), d("0.40")),
+    (ROOT, minute, T0 + timedelta(minutes=59)): (d("0.80"), d("0.80")),
+    (ROOT, minute, T0 + timedelta(minutes=60)): (d(0), d("1.60")),
+    (CHILD, minute, T0 + timedelta(minutes=60)): (d("1.60"), d("1.60")),
+    (ROOT, minute, T0 + timedelta(minutes=66)): (d("3.20"), d("3.20")),
+    (ROOT, hour, T0): (d("0.90"), d("1.50")),
+    (CHILD, hour, T0): (d("0.60"), d("0.60")),
+    (ROOT, hour, T0 + timedelta(hours=1)): (d("3.20"), d("4.80")),
+    (CHILD, hour, T0 + timedelta(hours=1)): (d("1.60"), d("1.60")),
+}
+EXPECTED = {k: (own.quantize(d("1e-12")), sub.quantize(d("1e-12"))) for k, (own, sub) in _EXPECTED.items()}
+
+
+def _window_costs(records: list[Any]) -> dict[tuple[str, int, datetime], tuple[Decimal, Decimal]]:
+    """(own, subtree) cost of each window's highest version."""
+    latest: dict[tuple[str, int, datetime], WindowTotals] = {}
+    for message in records:
+        record = WindowTotals.from_json_dict(orjson.loads(message.value))
+        key = (record.scope, record.size_seconds, record.start)
+        if key not in latest or record.version > latest[key].version:
+            latest[key] = record
+    return {k: (v.own.cost_usd, v.subtree.cost_usd) for k, v in latest.items()}
+
+
 async def test_replayed_history_builds_event_time_windows(topics: Settings) -> None:
     producer = make_producer(topics)
     await producer.start()
@@ -74,42 +105,22 @@ async def test_replayed_history_builds_event_time_windows(topics: Settings) -> N
         totals = await read_topic(
             topics, topics.topic("totals"), until=lambda r: any(_root_events(r) == len(HISTORY) for _ in [0])
         )
-        windows = await read_topic(topics, topics.topic("windows"), until=lambda r: len(r) >= 18)
-        # 2 sizes x (1 scope for root events, 2 for child events), less the late event.
+        # 2 sizes x (1 scope for root events, 2 for child events), less the late event:
+        # 12 windows (the rollup sends each window once per batch that changes it).
+        windows = await read_topic(
+            topics, topics.topic("windows"), until=lambda r: _window_costs(r) == EXPECTED
+        )
         await asyncio.sleep(3)  # wall-clock time passes: nothing may expire or change
-        later = await read_topic(topics, topics.topic("windows"), until=lambda r: len(r) >= 18)
+        later = await read_topic(topics, topics.topic("windows"), until=lambda r: len(r) >= len(windows))
 
-    latest: dict[tuple[str, int, datetime], WindowTotals] = {}
-    for message in windows:
-        record = WindowTotals.from_json_dict(orjson.loads(message.value))
-        key = (record.scope, record.size_seconds, record.start)
-        if key not in latest or record.version > latest[key].version:
-            latest[key] = record
-    got = {k: (v.own.cost_usd, v.subtree.cost_usd) for k, v in latest.items()}
-    hour, minute = 3600, 60
-    d = Decimal
-    expected = {
-        (ROOT, minute, T0): (d("0.10"), d("0.30")),
-        (CHILD, minute, T0): (d("0.20"), d("0.20")),
-        (ROOT, minute, T0 + timedelta(minutes=1)): (d(0), d("0.40")),
-        (CHILD, minute, T0 + timedelta(minutes=1)): (d("0.40"), d("0.40")),
-        (ROOT, minute, T0 + timedelta(minutes=59)): (d("0.80"), d("0.80")),
-        (ROOT, minute, T0 + timedelta(minutes=60)): (d(0), d("1.60")),
-        (CHILD, minute, T0 + timedelta(minutes=60)): (d("1.60"), d("1.60")),
-        (ROOT, minute, T0 + timedelta(minutes=66)): (d("3.20"), d("3.20")),
-        (ROOT, hour, T0): (d("0.90"), d("1.50")),
-        (CHILD, hour, T0): (d("0.60"), d("0.60")),
-        (ROOT, hour, T0 + timedelta(hours=1)): (d("3.20"), d("4.80")),
-        (CHILD, hour, T0 + timedelta(hours=1)): (d("1.60"), d("1.60")),
-    }
-    expected = {k: (own.quantize(d("1e-12")), sub.quantize(d("1e-12"))) for k, (own, sub) in expected.items()}
-    assert got == expected
+    got = _window_costs(windows)
+    assert got == EXPECTED
     # The late event is in the totals, not in any window.
     root = _latest_root(totals)
     assert root.subtree.cost_usd == d("12.70")
     assert root.own.cost_usd == d("10.50")
-    assert len(windows) == 18
     assert len(later) == len(windows)
+    assert _window_costs(later) == EXPECTED
 
 
 def _root_events(records: list[object]) -> int:
