@@ -2,8 +2,10 @@
 
 Format names are the parser names of ``schemas.sources`` (issue 3). Detection is a
 best effort from what the runner can see without reading content: the command line
-for ``run``, the path and the first line for ``watch`` and ``publish``. When it cannot
-tell, the caller's ``--format`` decides; ``auto`` leaves the choice to the worker.
+for ``run``; for ``watch`` and ``publish`` the path, then the file's first recognisable
+line (line shapes: ``schemas/sources/detect.py``). When it cannot tell, the caller's
+``--format`` decides; ``auto`` leaves the choice to the worker's ``auto`` parser, which
+detects per stream the same way.
 """
 
 from __future__ import annotations
@@ -12,30 +14,24 @@ import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path, PurePath
-from typing import Any
 
-import orjson
-
-CLAUDE_JSON = "claude-json"
-CLAUDE_STREAM_JSON = "claude-stream-json"
-CLAUDE_TRANSCRIPT = "claude-transcript"
-CODEX_JSON = "codex-json"
-GEMINI_JSON = "gemini-json"
-OPENCLAW = "openclaw"
-AUTO = "auto"
+from schemas.sources.detect import (
+    AUTO,
+    CLAUDE_JSON,
+    CLAUDE_STREAM_JSON,
+    CLAUDE_TRANSCRIPT,
+    CODEX_JSON,
+    GEMINI_JSON,
+    OPENCLAW,
+    detect_format,
+    detect_stream_format,
+)
 
 KNOWN_FORMATS: frozenset[str] = frozenset(
     {CLAUDE_JSON, CLAUDE_STREAM_JSON, CLAUDE_TRANSCRIPT, CODEX_JSON, GEMINI_JSON, OPENCLAW}
 )
 # Formats whose output is one JSON document that may span lines (gemini pretty-prints).
 DOCUMENT_FORMATS: frozenset[str] = frozenset({GEMINI_JSON})
-
-_CODEX_EXEC_TYPES = frozenset(
-    {"thread.started", "turn.started", "turn.completed", "turn.failed", "item.started", "item.updated"}
-    | {"item.completed", "error"}
-)
-_CODEX_ROLLOUT_TYPES = frozenset({"session_meta", "response_item", "event_msg", "turn_context", "compacted"})
-_TRANSCRIPT_ONLY_TYPES = frozenset({"summary", "file-history-snapshot", "queue-operation"})
 
 
 def _tool_name(token: str) -> str:
@@ -113,29 +109,27 @@ def detect_path_format(path: str) -> str | None:
 
 
 def detect_line_format(line: bytes) -> str | None:
-    """Format of one JSON line from its shape (type names and id key styles), else None."""
+    """Format of one JSON line from its shape (schemas/sources/detect.py), else None."""
+    return detect_format(line)
+
+
+def detect_file_content_format(path: str) -> str | None:
+    """Format of a file from its first recognisable line (a first line may name no format:
+    an OpenClaw or Claude transcript can open with a line of any type); None when unknown."""
     try:
-        obj: Any = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        with Path(path).open("rb") as handle:
+            return detect_stream_format(line.rstrip(b"\r\n") for line in handle)
+    except OSError:
         return None
-    if not isinstance(obj, dict):
-        return None
-    kind = obj.get("type")
-    if kind in _CODEX_EXEC_TYPES or (kind in _CODEX_ROLLOUT_TYPES and "payload" in obj):
-        return CODEX_JSON
-    if kind in _TRANSCRIPT_ONLY_TYPES or "sessionId" in obj:
-        return CLAUDE_TRANSCRIPT
-    if kind == "result" and "session_id" in obj:
-        return CLAUDE_JSON
-    if kind in ("system", "assistant", "user", "stream_event") and "session_id" in obj:
-        return CLAUDE_STREAM_JSON
-    if isinstance(obj.get("stats"), dict) and "models" in obj["stats"]:
-        return GEMINI_JSON
-    return None
 
 
 def detect_file_format(path: str, first_line: bytes | None, requested: str = AUTO) -> str:
     """The format to publish a file's lines under: explicit request, then path, then content."""
     if requested != AUTO:
         return requested
-    return detect_path_format(path) or (detect_line_format(first_line) if first_line else None) or AUTO
+    return (
+        detect_path_format(path)
+        or (detect_line_format(first_line) if first_line else None)
+        or (detect_file_content_format(path) if path != "-" else None)
+        or AUTO
+    )

@@ -195,7 +195,7 @@ def event_for(
     """A UsageEvent of ``tokens``/``cost_usd`` for ``obs``'s scope, with the context's labels."""
     return UsageEvent(
         event_id=event_id,
-        source=context.source,
+        source=obs.source or context.source,
         runner_id=context.runner_id,
         session_id=obs.session_id,
         lineage=obs.lineage,

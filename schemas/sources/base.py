@@ -86,6 +86,9 @@ class Observation:
     auth_mode: AuthMode | None = None
     group: str | None = None
     is_group_total: bool = False
+    # The format that produced this observation when it differs from the record's declared
+    # one (the ``auto`` parser detects it): events carry the real source, never ``auto``.
+    source: str | None = None
 
 
 ParseResult = tuple[list[Observation], Any]

@@ -79,3 +79,14 @@ def test_default_roots_follow_the_clis_environment_variables() -> None:
         ("/c2/projects", "claude-transcript"),
         ("/cx/sessions", "codex-json"),
     ]
+
+
+def test_a_file_is_classified_by_its_first_recognisable_line(tmp_path: Path) -> None:
+    openclaw = Path(__file__).resolve().parents[2] / "fixtures" / "openclaw"
+    for path in openclaw.glob("*.jsonl"):
+        assert detect_file_format(str(path), path.read_bytes().split(b"\n", 1)[0]) == "openclaw"
+    log = tmp_path / "mixed.jsonl"
+    log.write_bytes(b'{"note":1}\nnot json\n{"type":"thread.started","thread_id":"t"}\n')
+    assert detect_file_format(str(log), b'{"note":1}') == "codex-json"
+    assert detect_file_format(str(tmp_path / "gone.jsonl"), b'{"note":1}') == "auto"
+    assert detect_file_format("-", b'{"note":1}') == "auto"

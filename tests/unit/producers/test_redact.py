@@ -237,3 +237,24 @@ def test_codex_rollout_keeps_its_usage_and_loses_its_content() -> None:
     assert observe("codex-json", redacted) == before
     assert any(outcome and not isinstance(outcome, tuple) for outcome in before)  # usage was seen
     assert not any(b"SECRET" in line for line in redacted)
+
+
+def test_redacted_openclaw_session_keeps_its_usage_exactly() -> None:
+    path = REPO / "tests" / "fixtures" / "openclaw" / "8555a0a4-0b79-459d-939c-e17cdbbf4fe2.jsonl"
+    lines = lines_of(path)
+    redacted = [redact_line(line, "openclaw").value for line in lines]
+    assert b"OPENCLAW-CONTENT-MARKER" not in b"".join(redacted)
+    assert b"clawdbot-main" not in b"".join(redacted)  # the header's cwd
+
+    def observations(fmt: str, stream: list[bytes]) -> list[Any]:
+        state: Any = None
+        out = []
+        for position, line in enumerate(stream, 1):
+            ctx = LineContext(fmt, "r", "s", position, WHEN)
+            found, state = PARSERS[fmt](line, ctx, state)
+            out.extend((o.identity, o.tokens, o.reported_cost_usd, o.model) for o in found)
+        return out
+
+    original = observations("openclaw", lines)
+    assert len(original) == 10
+    assert observations("auto", redacted) == observations("openclaw", redacted) == original

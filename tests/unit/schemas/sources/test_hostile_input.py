@@ -26,6 +26,7 @@ MARKER = "S3CRET-MARKER"
 FORMATS = sorted(PARSERS)
 SHARED = Path(__file__).resolve().parents[5] / "shared" / "fixtures" / "real"
 GEMINI = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
+OPENCLAW = Path(__file__).resolve().parents[3] / "fixtures" / "openclaw"
 KEYS = [
     "type", "subtype", "message", "usage", "id", "model", "requestId", "sessionId", "session_id", "uuid",
     "timestamp", "isSidechain", "agentId", "isApiErrorMessage", "parent_tool_use_id", "modelUsage",
@@ -34,11 +35,11 @@ KEYS = [
     "server_tool_use", "web_search_requests", "inputTokens", "outputTokens", "cacheReadInputTokens",
     "cacheCreationInputTokens", "thread_id", "cached_input_tokens", "reasoning_output_tokens", "payload",
     "info", "total_token_usage", "stats", "models", "tokens", "prompt", "candidates", "cached", "thoughts",
-    "tool", "total",
+    "tool", "total", "role", "input", "output", "cacheRead", "cacheWrite", "cost", "provider",
 ]  # fmt: skip
 TYPES = [
     "assistant", "result", "user", "system", "thread.started", "turn.completed", "session_meta",
-    "turn_context", "event_msg", "token_count", "stream_event", "summary",
+    "turn_context", "event_msg", "token_count", "stream_event", "summary", "session", "message",
 ]  # fmt: skip
 
 SPECIAL_TEXT = [
@@ -77,7 +78,8 @@ def encode(value: Any) -> bytes:
 
 
 def real_lines() -> list[bytes]:
-    lines = [line for path in sorted(SHARED.rglob("*.json*")) for line in path.read_bytes().splitlines()[:40]]
+    paths = [*sorted(SHARED.rglob("*.json*")), *sorted(OPENCLAW.glob("*.jsonl"))]
+    lines = [line for path in paths for line in path.read_bytes().splitlines()[:40]]
     return [line for line in lines if line.strip()] + [p.read_bytes() for p in sorted(GEMINI.glob("*.json"))]
 
 
@@ -174,6 +176,8 @@ USAGE_LINE = {
     ),
     "codex-json": b'{"type":"turn.completed","usage":{"input_tokens":@V@}}',
     "gemini-json": b'{"stats":{"models":{"m":{"tokens":{"prompt":@V@}}}}}',
+    "openclaw": b'{"type":"message","message":{"role":"assistant","usage":{"input":@V@}}}',
+    "auto": b'{"type":"turn.completed","usage":{"input_tokens":@V@}}',
 }
 
 
