@@ -16,6 +16,11 @@ Cost modes (how the ledger picks an event's cost; cf. ccusage's auto/calculate/d
 - ``computed``: always computed from tokens and the table (reported costs are ignored),
   so every source is priced the same way; unpriced when the model is unknown.
 - ``reported-only``: only reported costs; everything else is unpriced (cost 0).
+
+A user's price file (``SPENDSTREAM_PRICES_FILE``, ``parse --prices``) overrides or adds
+models of the bundled table: :func:`load_price_table`. A reported cost that differs from
+the table's price of the same tokens by more than 1% is counted (:func:`cost_disagrees`),
+never an error.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
@@ -38,6 +44,8 @@ COST_MODES: tuple[str, ...] = ("reported", "computed", "reported-only")
 
 _PER_MILLION = Decimal(1_000_000)
 _PER_THOUSAND = Decimal(1_000)
+# A reported and a computed cost "disagree" when they differ by more than 1/100 of the larger.
+_DISAGREEMENT_DIVISOR = 100
 _MAX_PRICE_PLACES = 6
 _PREFIXES = re.compile(r"^(?:(?:us|eu|apac|global)\.)?(?:anthropic[./]|openai/|google/|models/|gemini/)")
 _SUFFIXES = (
@@ -140,13 +148,73 @@ def price_table_from_json(data: bytes) -> PriceTable:
             raise PricingError(f"{model}: missing {', '.join(missing)}")
         models[model] = ModelPrice(**{n: _price(model, n, entry[n]) for n in _PRICE_FIELDS if n in entry})
     aliases = raw.get("aliases") or {}
+    if not isinstance(aliases, dict):
+        raise PricingError("'aliases' must be an object mapping a model name to a priced model")
     for alias, target in aliases.items():
-        if target not in models:
+        if not isinstance(target, str) or target not in models:
             raise PricingError(f"alias {alias} points to unknown model {target}")
     return PriceTable(models, dict(aliases), str(raw.get("as_of", "")), dict(raw.get("sources") or {}))
+
+
+def _bundled_bytes() -> bytes:
+    return resources.files("schemas").joinpath("pricing.json").read_bytes()
 
 
 @cache
 def default_price_table() -> PriceTable:
     """The bundled table (``schemas/pricing.json``), loaded once."""
-    return price_table_from_json(resources.files("schemas").joinpath("pricing.json").read_bytes())
+    return price_table_from_json(_bundled_bytes())
+
+
+def load_price_table(path: Path | None) -> PriceTable:
+    """The bundled table, with a user's price file (same shape as pricing.json) laid over it.
+
+    The user's ``models`` entries replace or add whole entries (every price of a model is
+    given, so a model is never priced half from each file); its ``aliases`` and ``sources``
+    are added, its ``as_of`` wins. ``path`` None is the bundled table. A file that cannot be
+    read or is not a valid table raises PricingError naming the file and the problem.
+    """
+    if path is None:
+        return default_price_table()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PricingError(f"{path}: cannot read the price file ({exc.strerror or exc})") from exc
+    try:
+        user: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise PricingError(f"{path}: not JSON: {exc}") from exc
+    if not isinstance(user, dict) or not ({"models", "aliases"} & user.keys()):
+        raise PricingError(f"{path}: expected an object with 'models' and/or 'aliases' (as pricing.json)")
+    for key in ("models", "aliases", "sources"):
+        if key in user and not isinstance(user[key], dict):
+            raise PricingError(f"{path}: '{key}' must be an object")
+    bundled = orjson.loads(_bundled_bytes())
+    merged = {
+        **bundled,
+        "as_of": user.get("as_of", bundled.get("as_of")),
+        "models": {**bundled["models"], **user.get("models", {})},
+        "aliases": {**bundled.get("aliases", {}), **user.get("aliases", {})},
+        "sources": {**bundled.get("sources", {}), **user.get("sources", {})},
+    }
+    try:
+        return price_table_from_json(orjson.dumps(merged))
+    except PricingError as exc:
+        raise PricingError(f"{path}: {exc}") from exc
+
+
+def cost_disagrees(
+    tokens: TokenCounts, model: str | None, reported_cost: Decimal | None, prices: PriceTable
+) -> bool:
+    """True when a reported cost and the table's price of the same tokens differ by more than
+    1% of the larger; False when either is missing (no reported cost, unpriced model).
+
+    Worth a counter, never an error: a CLI may price with other rates (a discount, an
+    outdated table, a long-context tier the table does not model).
+    """
+    if reported_cost is None:
+        return False
+    computed = prices.cost(tokens, model)
+    if computed is None:
+        return False
+    return abs(reported_cost - computed) * _DISAGREEMENT_DIVISOR > max(reported_cost, computed)
