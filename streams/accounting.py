@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -65,29 +65,56 @@ class WindowConfig:
     grace_seconds: int = 300
 
 
-RECENT_IDS = 512
 R = TypeVar("R", ScopeTotals, WindowTotals)
+
+Origin = tuple[int, int]
+"""Where a usage event came from: (observations partition, offset) of the ledger input."""
 
 
 @dataclass(frozen=True)
 class Stored(Generic[R]):
-    """A rollup record with the ids of the last usage events applied to it, stored together.
+    """A rollup record with, per ledger input partition, the highest input offset applied.
 
-    The worker is at-least-once (streams/batching.py): after a crash the same usage event
-    (same ``event_id``) can arrive again. Each table value carries its own recent ids: a
-    repeat is skipped key by key, which is exact whichever of an event's changelog writes
-    survived. Repeats only come from the last commit interval before a crash, far fewer
-    than ``RECENT_IDS`` per scope.
+    The worker is at-least-once (streams/batching.py): after a crash or a rebalance the
+    ledger replays its uncommitted inputs and sends their usage events again, with the
+    same origin (input partition and offset). For one rollup key, the events of one
+    ledger partition arrive in input order, repeats after the original, so an event whose
+    origin offset is at or below the key's mark for that partition was already applied.
+    The mark is stored in the same table value as the record it guards: whichever of a
+    batch's changelog writes survived a crash, each key knows exactly what it holds.
+    Events without an origin (not sent by the ledger) are always applied.
     """
 
     record: R
-    recent_ids: tuple[str, ...] = ()
+    origins: tuple[Origin, ...] = ()
 
-    def applied(self, event_id: str) -> bool:
-        return event_id in self.recent_ids
+    def applied(self, origin: Origin | None) -> bool:
+        if origin is None:
+            return False
+        partition, offset = origin
+        return any(p == partition and offset <= o for p, o in self.origins)
 
-    def after(self, record: R, event_id: str) -> Stored[R]:
-        return Stored(record, (*self.recent_ids, event_id)[-RECENT_IDS:])
+    def after(self, record: R, origin: Origin | None) -> Stored[R]:
+        if origin is None:
+            return Stored(record, self.origins)
+        partition, offset = origin
+        rest: tuple[Origin, ...] = tuple(item for item in self.origins if item[0] != partition)
+        return Stored(record, tuple(sorted((*rest, (partition, offset)))))
+
+
+H_ORIGIN = "ss-origin"
+
+
+def origin_of(headers: Sequence[tuple[str, bytes]] | None) -> Origin | None:
+    """The ``ss-origin`` header of a usage record (``"<partition>:<offset>"``), if valid."""
+    for key, value in headers or ():
+        if key == H_ORIGIN:
+            try:
+                partition, offset = value.decode("ascii").split(":")
+                return int(partition), int(offset)
+            except (UnicodeDecodeError, ValueError):
+                return None
+    return None
 
 
 @dataclass
@@ -110,16 +137,17 @@ class RollupView:
         return self.windows_writes.get(key) or self.windows_get(key)
 
 
-def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> None:
+def rollup_step(
+    event: UsageEvent, view: RollupView, windows: WindowConfig, origin: Origin | None = None
+) -> None:
     """Add one usage event to totals and windows; the writes land in ``view``.
 
-    A key that already applied this ``event_id`` is left alone (see :class:`Stored`), but
+    A key that already applied this ``origin`` is left alone (see :class:`Stored`), but
     marked touched like the others: the caller sends every touched key's current record.
     Lateness for windows is judged by the event's source watermark (the highest event
     time its own stream had reached), not by the order the usage topic delivers events in:
     events of one tree reach this stage through several ledger partitions, out of order.
     """
-    fresh = event.event_id
 
     def totals(scope: str) -> ScopeTotals | None:
         stored = view.stored_totals(scope)
@@ -127,8 +155,8 @@ def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> N
 
     for record in roll_up(event, totals):
         stored = view.stored_totals(record.scope) or Stored(record)
-        if not stored.applied(fresh):
-            view.totals_writes[record.scope] = stored.after(record, fresh)
+        if not stored.applied(origin):
+            view.totals_writes[record.scope] = stored.after(record, origin)
         view.touched_totals[record.scope] = None
 
     def window(key: str) -> WindowTotals | None:
@@ -139,6 +167,6 @@ def rollup_step(event: UsageEvent, view: RollupView, windows: WindowConfig) -> N
     sizes, grace = windows.sizes_seconds, windows.grace_seconds
     for record_w in roll_up_windows(event, sizes, watermark, grace, window):
         stored_w = view.stored_window(record_w.key) or Stored(record_w)
-        if not stored_w.applied(fresh):
-            view.windows_writes[record_w.key] = stored_w.after(record_w, fresh)
+        if not stored_w.applied(origin):
+            view.windows_writes[record_w.key] = stored_w.after(record_w, origin)
         view.touched_windows[record_w.key] = None

@@ -33,7 +33,16 @@ from schemas.sources import BadLine
 from schemas.usage import SchemaError, UsageEvent
 from spendstream.kafka import DEADLETTER, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from spendstream.settings import Settings
-from streams.accounting import RollupView, Stored, WindowConfig, ledger_key, ledger_step, rollup_step
+from streams.accounting import (
+    H_ORIGIN,
+    RollupView,
+    Stored,
+    WindowConfig,
+    ledger_key,
+    ledger_step,
+    origin_of,
+    rollup_step,
+)
 from streams.batching import Outbox, StateBatch, batches
 from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
@@ -144,7 +153,8 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 states.set(key.encode(), value, event)
             if writes.event is not None:
                 metrics.count_event(writes.event)
-                await outbox.send(usage_topic, writes.event.root_id.encode(), writes.event.to_json())
+                origin = [(H_ORIGIN, f"{message.partition}:{message.offset}".encode())]
+                await outbox.send(usage_topic, writes.event.root_id.encode(), writes.event.to_json(), origin)
         await outbox.delivered()
         states.write()
 
@@ -157,7 +167,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         if data is None:
             return None
         raw = orjson.loads(data)
-        return Stored(kind.from_json_dict(raw["r"]), tuple(raw["ids"]))
+        return Stored(kind.from_json_dict(raw["r"]), tuple((p, o) for p, o in raw.get("o", ())))
 
     async def rollup_batch(events: Sequence[Any]) -> None:
         totals, windows_state, outbox = StateBatch(totals_table), StateBatch(windows_table), Outbox()
@@ -175,7 +185,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 headers = dead_letter_headers(message, f"usage event: {exc}")
                 await outbox.send(dead_topic, message.key or b"", message.value or b"", headers)
                 continue
-            rollup_step(usage, view, windows)
+            rollup_step(usage, view, windows, origin_of(message.headers))
             for key in (*view.touched_totals, *view.touched_windows):
                 source_of.setdefault(key, event)
         for scope in view.touched_totals:
@@ -189,10 +199,10 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             await outbox.send(windows_topic, key.encode(), orjson.dumps(current_w.record.to_json_dict()))
         await outbox.delivered()
         for scope, value in view.totals_writes.items():
-            data = orjson.dumps({"r": value.record.to_json_dict(), "ids": value.recent_ids})
+            data = orjson.dumps({"r": value.record.to_json_dict(), "o": value.origins})
             totals.set(scope.encode(), data, source_of[scope])
         for key, value_w in view.windows_writes.items():
-            data = orjson.dumps({"r": value_w.record.to_json_dict(), "ids": value_w.recent_ids})
+            data = orjson.dumps({"r": value_w.record.to_json_dict(), "o": value_w.origins})
             windows_state.set(key.encode(), data, source_of[key])
         totals.write()
         windows_state.write()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -83,18 +84,18 @@ def test_a_run_scope_replaces_the_cli_session_in_scope_and_lineage() -> None:
     assert rescope(sub, None) is sub
 
 
-def test_rollup_skips_a_repeated_event_id_key_by_key() -> None:
+def test_rollup_skips_a_repeated_origin_key_by_key() -> None:
     from decimal import Decimal
 
     from schemas.usage import TokenCounts, UsageEvent
     from streams.accounting import RollupView, Stored, WindowConfig, rollup_step
 
-    totals: dict[str, Stored] = {}  # type: ignore[type-arg]
-    windows: dict[str, Stored] = {}  # type: ignore[type-arg]
+    totals: dict[str, Stored[Any]] = {}
+    windows: dict[str, Stored[Any]] = {}
 
-    def apply(event: UsageEvent) -> None:
+    def apply(event: UsageEvent, origin: tuple[int, int] = (2, 40)) -> None:
         view = RollupView(totals.get, windows.get)
-        rollup_step(event, view, WindowConfig((60,), 0))
+        rollup_step(event, view, WindowConfig((60,), 0), origin)
         totals.update(view.totals_writes)
         windows.update(view.windows_writes)
 
@@ -108,6 +109,10 @@ def test_rollup_skips_a_repeated_event_id_key_by_key() -> None:
     apply(usage)  # the same event again: the root keeps its count, the child gets it back
     assert totals["root"].record.subtree.events == 1
     assert totals["child"].record == lost.record
+    apply(usage, (2, 39))  # an older input of the same ledger partition: already applied
+    apply(usage, (1, 39))  # another partition's input: new usage
+    assert totals["root"].record.subtree.events == 2
+    assert totals["root"].origins == ((1, 39), (2, 40))
     apply(usage.with_changes(event_id="e2"))
     assert totals["root"].record.subtree.cost_usd == Decimal(1)
     assert windows[next(iter(windows))].record.subtree.events == 2

@@ -1,0 +1,104 @@
+"""Packed raw records (``ss-lines``): one outcome per line, each at its own position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schemas.raw import H_LINES, H_POS, RawLineMeta, pack_lines
+from streams.batching import StateBatch
+from streams.deadletter import H_LINE, dead_letter
+from streams.normalize import StreamState, normalize_lines
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def packed_headers(first: int, count: int) -> list[tuple[str, bytes]]:
+    meta = RawLineMeta("claude-json", "runner", "runner:/f.jsonl", first, T0, line_count=count)
+    return meta.headers()
+
+
+def test_a_packed_record_gives_one_outcome_per_line_at_its_position(real_fixtures: Path) -> None:
+    result = (real_fixtures / "claude-json" / "result-success.json").read_bytes().strip()
+    value = pack_lines([result, b"not json", result])
+    outcomes = normalize_lines(value, packed_headers(10, 3), lambda _s: None)
+    assert [o.kind for o in outcomes] == ["usage", "dead", "usage"]
+    assert [o.context.position for o in outcomes if o.context] == [10, 11, 12]
+    assert outcomes[1].line == b"not json"
+    last = outcomes[-1].new_state
+    assert last is not None and last.high_water == 12
+    (obs,) = outcomes[0].observations
+    assert obs.tokens.cache_read_tokens == 11459
+
+
+def test_lines_at_or_below_the_high_water_mark_are_duplicates_line_by_line(real_fixtures: Path) -> None:
+    result = (real_fixtures / "claude-json" / "result-success.json").read_bytes().strip()
+    state = StreamState(high_water=11, parser_state=None)
+    outcomes = normalize_lines(pack_lines([b"x", b"y", result]), packed_headers(10, 3), lambda _s: state)
+    assert [o.kind for o in outcomes] == ["duplicate", "duplicate", "usage"]
+
+
+def test_a_record_whose_line_count_disagrees_is_one_dead_outcome() -> None:
+    outcomes = normalize_lines(pack_lines([b"a", b"b"]), packed_headers(1, 3), lambda _s: None)
+    assert [o.kind for o in outcomes] == ["dead"]
+    assert outcomes[0].reason == "packed record holds 2 lines, header ss-lines says 3"
+    headers = [(k, v) for k, v in packed_headers(1, 2) if k != H_LINES] + [(H_LINES, b"0")]
+    assert (
+        normalize_lines(b"a\nb", headers, lambda _s: None)[0].reason
+        == "header ss-lines out of range 1..10000"
+    )
+
+
+@dataclass
+class Message:
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    topic: str = "p.raw"
+    partition: int = 3
+    offset: int = 77
+
+
+def test_a_dead_line_of_a_packed_record_is_dead_lettered_alone() -> None:
+    message = Message(pack_lines([b'{"type": "system"}', b"\xff\xfe"]), packed_headers(5, 2))
+    outcomes = normalize_lines(message.value, message.headers, lambda _s: None)
+    value, headers = dead_letter(message, outcomes[1])
+    names = dict(headers)
+    assert value == b"\xff\xfe"
+    assert names[H_POS] == b"6" and names[H_LINE] == b"1" and H_LINES not in names
+    assert names["ss-dlq-offset"] == b"77" and names["ss-dlq-reason"]
+
+
+@dataclass
+class Event:
+    message: Message
+
+
+@dataclass
+class Table:
+    data: dict[bytes, bytes] = field(default_factory=dict)
+    partitions: list[int] = field(default_factory=list)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        from faust.streams import current_event
+
+        event = current_event()
+        assert event is not None
+        self.partitions.append(event.message.partition)
+        self.data[key] = value
+
+
+def test_state_batch_reads_its_own_writes_and_stores_each_key_once_in_its_event() -> None:
+    table = Table({b"k": b"old"})
+    batch = StateBatch(table)
+    first, second = Event(Message(b"", [], partition=1)), Event(Message(b"", [], partition=2))
+    batch.set(b"k", b"v1", first)
+    batch.set(b"k", b"v2", first)
+    batch.set(b"j", b"w", second)
+    assert batch.get(b"k") == b"v2" and table.data[b"k"] == b"old"
+    assert batch.write() == 2
+    assert table.data == {b"k": b"v2", b"j": b"w"}
+    assert table.partitions == [1, 2]
