@@ -4,9 +4,18 @@ Offsets are committed only after the files holding them are durable, and a commi
 fails is harmless: on assignment each partition resumes at max(committed offset, last offset
 in the lake + 1), so the lake itself, not the commit, decides where writing continues (see
 ``sinks/layout.py`` for why that is exact). Commits only matter for offsets that hold no
-row (bad records, transaction markers). Reads are ``read_committed``: events of aborted
-worker transactions never reach the lake. A failed write (disk full, I/O error) is retried
-with backoff, never skipped.
+row (bad records, repeats, transaction markers). A failed write (disk full, I/O error) is
+retried with backoff, never skipped.
+
+Repeats: upstream stages deliver at least once, so the usage topic can carry an event again
+(same ``event_id``) at a later offset. The sink writes the first copy only, whatever lies
+between the two (``sinks/recent.py`` says why the per-date index is exact).
+
+aiokafka runs the rebalance callbacks in its coordinator task, *beside* the loop that handles
+fetched records, and may hand out records of a new partition (fetched from the committed
+offset) before ``on_assigned`` has sought it to the lake's resume point. So callbacks and
+the loop take one lock, a partition's records are used only once it is prepared, and only
+from the offset the sink expects next.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -24,12 +34,12 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.usage import UsageEvent
-from sinks.dataset import BadRecord, Dataset, write_batch
+from sinks.dataset import BadRecord, Dataset, day_of, write_batch
 from sinks.deadletter import DEADLETTER, DeadLetterRow
 from sinks.lake import USAGE
 from sinks.layout import high_watermarks, remove_stale_temps
 from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
-from sinks.recent import RecentIds, load_recent
+from sinks.recent import PartitionIds, load_day_ids
 from spendstream.kafka import DEADLETTER as DEADLETTER_TOPIC
 from spendstream.kafka import USAGE as USAGE_TOPIC
 from spendstream.kafka import client_options
@@ -39,6 +49,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _MAX_RETRY_DELAY = 30.0
+# A commit only saves re-reading offsets that hold no row; never let one hold up the sink.
+_COMMIT_TIMEOUT = 10.0
 
 
 @dataclass
@@ -56,6 +68,7 @@ class SinkStats:
     bad_records: int = 0
     write_retries: int = 0
     repeated_records: int = 0
+    stale_records: int = 0
 
 
 class LakeSink(Generic[T]):
@@ -79,7 +92,10 @@ class LakeSink(Generic[T]):
         self.policy = policy if policy is not None else SinkPolicy.from_settings(settings)
         self.stats = SinkStats()
         self._buffers: dict[TopicPartition, _Buffer[T]] = {}
-        self._recent: dict[int, RecentIds] = {}
+        self._next_offsets: dict[TopicPartition, int] = {}
+        """Per prepared partition, the offset the sink expects next (earlier ones are stale)."""
+        self._ids: dict[int, PartitionIds] = {}
+        self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -101,17 +117,26 @@ class LakeSink(Generic[T]):
         try:
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
-                for tp, messages in batch.items():
-                    await self._add(tp, messages)
-                await self._flush_due()
-            for tp in list(self._buffers):
-                await self._flush(tp)
+                async with self._lock:
+                    for tp, messages in batch.items():
+                        await self._add(tp, messages)
+                    await self._flush_due()
+            async with self._lock:
+                for tp in list(self._buffers):
+                    await self._flush(tp)
         finally:
             self._consumer = None
             await consumer.stop()
 
     async def _add(self, tp: TopicPartition, messages: Sequence[Any]) -> None:
         for message in messages:
+            expected = self._next_offsets.get(tp)
+            if expected is None or message.offset < expected:
+                # Fetched before on_assigned sought the partition (or for a partition no longer
+                # ours): the seek makes the consumer deliver these positions again, in order.
+                self.stats.stale_records += 1
+                continue
+            self._next_offsets[tp] = message.offset + 1
             buffer = self._buffers.setdefault(tp, _Buffer())
             try:
                 item = self.dataset.decode(message)
@@ -121,36 +146,49 @@ class LakeSink(Generic[T]):
                 log.error("%s@%d skipped: %s", tp, message.offset, exc)
                 buffer.last_offset = message.offset
                 continue
-            if self._repeated(tp.partition, buffer, item):
-                # Already in the lake or this buffer (the worker repeated it after a crash).
+            event_time = self.dataset.event_time(item)
+            identity = self._identity(item)
+            if identity is not None and await self._repeated(tp.partition, buffer, identity, event_time):
+                # The first copy is in the lake or in this buffer (an upstream stage repeated it).
                 self.stats.repeated_records += 1
                 buffer.last_offset = message.offset
                 continue
-            event_time = self.dataset.event_time(item)
             if cut_before(self.policy, buffer.stats, event_time):
                 await self._flush(tp)
                 buffer = self._buffers.setdefault(tp, _Buffer())
             buffer.records.append((message.offset, item))
+            if identity is not None:
+                buffer.identities.add(identity)
             buffer.stats.add(len(message.value or b""), event_time, time.monotonic())
             buffer.last_offset = message.offset
             if full(self.policy, buffer.stats):
                 await self._flush(tp)
 
-    def _repeated(self, partition: int, buffer: _Buffer[T], item: T) -> bool:
-        """Whether the item's identity is already durable in the lake or waiting in the buffer.
-
-        An identity joins the partition's recent set only once its file is durable; a buffer
-        that is dropped (reassignment, failed write) takes its identities with it.
-        """
+    def _identity(self, item: T) -> str | None:
         identity_of = self.dataset.identity
-        recent = self._recent.get(partition)
-        if identity_of is None or recent is None:
-            return False
-        identity = identity_of(item)
-        if identity in recent or identity in buffer.identities:
+        return None if identity_of is None else identity_of(item)
+
+    async def _repeated(
+        self, partition: int, buffer: _Buffer[T], identity: str, event_time: datetime
+    ) -> bool:
+        """Whether the identity is already durable in the lake or waiting in the buffer.
+
+        The lake's ids of the item's date are read the first time the date is met (in this
+        loop, under the lock: no file of this partition is written meanwhile); ids join the
+        index only once their file is durable, and a dropped buffer takes its ids with it.
+        """
+        if identity in buffer.identities:
             return True
-        buffer.identities.add(identity)
-        return False
+        column = self.dataset.identity_column
+        assert column is not None, "a dataset with an identity names its column"
+        ids = self._ids.setdefault(partition, PartitionIds())
+        day = day_of(event_time)
+        if not ids.knows(day):
+            known = await asyncio.to_thread(
+                load_day_ids, self.data_dir, self.dataset.name, self.topic, partition, day, column
+            )
+            ids.put(day, known)
+        return ids.holds(day, identity)
 
     async def _flush_due(self) -> None:
         now = time.monotonic()
@@ -164,20 +202,27 @@ class LakeSink(Generic[T]):
             return
         if buffer.records:
             files = await self._write(tp.partition, buffer.records)
-            recent = self._recent.get(tp.partition)
-            if recent is not None:
-                for identity in buffer.identities:
-                    recent.add(identity)
+            self._remember(tp.partition, buffer.records)
             self.stats.files_written += len(files)
             self.stats.rows_written += len(buffer.records)
         consumer = self._consumer
         if consumer is None:
             return
         try:
-            await consumer.commit({tp: OffsetAndMetadata(buffer.last_offset + 1, "")})
-        except KafkaError as exc:
+            await asyncio.wait_for(
+                consumer.commit({tp: OffsetAndMetadata(buffer.last_offset + 1, "")}), _COMMIT_TIMEOUT
+            )
+        except (KafkaError, TimeoutError) as exc:
             # The files are durable; the lake's own high watermark decides the resume point.
             log.warning("commit of %s@%d failed (harmless): %r", tp, buffer.last_offset + 1, exc)
+
+    def _remember(self, partition: int, records: list[tuple[int, T]]) -> None:
+        """Add the identities of records whose files are now durable to the partition's index."""
+        ids = self._ids.get(partition)
+        if ids is None or self.dataset.identity is None:
+            return
+        for _, item in records:
+            ids.add(day_of(self.dataset.event_time(item)), self.dataset.identity(item))
 
     async def _write(self, partition: int, records: list[tuple[int, T]]) -> list[Path]:
         delay = 0.5
@@ -198,27 +243,31 @@ class LakeSink(Generic[T]):
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
 
     async def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        for tp in revoked:
-            await self._flush(tp)
+        async with self._lock:
+            for tp in revoked:
+                await self._flush(tp)
+                self._forget(tp)
 
     async def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         consumer = self._consumer
         if consumer is None:
             return
-        await asyncio.to_thread(remove_stale_temps, self.data_dir, self.dataset.name)
-        marks = await asyncio.to_thread(high_watermarks, self.data_dir, self.dataset.name, self.topic)
-        for tp in assigned:
-            self._buffers.pop(tp, None)
-            committed = await consumer.committed(tp)
-            start = max(committed or 0, marks.get(tp.partition, -1) + 1)
-            if committed is None or start != committed:
-                consumer.seek(tp, start)
-        column = self.dataset.identity_column
-        if column is not None:
+        async with self._lock:
+            await asyncio.to_thread(remove_stale_temps, self.data_dir, self.dataset.name)
+            marks = await asyncio.to_thread(high_watermarks, self.data_dir, self.dataset.name, self.topic)
             for tp in assigned:
-                self._recent[tp.partition] = await asyncio.to_thread(
-                    load_recent, self.data_dir, self.dataset.name, self.topic, tp.partition, column
-                )
+                # Another member may have written this partition meanwhile: start from the lake.
+                self._forget(tp)
+                committed = await consumer.committed(tp)
+                start = max(committed or 0, marks.get(tp.partition, -1) + 1)
+                # Always seek: records fetched from the committed offset before now are stale.
+                consumer.seek(tp, start)
+                self._next_offsets[tp] = start
+
+    def _forget(self, tp: TopicPartition) -> None:
+        self._buffers.pop(tp, None)
+        self._next_offsets.pop(tp, None)
+        self._ids.pop(tp.partition, None)
 
 
 class _Resume(ConsumerRebalanceListener):

@@ -88,13 +88,16 @@ def parse_path(path: Path) -> LakeFile | None:
     )
 
 
-def list_files(data_dir: Path, dataset: str, *, topic: str | None = None) -> list[LakeFile]:
-    """Every data file of a dataset (live or dead), sorted by date, topic, partition, offsets."""
+def list_files(
+    data_dir: Path, dataset: str, *, topic: str | None = None, day: str | None = None
+) -> list[LakeFile]:
+    """Every data file of a dataset (live or dead), or of one date, sorted by date, topic,
+    partition, offsets."""
     root = data_dir / dataset
     if not root.is_dir():
         return []
     files = []
-    for path in root.glob(f"date=*/*{PARQUET}"):
+    for path in root.glob(f"date={day or '*'}/*{PARQUET}"):
         parsed = parse_path(path)
         if parsed is not None and (topic is None or parsed.topic == topic):
             files.append(parsed)

@@ -1,9 +1,20 @@
-"""The identities a partition recently landed, so a repeated record is not written twice.
+"""The identities (event ids) a partition already holds in the lake, so a repeat lands once.
 
-The worker can deliver the same usage event (same ``event_id``) twice after a crash: its
-effects and its input offset may commit in different Kafka transactions. Repeats come
-from the last moments before a crash, so remembering the newest ``RECENT_LIMIT`` ids per
-partition (reloaded from the lake's newest files on assignment) catches every one.
+The worker's stages deliver at least once: after a crash or a retry the usage topic repeats
+an event (same ``event_id``, byte-identical value) at a later offset, seconds or a restart
+later. The sink keeps the first copy and drops the rest. Two facts make that exact without
+remembering every id forever:
+
+- a repeat has the same bytes, so the same event time, so the same ``date=`` folder as its
+  first copy; and the same key (its root scope), so the same partition;
+- the rows of a partition in the lake are a prefix of the partition (``sinks/layout.py``).
+
+So the ids are indexed per partition and date. The first time the sink meets a date it reads
+the identity column of that partition's live files of that date, *in the sink's own loop*
+(never in a rebalance callback, which runs beside it), and adds the ids of every file it
+writes afterwards. Whatever lies between an event and its repeat (restarts, rotation,
+compaction, a SIGKILL mid-write) the index says what the lake holds. Memory holds the dates
+in use, bounded by ``MAX_IDS``; a date pushed out is read again when it is met again.
 """
 
 from __future__ import annotations
@@ -15,60 +26,71 @@ import pyarrow.parquet as pq
 
 from sinks.layout import list_files, resolve
 
-RECENT_LIMIT = 200_000
+MAX_IDS = 2_000_000
 _ATTEMPTS = 20
 
 
-class RecentIds:
-    """A bounded, insertion-ordered set of identities."""
+class PartitionIds:
+    """The identities of one partition, per date; a date is either wholly known or absent."""
 
-    def __init__(self, limit: int = RECENT_LIMIT) -> None:
-        self.limit = limit
-        self._ids: OrderedDict[str, None] = OrderedDict()
+    def __init__(self, max_ids: int = MAX_IDS) -> None:
+        self.max_ids = max_ids
+        self._days: OrderedDict[str, set[str]] = OrderedDict()
+        self._count = 0
 
-    def __contains__(self, identity: object) -> bool:
-        return identity in self._ids
+    def knows(self, day: str) -> bool:
+        """Whether ``day``'s identities are in memory (else the caller loads them first)."""
+        return day in self._days
+
+    def put(self, day: str, identities: set[str]) -> None:
+        """All identities the lake holds for ``day``; may push out the least recently used dates."""
+        self._count += len(identities) - len(self._days.pop(day, ()))
+        self._days[day] = identities
+        while self._count > self.max_ids and len(self._days) > 1:
+            _, dropped = self._days.popitem(last=False)
+            self._count -= len(dropped)
+
+    def holds(self, day: str, identity: str) -> bool:
+        """Whether the lake holds ``identity`` in ``day`` (which must be known)."""
+        self._days.move_to_end(day)
+        return identity in self._days[day]
+
+    def add(self, day: str, identity: str) -> None:
+        """Record an identity just made durable. An unknown date stays unknown: the lake has it."""
+        identities = self._days.get(day)
+        if identities is not None and identity not in identities:
+            identities.add(identity)
+            self._count += 1
+
+    @property
+    def days(self) -> list[str]:
+        return list(self._days)
 
     def __len__(self) -> int:
-        return len(self._ids)
-
-    def add(self, identity: str) -> None:
-        self._ids[identity] = None
-        self._ids.move_to_end(identity)
-        while len(self._ids) > self.limit:
-            self._ids.popitem(last=False)
+        return self._count
 
 
-def load_recent(
-    data_dir: Path, dataset: str, topic: str, partition: int, column: str, limit: int = RECENT_LIMIT
-) -> RecentIds:
-    """The newest ``limit`` identities of one partition's live files, oldest first.
+def load_day_ids(data_dir: Path, dataset: str, topic: str, partition: int, day: str, column: str) -> set[str]:
+    """Every identity in one partition's live files of one date.
 
     ``compact`` may delete a listed file before it is read; it publishes the merged file
     first, so listing again finds the same rows.
     """
     for _ in range(_ATTEMPTS - 1):
         try:
-            return _load_recent(data_dir, dataset, topic, partition, column, limit)
+            return _load_day_ids(data_dir, dataset, topic, partition, day, column)
         except FileNotFoundError:
             continue
-    return _load_recent(data_dir, dataset, topic, partition, column, limit)
+    return _load_day_ids(data_dir, dataset, topic, partition, day, column)
 
 
-def _load_recent(
-    data_dir: Path, dataset: str, topic: str, partition: int, column: str, limit: int
-) -> RecentIds:
-    files = [f for f in resolve(list_files(data_dir, dataset, topic=topic)).live if f.partition == partition]
-    chunks: list[list[str]] = []
-    count = 0
-    for lake_file in sorted(files, key=lambda f: f.last, reverse=True):
-        values = pq.read_table(lake_file.path, columns=[column]).column(column).to_pylist()
-        chunks.append([v for v in values if isinstance(v, str)])
-        count += len(values)
-        if count >= limit:
-            break
-    recent = RecentIds(limit)
-    for chunk in reversed(chunks):
-        for identity in chunk:
-            recent.add(identity)
-    return recent
+def _load_day_ids(
+    data_dir: Path, dataset: str, topic: str, partition: int, day: str, column: str
+) -> set[str]:
+    files = resolve(list_files(data_dir, dataset, topic=topic, day=day)).live
+    identities: set[str] = set()
+    for lake_file in files:
+        if lake_file.partition == partition:
+            values = pq.read_table(lake_file.path, columns=[column]).column(column).to_pylist()
+            identities.update(v for v in values if isinstance(v, str))
+    return identities
