@@ -29,19 +29,31 @@ class SinkPolicy:
     max_rows: int = 100_000
     """Rows per file at most (SPENDSTREAM_SINK_MAX_ROWS)."""
     max_bytes: int = DEFAULT_MAX_BYTES
-    """Bytes of Kafka record values buffered per file at most (a proxy for memory and file size)."""
+    """Bytes of Kafka record values buffered per file at most, a proxy for memory and file size
+    (SPENDSTREAM_SINK_MAX_BYTES)."""
     max_span: timedelta = DEFAULT_MAX_SPAN
-    """Event-time span per file at most, so a replay of history does not glue hours together."""
+    """Event-time span per file at most, so a replay of history does not glue hours together
+    (SPENDSTREAM_SINK_MAX_SPAN_SECONDS)."""
     flush_seconds: float = 2.0
     """Longest wait of a buffered item before it is written (SPENDSTREAM_SINK_FLUSH_SECONDS)."""
 
     def __post_init__(self) -> None:
-        if self.max_rows < 1 or self.max_bytes < 1 or self.flush_seconds <= 0:
+        if (
+            self.max_rows < 1
+            or self.max_bytes < 1
+            or self.flush_seconds <= 0
+            or self.max_span <= timedelta(0)
+        ):
             raise ValueError("sink limits must be positive")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SinkPolicy:
-        return cls(max_rows=settings.sink_max_rows, flush_seconds=settings.sink_flush_seconds)
+        return cls(
+            max_rows=settings.sink_max_rows,
+            max_bytes=settings.sink_max_bytes,
+            max_span=timedelta(seconds=settings.sink_max_span_seconds),
+            flush_seconds=settings.sink_flush_seconds,
+        )
 
 
 @dataclass

@@ -1,12 +1,14 @@
-"""Rotation rules: rows, bytes, event-time span, age; a trickle makes few files."""
+"""Rotation rules: rows, bytes, event-time span, age; a trickle makes few files; their settings."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
+from spendstream.settings import Settings
 from tests.unit.sinks.factory import T0
 
 
@@ -57,3 +59,31 @@ def test_a_trickle_gets_one_file_per_flush_interval_not_one_per_event() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError):
         SinkPolicy(max_rows=0)
+
+
+def test_limits_come_from_the_settings_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDSTREAM_SINK_MAX_ROWS", "7")
+    monkeypatch.setenv("SPENDSTREAM_SINK_MAX_BYTES", "4096")
+    monkeypatch.setenv("SPENDSTREAM_SINK_MAX_SPAN_SECONDS", "90")
+    monkeypatch.setenv("SPENDSTREAM_SINK_FLUSH_SECONDS", "0.5")
+    policy = SinkPolicy.from_settings(Settings())
+    assert policy == SinkPolicy(max_rows=7, max_bytes=4096, max_span=timedelta(seconds=90), flush_seconds=0.5)
+    stats = filled(2, size=2048, step=timedelta(seconds=45))  # 4096 bytes over 45 s
+    assert full(policy, stats) == "bytes"
+    assert not cut_before(policy, stats, T0 + timedelta(seconds=90))
+    assert cut_before(policy, stats, T0 + timedelta(seconds=90, microseconds=1))
+
+
+def test_default_limits_are_64_mib_and_one_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MAX_ROWS", "MAX_BYTES", "MAX_SPAN_SECONDS", "FLUSH_SECONDS"):
+        monkeypatch.delenv(f"SPENDSTREAM_SINK_{name}", raising=False)
+    policy = SinkPolicy.from_settings(Settings())
+    assert (policy.max_bytes, policy.max_span) == (64 * 1024 * 1024, timedelta(hours=1))
+    assert policy == SinkPolicy()
+
+
+@pytest.mark.parametrize("name", ["SPENDSTREAM_SINK_MAX_BYTES", "SPENDSTREAM_SINK_MAX_SPAN_SECONDS"])
+def test_settings_refuse_non_positive_limits(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(ValidationError):
+        Settings()
