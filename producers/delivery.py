@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from producers.held import HeldLines, oversize_marker
 from producers.link import KafkaLink, RecordRejected
+from producers.packing import split_packed
 from producers.records import OutRecord
 
 
@@ -14,11 +15,14 @@ async def send_isolating(
     link: KafkaLink, partition: int, records: Sequence[OutRecord], held: HeldLines, limit: int
 ) -> int:
     """Send to one partition in order; if the broker rejects a batch as too large, send the
-    records one by one and hold the culprit(s) locally, a marker taking their place.
-    Returns how many were held. BrokerUnavailable propagates (transient)."""
+    records one by one and hold the culprit(s) locally, a marker taking their place; a
+    refused pack is sent line by line, so only a line too large by itself is held.
+    Returns how many lines were held. BrokerUnavailable propagates (transient)."""
     try:
         await link.send(partition, records)
     except RecordRejected as exc:
+        if len(records) == 1 and records[0].lines > 1:
+            records = split_packed(records[0])
         if len(records) > 1:
             counts = [await send_isolating(link, partition, [record], held, limit) for record in records]
             return sum(counts)

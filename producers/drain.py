@@ -50,7 +50,7 @@ class Drainer:
                         return True
                     self.held_count += await send_in_order(link, chunk.records, self.held, self.limit)
                     self.spool.ack(chunk)
-                    self.drained += len(chunk.records)
+                    self.drained += sum(record.lines for record in chunk.records)
                 return False
             finally:
                 self.spool.release_drain_lock()

@@ -1,4 +1,8 @@
-"""Turn one source line into one raw-topic record: redact, describe (headers), size-check.
+"""Turn source lines into raw-topic records: redact, size-check, pack, describe (headers).
+
+Each line is redacted and size-checked on its own; with packing on (producers/packing.py)
+consecutive lines of one stream then share one record (``ss-lines``), otherwise each line
+is its own record.
 
 Stream ids (the record key) are stable so that re-publishing a line is recognised:
 
@@ -20,10 +24,11 @@ from pathlib import Path
 
 from producers.held import oversize_marker
 from producers.lineage import Scope
+from producers.packing import NO_PACKING, Pack, Packer, PackLimits
 from producers.records import OutRecord
 from producers.redact import is_known, redact_line
 from producers.shipper import Shipper
-from schemas.raw import H_POS, H_TS, RawLineMeta
+from schemas.raw import H_LINES, H_POS, H_TS, RawLineMeta
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,7 @@ class Origin:
 @dataclass
 class EmitStats:
     lines: int = 0
+    records: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
     unreadable: int = 0
@@ -65,10 +71,15 @@ class EmitStats:
 class Emitter:
     """Builds records for one process and hands them to its shipper."""
 
-    def __init__(self, shipper: Shipper, origin: Origin, *, max_record_bytes: int) -> None:
+    def __init__(
+        self, shipper: Shipper, origin: Origin, *, max_record_bytes: int, packing: PackLimits = NO_PACKING
+    ) -> None:
         self.shipper = shipper
         self.origin = origin
         self.max_record_bytes = max_record_bytes
+        # A pack is one record: it must fit where a single line fits.
+        limit = min(packing.max_bytes, max_record_bytes)
+        self._packer = Packer(PackLimits(packing.max_lines, limit)) if packing.enabled else None
         self.stats = EmitStats()
         self._warned: set[str] = set()
         self._templates: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
@@ -92,8 +103,10 @@ class Emitter:
             value = redact_line(line, fmt).value
         return value
 
-    def _headers(self, fmt: str, stream_id: str, position: int) -> tuple[tuple[str, bytes], ...]:
-        """The contract's headers (schemas/raw.py); per stream only position and time change."""
+    def _headers(
+        self, fmt: str, stream_id: str, position: int, count: int = 1
+    ) -> tuple[tuple[str, bytes], ...]:
+        """The contract's headers (schemas/raw.py); per stream only position, time and count change."""
         now = datetime.now(UTC)
         template = self._templates.get((fmt, stream_id))
         if template is None:
@@ -112,21 +125,53 @@ class Emitter:
             self._templates[(fmt, stream_id)] = template
         stamp = now.isoformat(timespec="microseconds").encode("ascii")
         position_text = str(position).encode("ascii")
-        return tuple(
+        headers = [
             (name, position_text if name == H_POS else stamp if name == H_TS else value)
             for name, value in template
-        )
+        ]
+        if count != 1:
+            # Same place as RawLineMeta.headers puts it: after the session, before the labels.
+            labels = len(self.origin.labels)
+            headers.insert(len(headers) - labels, (H_LINES, str(count).encode("ascii")))
+        return tuple(headers)
 
     async def emit(self, fmt: str, stream_id: str, position: int, line: bytes) -> None:
-        """Publish one line (no newline) at its 1-based position in its stream."""
+        """Publish one line (no newline) at its 1-based position in its stream.
+
+        With packing on, the line may wait in an open pack: call :meth:`flush_pack` at the
+        end of a file and before flushing the shipper.
+        """
         value = self._value(fmt, line)
-        key = stream_id.encode("utf-8")
-        headers = self._headers(fmt, stream_id, position)
         if len(value) > self.max_record_bytes:
             self.stats.oversize += 1
-            self.shipper.held.keep(OutRecord(key, line, headers), f"{len(value)} bytes > max_record_bytes")
+            headers = self._headers(fmt, stream_id, position)
+            held = OutRecord(stream_id.encode("utf-8"), line, headers)
+            self.shipper.held.keep(held, f"{len(value)} bytes > max_record_bytes")
             value = oversize_marker(len(value), self.max_record_bytes)
         self.stats.lines += 1
         self.stats.bytes_in += len(line)
         self.stats.bytes_out += len(value)
-        await self.shipper.put(OutRecord(key, value, headers))
+        if self._packer is None:
+            await self._put(fmt, stream_id, position, 1, value)
+            return
+        for pack in self._packer.offer(fmt, stream_id, position, value):
+            await self._put_pack(pack)
+
+    async def flush_pack(self) -> None:
+        """Send the open pack, if any (its lines are complete; no more will join it)."""
+        pack = self._packer.take() if self._packer is not None else None
+        if pack is not None:
+            await self._put_pack(pack)
+
+    def discard_pack(self) -> None:
+        """Drop the open pack (its lines were not accepted; the caller will read them again)."""
+        if self._packer is not None:
+            self._packer.take()
+
+    async def _put_pack(self, pack: Pack) -> None:
+        await self._put(pack.fmt, pack.stream_id, pack.first, len(pack.values), pack.value())
+
+    async def _put(self, fmt: str, stream_id: str, position: int, count: int, value: bytes) -> None:
+        self.stats.records += 1
+        headers = self._headers(fmt, stream_id, position, count)
+        await self.shipper.put(OutRecord(stream_id.encode("utf-8"), value, headers))

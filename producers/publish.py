@@ -1,4 +1,9 @@
-"""Publish files, folders (backfill) or standard input to the raw topic, one record per line.
+"""Publish files, folders (backfill) or standard input to the raw topic.
+
+Consecutive lines of one file are packed into records of up to ``pack_max_lines`` lines
+and ``pack_max_bytes`` (producers/packing.py), each line redacted and size-checked on its
+own first. Standard input is packed only when it is a regular file: a pipe may be a
+live command's output, whose lines must not wait for a pack to fill.
 
 Folders are walked for ``*.jsonl`` and ``*.json`` in a stable order. Each line keeps its
 1-based line number as its position (blank lines keep their number and are skipped), so
@@ -13,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +32,7 @@ from producers.emit import Emitter, Origin, file_stream_id, stdin_stream_id
 from producers.formats import AUTO, detect_file_format, detect_line_format
 from producers.lineage import Scope
 from producers.link import make_producer
+from producers.packing import PackLimits
 from producers.progress import Progress
 from producers.shipper import Shipper
 from spendstream.settings import Settings
@@ -48,6 +55,7 @@ class PublishRequest:
     labels: Mapping[str, str] | None = None
     keep_content: bool = False
     progress: bool = False
+    packing: PackLimits | None = None  # None: the settings' pack_max_lines / pack_max_bytes
 
 
 @dataclass
@@ -110,6 +118,13 @@ def _whole_document(path: str) -> bytes | None:
     return orjson.dumps(value) if isinstance(value, dict) else None
 
 
+def _is_pipe(handle: BinaryIO) -> bool:
+    try:
+        return not stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+    except (OSError, ValueError):
+        return True
+
+
 def _is_json_object(line: bytes) -> bool:
     try:
         return isinstance(orjson.loads(line), dict)
@@ -129,6 +144,7 @@ async def _publish_lines(
         stream_id = file_stream_id(emitter.origin.runner_id, path, head)
         fmt = detect_file_format(path, head, fmt)
     summary.formats[fmt] = summary.formats.get(fmt, 0) + 1
+    live = path == "-" and _is_pipe(handle)
     for number, raw in enumerate(itertools.chain([first] if first else [], handle), start=1):
         line = raw.rstrip(b"\r\n")
         if not line.strip():
@@ -139,8 +155,11 @@ async def _publish_lines(
             summary.skipped_incomplete += 1
             continue
         await emitter.emit(fmt, stream_id, number, line)
+        if live:
+            await emitter.flush_pack()
         if number % 2048 == 0:
             tick()
+    await emitter.flush_pack()
 
 
 async def _publish_path(
@@ -154,6 +173,7 @@ async def _publish_path(
         fmt = detect_file_format(path, document, fmt)
         summary.formats[fmt] = summary.formats.get(fmt, 0) + 1
         await emitter.emit(fmt, file_stream_id(emitter.origin.runner_id, path, document), 1, document)
+        await emitter.flush_pack()
         return
     with Path(path).open("rb") as handle:  # noqa: ASYNC230 - sequential local reads
         await _publish_lines(emitter, handle, path, fmt, summary, tick)
@@ -172,7 +192,8 @@ async def publish(settings: Settings, request: PublishRequest) -> PublishSummary
     )
     shipper = Shipper(settings)
     await shipper.start()
-    emitter = Emitter(shipper, origin, max_record_bytes=settings.max_record_bytes)
+    packing = request.packing or PackLimits(settings.pack_max_lines, settings.pack_max_bytes)
+    emitter = Emitter(shipper, origin, max_record_bytes=settings.max_record_bytes, packing=packing)
     progress = Progress(sys.stderr, enabled=request.progress)
 
     def tick() -> None:

@@ -11,6 +11,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from schemas.raw import H_LINES
+
 FRAME = struct.Struct(">II")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -23,16 +25,19 @@ class CorruptRecord(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
-    """A record for the raw topic: key = stream id, value = one (redacted) line."""
+    """A record for the raw topic: key = stream id, value = one (redacted) line or a pack."""
 
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
     size: int = field(init=False, compare=False, repr=False)
+    lines: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         size = len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
         object.__setattr__(self, "size", size)
+        lines = next((v for k, v in self.headers if k == H_LINES), b"1")
+        object.__setattr__(self, "lines", int(lines) if lines.isdigit() else 1)
 
 
 def encode(record: OutRecord) -> bytes:

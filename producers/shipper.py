@@ -60,6 +60,8 @@ class NotDurable(Exception):
 
 @dataclass
 class ShipStats:
+    """Counts of lines (a packed record counts as its ``ss-lines``), not of records."""
+
     accepted: int = 0
     sent: int = 0
     spooled: int = 0
@@ -161,14 +163,14 @@ class Shipper:
         """Accept one record. Raises SpoolFull/SpoolError only when it could not be kept."""
         if self.mode is Mode.SPOOLING:
             self.spool.append([record], overflow_ok=self.overflow_ok)
-            self.stats.accepted += 1
-            self.stats.spooled += 1
+            self.stats.accepted += record.lines
+            self.stats.spooled += record.lines
             return
         seq = next(self._seq)
         self._unacked[seq] = record
         self._unacked_bytes += record.size
         self._settled.clear()
-        self.stats.accepted += 1
+        self.stats.accepted += record.lines
         if self.mode is Mode.DIRECT:
             self._enqueue(seq, record)
         if seq % _YIELD_EVERY == 0:
@@ -237,7 +239,7 @@ class Shipper:
         if record is None:
             return
         self._unacked_bytes -= record.size
-        self.stats.sent += 1
+        self.stats.sent += record.lines
         if self._unacked_bytes <= _MAX_UNACKED_BYTES // 2:
             self._room.set()
         if not self._unacked:
@@ -268,11 +270,12 @@ class Shipper:
         self.spool.refresh()
         try:
             self.spool.append(pending, overflow_ok=self.overflow_ok)
-            self.stats.spooled += len(pending)
+            self.stats.spooled += sum(record.lines for record in pending)
         except (SpoolFull, SpoolError) as err:
-            log.error("%d line(s) could not be spooled: %s", len(pending), err)
-            self.stats.not_durable += len(pending)
-            self._undurable.extend([str(err)] * len(pending))
+            lost = sum(record.lines for record in pending)
+            log.error("%d line(s) could not be spooled: %s", lost, err)
+            self.stats.not_durable += lost
+            self._undurable.extend([str(err)] * lost)
         self._settled.set()
         self._room.set()
         self._spawn(self._recover())

@@ -5,6 +5,10 @@ Every poll walks the watched folders for ``*.jsonl`` (so subagent files such as
 last save left it, publishes complete lines only (a last line without its newline is
 still being written), then flushes the shipper and saves the positions atomically.
 
+With packing on, the complete lines one pass reads from a file are packed (a backlog
+goes out in few records). That adds no latency: every line of a pack was already on
+disk when the pass read it, and the pack is sent when the pass leaves the file.
+
 A file is a *generation*: its inode plus the fingerprint of its first line (part of the
 stream id). A file that shrank, got another inode or another first line is a new
 generation, read from the start as a new stream. A file that disappeared is forgotten.
@@ -104,18 +108,28 @@ class Watcher:
             if position is None or os.fstat(handle.fileno()).st_size == position.offset:
                 return 0, position
             handle.seek(position.offset)
-            offset, number, published = position.offset, position.line, 0
-            while published < _MAX_LINES_PER_FILE_PER_POLL:
-                raw = handle.readline()
-                if not raw.endswith(b"\n"):
-                    break  # end of file, or a last line still being written
-                offset += len(raw)
-                number += 1
-                line = raw.rstrip(b"\r\n")
-                if line.strip():
-                    await self.emitter.emit(position.fmt, position.stream_id, number, line)
-                    published += 1
-            return published, replace(position, offset=offset, line=number)
+            try:
+                return await self._read_new_lines(handle, position)
+            except BaseException:
+                # The next pass reads these lines again from the saved position: a pack left
+                # open would go out later, ahead of lines it must follow.
+                self.emitter.discard_pack()
+                raise
+
+    async def _read_new_lines(self, handle: BinaryIO, position: FilePosition) -> tuple[int, FilePosition]:
+        offset, number, published = position.offset, position.line, 0
+        while published < _MAX_LINES_PER_FILE_PER_POLL:
+            raw = handle.readline()
+            if not raw.endswith(b"\n"):
+                break  # end of file, or a last line still being written
+            offset += len(raw)
+            number += 1
+            line = raw.rstrip(b"\r\n")
+            if line.strip():
+                await self.emitter.emit(position.fmt, position.stream_id, number, line)
+                published += 1
+        await self.emitter.flush_pack()
+        return published, replace(position, offset=offset, line=number)
 
     async def poll_once(self) -> int:
         """One pass; returns how many lines it published (positions saved once durable)."""

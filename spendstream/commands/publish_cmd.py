@@ -15,6 +15,7 @@ import sys
 
 from producers.formats import AUTO
 from producers.lineage import LineageError, current_scope
+from producers.packing import PackLimits
 from producers.publish import PublishRequest, publish
 from producers.shipper import NotDurable
 from producers.spool import SpoolError, SpoolFull
@@ -62,6 +63,44 @@ def add_producer_options(parser: argparse.ArgumentParser, *, format_help: str) -
     )
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_packing_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the commands that may pack lines of one file into one record."""
+    parser.add_argument(
+        "--pack-lines",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="most consecutive lines of one file per record (default: $SPENDSTREAM_PACK_MAX_LINES, 500)",
+    )
+    parser.add_argument(
+        "--pack-bytes",
+        type=_positive,
+        default=None,
+        metavar="B",
+        help="largest packed record value in bytes (default: $SPENDSTREAM_PACK_MAX_BYTES, 512 KiB)",
+    )
+    parser.add_argument("--no-pack", action="store_true", help="one line per record (same as --pack-lines 1)")
+
+
+def packing_from(args: argparse.Namespace, settings: Settings) -> PackLimits:
+    """The packing limits the options ask for; raises ValueError when out of range."""
+    if args.no_pack:
+        return PackLimits(1)
+    lines = args.pack_lines if args.pack_lines is not None else settings.pack_max_lines
+    size = args.pack_bytes if args.pack_bytes is not None else settings.pack_max_bytes
+    return PackLimits(lines, size)
+
+
 def quiet_kafka_client(verbose: bool) -> None:
     """aiokafka logs every failed connection; spendstream reports the broker's state itself."""
     if not verbose:
@@ -73,10 +112,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "publish",
         help="publish CLI output files, folders (backfill) or stdin to the raw topic",
         description=(
-            "Publish each line of the given files (folders are walked for *.jsonl and *.json) as "
-            "one record on the raw topic, redacted unless --keep-content. Headers carry the format, "
-            "runner id and the line's position, so re-publishing the same file is harmless. When "
-            "the broker is unreachable the lines are spooled and sent later."
+            "Publish each line of the given files (folders are walked for *.jsonl and *.json) to "
+            "the raw topic, redacted unless --keep-content; consecutive lines of one file share a "
+            "record (--pack-lines, --pack-bytes, --no-pack). Headers carry the format, runner id "
+            "and the lines' positions, so re-publishing the same file is harmless. When the broker "
+            "is unreachable the lines are spooled and sent later."
         ),
     )
     parser.add_argument(
@@ -89,6 +129,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--session", default=None, help="scope id of these lines (default: $SPENDSTREAM_SESSION)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    add_packing_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -99,6 +140,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except LineageError as exc:
         print(f"spendstream publish: {exc}", file=sys.stderr)
         return 2
+    try:
+        packing = packing_from(args, settings)
+    except ValueError as exc:
+        print(f"spendstream publish: {exc}", file=sys.stderr)
+        return 2
     request = PublishRequest(
         paths=tuple(args.files),
         source=args.format or AUTO,
@@ -107,6 +153,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         labels=dict(args.label),
         keep_content=args.keep_content,
         progress=not args.no_progress,
+        packing=packing,
     )
     try:
         asyncio.run(publish(settings, request))

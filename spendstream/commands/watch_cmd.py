@@ -13,10 +13,16 @@ from pathlib import Path
 from producers.emit import Emitter, Origin
 from producers.formats import AUTO, default_watch_roots
 from producers.lineage import LineageError, Scope, current_scope
+from producers.packing import PackLimits
 from producers.positions import PositionStore, StoreLocked
 from producers.shipper import Shipper
 from producers.watch import Watcher, WatchRoot, run_watch
-from spendstream.commands.publish_cmd import add_producer_options, quiet_kafka_client
+from spendstream.commands.publish_cmd import (
+    add_packing_options,
+    add_producer_options,
+    packing_from,
+    quiet_kafka_client,
+)
 from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--session", default=None, help="scope id of these lines (default: $SPENDSTREAM_SESSION)"
     )
     parser.add_argument("--once", action="store_true", help="publish what is there now, then exit")
+    add_packing_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -50,7 +57,9 @@ def _roots(args: argparse.Namespace) -> list[WatchRoot]:
     return [WatchRoot(Path(folder), args.format or fmt) for folder, fmt in default_watch_roots()]
 
 
-async def _watch(settings: Settings, roots: list[WatchRoot], origin: Origin, once: bool) -> None:
+async def _watch(
+    settings: Settings, roots: list[WatchRoot], origin: Origin, once: bool, packing: PackLimits
+) -> None:
     store = PositionStore(settings.state_dir / "watch")
     store.lock()
     try:
@@ -58,9 +67,8 @@ async def _watch(settings: Settings, roots: list[WatchRoot], origin: Origin, onc
         shipper = Shipper(settings)
         await shipper.start()
         try:
-            watcher = Watcher(
-                Emitter(shipper, origin, max_record_bytes=settings.max_record_bytes), store, roots
-            )
+            emitter = Emitter(shipper, origin, max_record_bytes=settings.max_record_bytes, packing=packing)
+            watcher = Watcher(emitter, store, roots)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -83,13 +91,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except LineageError as exc:
         print(f"spendstream watch: {exc}", file=sys.stderr)
         return 2
+    try:
+        packing = packing_from(args, settings)
+    except ValueError as exc:
+        print(f"spendstream watch: {exc}", file=sys.stderr)
+        return 2
     roots = _roots(args)
     origin = Origin(
         settings.runner_id, Scope(scope.session, scope.lineage), dict(args.label), args.keep_content
     )
     log.info("watching %s", ", ".join(str(root.path) for root in roots))
     try:
-        asyncio.run(_watch(settings, roots, origin, args.once))
+        asyncio.run(_watch(settings, roots, origin, args.once, packing))
     except StoreLocked as exc:
         print(f"spendstream watch: {exc}", file=sys.stderr)
         return 2

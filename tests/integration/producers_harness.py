@@ -10,12 +10,14 @@ import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from schemas.raw import H_LINES, H_POS, line_count, unpack_lines
 from spendstream import broker
 from spendstream.kafka import client_options
 from spendstream.settings import Settings
@@ -48,10 +50,39 @@ def spendstream(
     )
 
 
+@dataclass(frozen=True)
+class LineRecord:
+    """One line of a raw record, as the single-line record it would have been unpacked."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    partition: int
+    offset: int
+
+
+def as_lines(record: Any) -> list[LineRecord]:
+    """A raw record's lines, each with its own ``ss-pos`` and no ``ss-lines``."""
+    count = line_count(record.headers)
+    first = int(dict(record.headers)[H_POS])
+    out = []
+    for i, value in enumerate(unpack_lines(record.value, count)):
+        position = str(first + i).encode()
+        headers = [(k, position if k == H_POS else v) for k, v in record.headers if k != H_LINES]
+        out.append(LineRecord(record.key, value, headers, record.partition, record.offset))
+    return out
+
+
 async def read_all(
-    settings: Settings, *, expect_at_least: int, quiet_s: float = 2.0, wait_s: float = 90.0
+    settings: Settings,
+    *,
+    expect_at_least: int,
+    quiet_s: float = 2.0,
+    wait_s: float = 90.0,
+    packed: bool = False,
 ) -> list[Any]:
-    """Every record of the raw topic: at least ``expect_at_least``, then until ``quiet_s`` bring none."""
+    """Every line of the raw topic (packed records unpacked; ``packed``: the records as they
+    are): at least ``expect_at_least``, then until ``quiet_s`` bring none."""
     consumer = AIOKafkaConsumer(
         settings.topic("raw"),
         **client_options(settings),
@@ -66,13 +97,14 @@ async def read_all(
         while loop.time() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
-                records.extend(messages)
+                for message in messages:
+                    records.extend([message] if packed else as_lines(message))
                 last_new = loop.time()
             if len(records) >= expect_at_least and loop.time() - last_new > quiet_s:
                 return records
     finally:
         await consumer.stop()
-    raise TimeoutError(f"{len(records)} records after {wait_s}s, expected at least {expect_at_least}")
+    raise TimeoutError(f"{len(records)} lines after {wait_s}s, expected at least {expect_at_least}")
 
 
 async def spendstream_async(

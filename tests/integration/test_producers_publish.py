@@ -10,7 +10,7 @@ import pytest
 
 from producers.held import OVERSIZE_TYPE
 from spendstream.settings import Settings
-from tests.integration.producers_harness import FAKE_CLI, header, read_all, spendstream_async
+from tests.integration.producers_harness import FAKE_CLI, as_lines, header, read_all, spendstream_async
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +135,26 @@ async def test_publish_and_watch_belong_to_the_scope_they_run_in(
     assert scopes == {("watch", "run-42", "root-1,parent-7"), ("publish", "z", "x,y")}
     # The same file through watch and publish: one stream, the same positions.
     assert len({header(r, "ss-stream") for r in records}) == 1
+
+
+async def test_backfill_packs_lines_and_no_pack_gives_the_same_lines(
+    topics: Settings, tmp_path: Path, real_fixtures: Path
+) -> None:
+    settings = topics.model_copy(update={"state_dir": tmp_path / "state"})
+    transcript = next((real_fixtures / "claude-transcript").rglob("*.jsonl"))
+    lines = [line for line in transcript.read_bytes().splitlines() if line.strip()]
+    source = tmp_path / "history.jsonl"
+    source.write_bytes(b"\n".join((lines * (1200 // len(lines) + 1))[:1200]) + b"\n")
+    packed = await spendstream_async(settings, "publish", "--no-progress", "--pack-lines", "500", str(source))
+    single = await spendstream_async(settings, "publish", "--no-progress", "--no-pack", str(source))
+    assert packed.returncode == single.returncode == 0, (packed.stderr, single.stderr)
+    records = await read_all(settings, expect_at_least=3 + 1200, packed=True)
+    packs = [(header(r, "ss-pos"), dict(r.headers).get("ss-lines")) for r in records[:3]]
+    assert packs == [("1", b"500"), ("501", b"500"), ("1001", b"200")]
+    assert len(records) == 3 + 1200 and all("ss-lines" not in dict(r.headers) for r in records[3:])
+    by_run = [
+        [(line.key, header(line, "ss-pos"), line.value) for r in part for line in as_lines(r)]
+        for part in (records[:3], records[3:])
+    ]
+    assert by_run[0] == by_run[1]  # the same stream, positions and redacted lines
+    assert [int(pos) for _, pos, _ in by_run[0]] == list(range(1, 1201))
