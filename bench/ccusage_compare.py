@@ -1,0 +1,219 @@
+"""spendstream vs ccusage on one generated Claude Code history: wall time and session totals.
+
+Run: ``python -m bench.ccusage_compare --size 150M [--modes ledger,parse,pipeline]``
+(``--history DIR`` reuses a history made by ``python -m bench.gen_history``).
+
+1. generates the history (bench/gen_history.py) unless ``--history`` is given;
+2. installs ccusage from npm into ``bench/.cache/ccusage`` if it is not there, and runs
+   ``ccusage claude session --json --offline --mode calculate`` with ``CLAUDE_CONFIG_DIR``
+   set to the history (``--mode calculate``: always price from tokens, as spendstream
+   does for transcripts, which carry no cost);
+3. runs spendstream on the same files (bench/spendstream_side.py: ``ledger`` in process,
+   ``parse`` when that command exists, ``pipeline`` = broker + worker + publish + lake);
+4. compares per-session tokens by type and cost with each other and with the
+   generator's expected values, prints a table and writes it as a markdown fragment.
+
+ccusage 20.x ships a native binary per platform as an optional npm dependency; 20.0.26
+was published without the linux-x64 one, so the default is pinned (``--ccusage-version``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+
+from bench.gen_history import generate, parse_size
+from bench.spendstream_side import (
+    REPO,
+    Measured,
+    SessionTotals,
+    run_ledger,
+    run_parse_command,
+    run_pipeline,
+)
+
+CCUSAGE_VERSION = "20.0.24"
+COST_TOLERANCE = Decimal("0.000001")  # ccusage sums floats; spendstream and the generator are exact
+
+
+def ensure_ccusage(cache: Path, version: str) -> Path:
+    """The ccusage executable under ``cache``, installed with npm when missing."""
+    binary = cache / "node_modules" / ".bin" / "ccusage"
+    if (
+        binary.exists()
+        and subprocess.run([binary, "--version"], capture_output=True, check=False).returncode == 0
+    ):
+        return binary
+    cache.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache), f"ccusage@{version}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    if subprocess.run([binary, "--version"], capture_output=True, check=False).returncode != 0:
+        raise SystemExit(f"ccusage@{version} installed but does not run here (native binary missing?)")
+    return binary
+
+
+def run_ccusage(binary: Path, history: Path) -> Measured:
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(history), "NO_COLOR": "1"}
+    args = [str(binary), "claude", "session", "--json", "--offline", "--mode", "calculate"]
+    started = time.perf_counter()
+    proc = subprocess.run(args, env=env, capture_output=True, check=True)
+    measured = Measured("ccusage " + proc_version(binary), time.perf_counter() - started)
+    for row in orjson.loads(proc.stdout)["sessions"]:
+        totals = measured.sessions.setdefault(row["sessionId"], SessionTotals(split_known=False))
+        totals.input += row["inputTokens"]
+        totals.output += row["outputTokens"]
+        totals.cache_read += row["cacheReadTokens"]
+        totals.cache_write_5m += row["cacheCreationTokens"]  # one number: 5m and 1h together
+        totals.cost += Decimal(str(row["totalCost"]))
+    return measured
+
+
+def proc_version(binary: Path) -> str:
+    return subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def load_expected(history: Path) -> tuple[dict[str, SessionTotals], dict[str, int]]:
+    document = orjson.loads((history / "expected.json").read_bytes())
+    sessions = {
+        sid: SessionTotals(
+            s["input"],
+            s["output"],
+            s["cache_read"],
+            s["cache_write_5m"],
+            s["cache_write_1h"],
+            s["web_search"],
+            Decimal(s["cost_usd"]),
+        )
+        for sid, s in document["sessions"].items()
+    }
+    return sessions, {"files": document["files"], "lines": document["lines"], "bytes": document["bytes"]}
+
+
+def agreement(got: dict[str, SessionTotals], want: dict[str, SessionTotals]) -> tuple[int, int, list[str]]:
+    """(sessions with equal tokens, sessions with equal cost, notes on what differs)."""
+    tokens_ok = cost_ok = 0
+    fields: dict[str, int] = {}
+    for sid, expected in want.items():
+        actual = got.get(sid, SessionTotals())
+        names = ["input", "output", "cache_read", "cache_write"]
+        if actual.split_known:
+            names += ["cache_write_5m", "cache_write_1h", "web_search"]
+        wrong = [n for n in names if getattr(actual, n) != getattr(expected, n)]
+        for name in wrong:
+            fields[name] = fields.get(name, 0) + 1
+        tokens_ok += not wrong
+        cost_ok += abs(actual.cost - expected.cost) <= COST_TOLERANCE
+    notes = [f"{name} differs in {count} sessions" for name, count in sorted(fields.items())]
+    extra = set(got) - set(want)
+    if extra:
+        notes.append(f"{len(extra)} sessions not in the expected set")
+    return tokens_ok, cost_ok, notes
+
+
+def render(results: list[Measured], want: dict[str, SessionTotals], info: dict[str, int], title: str) -> str:
+    mib = info["bytes"] / 2**20
+    want_cost = sum((s.cost for s in want.values()), Decimal(0))
+    head = [
+        f"### {title}",
+        "",
+        f"History: {info['files']:,} files, {info['lines']:,} lines, {mib:,.1f} MiB, {len(want):,} sessions; "
+        f"expected total cost ${want_cost:.6f}. Machine: {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}.",
+        "",
+        "| tool | wall s | lines/s | MiB/s | sessions: tokens agree | cost agrees | total cost "
+        "| Δ vs expected |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows, notes = [], []
+    for m in results:
+        tokens_ok, cost_ok, diffs = agreement(m.sessions, want) if m.sessions else (0, 0, [])
+        cost = sum((s.cost for s in m.sessions.values()), Decimal(0))
+        rate = info["lines"] / m.seconds if m.seconds else 0.0
+        speed = mib / m.seconds if m.seconds else 0.0
+        rows.append(
+            f"| {m.name} | {m.seconds:,.1f} | {rate:,.0f} | {speed:,.1f} | {tokens_ok}/{len(want)} | "
+            f"{cost_ok}/{len(want)} | ${cost:.6f} | ${cost - want_cost:+.6f} |"
+        )
+        notes += [f"- {m.name}: {note}" for note in [*diffs, *m.notes]]
+    return "\n".join([*head, *rows, "", *notes, ""])
+
+
+async def _delete_topics(broker: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--history", type=Path, default=None, help="an existing generated history")
+    parser.add_argument("--size", type=parse_size, default=parse_size("150M"), help="size to generate")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a new one in /tmp)")
+    parser.add_argument("--modes", default="ledger,parse,pipeline", help="spendstream modes to run")
+    parser.add_argument("--broker", default="127.0.0.1:9092")
+    parser.add_argument("--pipeline-timeout", type=float, default=1800.0)
+    parser.add_argument("--ccusage-version", default=CCUSAGE_VERSION)
+    parser.add_argument("--cache", type=Path, default=REPO / "bench" / ".cache" / "ccusage")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the table here too")
+    parser.add_argument("--keep", action="store_true", help="keep the generated history and topics")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="ccbench-", dir="/tmp"))
+    history = args.history
+    if history is None:
+        history = work / "history"
+        started = time.perf_counter()
+        generate(history, args.size, args.seed)
+        print(f"generated {history} in {time.perf_counter() - started:.1f}s")
+    want, info = load_expected(history)
+    modes = set(args.modes.split(","))
+    results = [run_ccusage(ensure_ccusage(args.cache, args.ccusage_version), history)]
+    print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
+    if "ledger" in modes:
+        results.append(run_ledger(history))
+        print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
+    if "parse" in modes and (parsed := run_parse_command(history)) is not None:
+        results.append(parsed)
+        print(f"{parsed.name}: {parsed.seconds:.1f}s")
+    if "pipeline" in modes:
+        expected_output = sum(s.output for s in want.values())
+        results.append(run_pipeline(history, work, args.broker, expected_output, args.pipeline_timeout))
+        if not args.keep:
+            prefix = next(
+                (n.split()[1].removesuffix(".*") for n in results[-1].notes if n.startswith("topics ")), ""
+            )
+            if prefix:
+                asyncio.run(_delete_topics(args.broker, prefix + "."))
+    title = f"ccusage vs spendstream, {info['bytes'] / 2**20:,.0f} MiB generated history (seed {args.seed})"
+    text = render(results, want, info, title)
+    print(text)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text)
+    if args.history is None and not args.keep:
+        shutil.rmtree(history, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""The spendstream side of the ccusage comparison: per-session totals of a Claude history.
+
+Three ways, from the cheapest to the whole product:
+- ``ledger``: the worker's parser and :class:`schemas.ledger.MemoryLedger` over the files
+  in one process (what a local ``spendstream parse`` does), no Kafka;
+- ``parse``: the ``spendstream parse`` command, when it exists (being built beside this);
+- ``pipeline``: broker + ``spendstream worker`` + ``spendstream publish DIR``, then
+  ``spendstream report session --json`` once the lake holds everything.
+
+Every way yields :class:`SessionTotals` per *session id*: a subagent's scope
+(``<session>/agent-<id>``) is folded into its session, as ccusage reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from schemas.ledger import MemoryLedger
+from schemas.money import ZERO_USD
+from schemas.sources import PARSERS, BadLine, LineContext
+from schemas.usage import TokenCounts
+
+FORMAT = "claude-transcript"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class SessionTotals:
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    web_search: int = 0
+    cost: Decimal = ZERO_USD
+    split_known: bool = True  # False: the tool reports cache writes as one number (in _5m)
+
+    @property
+    def cache_write(self) -> int:
+        return self.cache_write_5m + self.cache_write_1h
+
+    def add_tokens(self, tokens: TokenCounts, cost: Decimal) -> None:
+        self.input += tokens.input_tokens
+        self.output += tokens.output_tokens
+        self.cache_read += tokens.cache_read_tokens
+        self.cache_write_5m += tokens.cache_write_5m_tokens
+        self.cache_write_1h += tokens.cache_write_1h_tokens
+        self.web_search += tokens.web_search_requests
+        self.cost += cost
+
+
+@dataclass
+class Measured:
+    """One tool's run: wall time, per-session totals and notes."""
+
+    name: str
+    seconds: float
+    sessions: dict[str, SessionTotals] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def session_of(scope: str) -> str:
+    return scope.split("/", 1)[0]
+
+
+def history_files(root: Path) -> Iterator[Path]:
+    """``*.jsonl`` under ``root/projects`` in the order ``spendstream publish`` walks them."""
+    for folder, dirs, files in os.walk(root / "projects"):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".jsonl"):
+                yield Path(folder) / name
+
+
+def run_ledger(root: Path) -> Measured:
+    """Parser + MemoryLedger over every line, one process, no Kafka."""
+    started = time.perf_counter()
+    ledger = MemoryLedger()
+    sessions: dict[str, SessionTotals] = {}
+    parse = PARSERS[FORMAT]
+    now = datetime.now(UTC)
+    bad = 0
+    for path in history_files(root):
+        stream = f"bench:{path}"
+        with path.open("rb") as handle:
+            for position, raw in enumerate(handle, 1):
+                line = raw.rstrip(b"\r\n")
+                if not line:
+                    continue
+                context = LineContext(FORMAT, "bench", stream, position, now)
+                try:
+                    observations, _ = parse(line, context, None)
+                except BadLine:
+                    bad += 1
+                    continue
+                for obs in observations:
+                    event = ledger.observe(obs, context)
+                    if event is not None:
+                        totals = sessions.setdefault(session_of(event.session_id), SessionTotals())
+                        totals.add_tokens(event.tokens, event.cost_usd)
+    measured = Measured("spendstream (parser + ledger, in process)", time.perf_counter() - started, sessions)
+    if bad:
+        measured.notes.append(f"{bad} lines the parser rejected")
+    return measured
+
+
+def _from_report_rows(rows: list[dict[str, Any]]) -> dict[str, SessionTotals]:
+    sessions: dict[str, SessionTotals] = {}
+    for row in rows:
+        totals = sessions.setdefault(session_of(str(row["session_id"])), SessionTotals())
+        tokens = TokenCounts(
+            input_tokens=int(row.get("input_tokens") or 0),
+            output_tokens=int(row.get("output_tokens") or 0),
+            cache_read_tokens=int(row.get("cache_read_tokens") or 0),
+            cache_write_5m_tokens=int(row.get("cache_write_5m_tokens") or 0),
+            cache_write_1h_tokens=int(row.get("cache_write_1h_tokens") or 0),
+            web_search_requests=int(row.get("web_search_requests") or 0),
+        )
+        totals.add_tokens(tokens, Decimal(str(row.get("cost_usd") or 0)))
+    return sessions
+
+
+def run_parse_command(root: Path) -> Measured | None:
+    """``spendstream parse DIR --json``, if that command exists yet; None otherwise."""
+    if not (REPO / "spendstream" / "commands" / "parse_cmd.py").exists():
+        return None
+    cli = [sys.executable, "-m", "spendstream.cli", "parse"]
+    if subprocess.run([*cli, "--help"], capture_output=True, cwd=REPO, check=False).returncode != 0:
+        return None
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [*cli, str(root / "projects"), "--json"], capture_output=True, cwd=REPO, check=False
+    )
+    measured = Measured("spendstream parse (local)", time.perf_counter() - started)
+    if proc.returncode != 0:
+        measured.notes.append(f"exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-300:]}")
+        return measured
+    try:
+        document = orjson.loads(proc.stdout)
+        rows = document.get("sessions") or document["rows"] if isinstance(document, dict) else document
+        measured.sessions = _from_report_rows(rows)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        measured.notes.append(f"output not understood ({type(exc).__name__}): time only")
+    return measured
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _report(env: dict[str, str]) -> list[dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spendstream.cli", "report", "session", "--json"],
+        env=env, cwd=REPO, capture_output=True, check=False, timeout=300,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        return []
+    rows: list[dict[str, Any]] = orjson.loads(proc.stdout)["rows"]
+    return rows
+
+
+def run_pipeline(root: Path, work: Path, broker: str, expected_output: int, timeout_s: float) -> Measured:
+    """broker + worker + publish, timed from publish start until the lake holds every session's
+    output tokens (or nothing changed for a while, or ``timeout_s``)."""
+    prefix = f"ccbench{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSTREAM_")}
+    env.update(
+        SPENDSTREAM_BROKER=broker,
+        SPENDSTREAM_TOPIC_PREFIX=prefix,
+        SPENDSTREAM_STATE_DIR=str(work / "state"),
+        SPENDSTREAM_DATA_DIR=str(work / "lake"),
+        SPENDSTREAM_WEB_PORT=str(_free_port()),
+    )
+    measured = Measured("spendstream pipeline (publish + worker + lake)", 0.0)
+    log = (work / "worker.log").open("ab")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "spendstream.cli", "worker"],
+        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        started = time.perf_counter()
+        publish = subprocess.run(
+            [sys.executable, "-m", "spendstream.cli", "publish", "--no-progress", str(root / "projects")],
+            env=env, cwd=REPO, capture_output=True, check=False,
+        )  # fmt: skip
+        publish_s = time.perf_counter() - started
+        summary = publish.stderr.decode(errors="replace").strip().splitlines()
+        measured.notes.append(
+            f"publish exit {publish.returncode} in {publish_s:.1f}s: {summary[-1] if summary else ''}"
+        )
+        last_change, last_output = time.perf_counter(), -1
+        while time.perf_counter() - started < timeout_s:
+            if worker.poll() is not None:
+                measured.notes.append(f"worker exited with {worker.returncode} (see {work / 'worker.log'})")
+                break
+            rows = _report(env)
+            output = sum(int(r.get("output_tokens") or 0) for r in rows)
+            if output != last_output:
+                last_change, last_output = time.perf_counter(), output
+                measured.sessions = _from_report_rows(rows)
+                measured.seconds = time.perf_counter() - started
+            if output >= expected_output or time.perf_counter() - last_change > 180:
+                break
+            time.sleep(5)
+        if last_output < expected_output:
+            measured.notes.append(
+                f"lake incomplete: {last_output:,} of {expected_output:,} output tokens after "
+                f"{time.perf_counter() - started:.0f}s (time shown: until the last change)"
+            )
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=60)
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        log.close()
+    measured.notes.append(f"topics {prefix}.* on {broker}; worker log {work / 'worker.log'}")
+    return measured
