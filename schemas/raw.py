@@ -40,6 +40,9 @@ LABEL_PREFIX = "ss-label-"
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_PACKED_LINES = 10_000
+# Far beyond any line number, and small enough that every line of a packed record has a
+# position that fits the 64-bit integers of the worker's JSON state and envelopes (orjson).
+MAX_POSITION = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,8 @@ def line_count(headers: Iterable[tuple[str, bytes]]) -> int:
     """``ss-lines`` of a raw record (1 when absent); raises BadLine when invalid."""
     for key, raw in headers:
         if key == H_LINES:
+            if raw is None:  # Kafka allows a header without a value
+                raise BadLine(f"header {H_LINES} has no value")
             try:
                 count = int(raw.decode("ascii"))
             except (UnicodeDecodeError, ValueError) as exc:
@@ -128,6 +133,8 @@ def context_from_headers(headers: Iterable[tuple[str, bytes]]) -> LineContext:
         position = int(values[H_POS])
     except ValueError as exc:
         raise BadLine(f"header {H_POS} is not an integer") from exc
+    if not 0 <= position <= MAX_POSITION:
+        raise BadLine(f"header {H_POS} out of range 0..{MAX_POSITION}")
     try:
         published_at = datetime.fromisoformat(values[H_TS])
     except ValueError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,6 +23,10 @@ import orjson
 from schemas.raw import MAX_LINE_BYTES, context_from_headers, line_count, unpack_lines
 from schemas.sources import PARSERS, BadLine, LineContext, Observation
 from schemas.usage import SchemaError
+
+# Windows end at start + size + grace: an event time near datetime.max would overflow in
+# the rollup (and stop the worker on every replay). No CLI reports usage this far ahead.
+LATEST_EVENT_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,11 @@ def _normalize_line(value: bytes | None, context: LineContext, state: StreamStat
         )
     except SchemaError as exc:
         reason = f"schema: {exc}"
+        return Outcome(
+            "dead", context, reason=reason, new_state=_stream_state(context, parser_state, watermark)
+        )
+    if any(o.event_time >= LATEST_EVENT_TIME for o in observations):
+        reason = f"event time at or after {LATEST_EVENT_TIME:%Y-%m-%d}"
         return Outcome(
             "dead", context, reason=reason, new_state=_stream_state(context, parser_state, watermark)
         )
