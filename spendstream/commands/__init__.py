@@ -13,6 +13,7 @@ from spendstream.commands import (
     parse_cmd,
     publish_cmd,
     query_cmd,
+    reconcile_cmd,
     report_cmd,
     run_cmd,
     spool_cmd,
@@ -35,4 +36,5 @@ COMMANDS: list[Register] = [
     budget_cmd.register,
     report_cmd.register,
     compact_cmd.register,
+    reconcile_cmd.register,
 ]
