@@ -80,13 +80,16 @@ def _text(raw: bytes | None) -> str:
     return text[:MAX_TEXT]
 
 
-def _int(text: str | None) -> int | None:
+def _int(text: str | None, bits: int = 64) -> int | None:
+    """The header's integer if it fits a signed ``bits``-bit column, else None (never raises:
+    a line may be dead-lettered precisely because its ``ss-pos`` is out of range)."""
     if text is None:
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         return None
+    return value if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1) else None
 
 
 def dead_letter_row(record: KafkaRecord) -> DeadLetterRow:
@@ -101,7 +104,7 @@ def dead_letter_row(record: KafkaRecord) -> DeadLetterRow:
         dead_lettered_at=_EPOCH + timedelta(milliseconds=max(record.timestamp, 0)),
         reason=headers.get(H_REASON) or "unknown",
         source_topic=headers.get(H_TOPIC),
-        source_partition=_int(headers.get(H_PARTITION)),
+        source_partition=_int(headers.get(H_PARTITION), bits=32),
         source_offset=_int(headers.get(H_OFFSET)),
         format=headers.get("ss-format"),
         runner_id=headers.get("ss-runner"),

@@ -76,3 +76,13 @@ def test_no_parquet_file_carries_the_line(tmp_path: Path) -> None:
     assert SECRET not in path.read_bytes()
     assert SECRET.decode() not in str(table.to_pylist())
     assert table["kafka_offset"].to_pylist() == [17, 18]
+
+
+def test_numbers_that_do_not_fit_the_columns_are_null_not_a_crash(tmp_path: Path) -> None:
+    """A line is dead-lettered *because* its ss-pos is out of range (schemas/raw.py): its row
+    must still be written, or the sink (and with it the worker) fails on every replay."""
+    headers = [("ss-pos", str(2**64).encode()), ("ss-dlq-partition", str(2**31).encode())]
+    row = dead_letter_row(Record(LINE, [*headers, ("ss-dlq-offset", b"-99999999999999999999")]))
+    assert (row.position, row.source_partition, row.source_offset) == (None, None, None)
+    [path] = write_batch(tmp_path, DEADLETTER, "p.deadletter", 2, [(17, row)])
+    assert pq.read_table(path)["position"].to_pylist() == [None]
