@@ -254,15 +254,6 @@ def assert_no_content_in_lake(data_dir: Path) -> None:
         assert SECRET.decode() not in str(pq.read_table(path).to_pylist()), path
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "After a worker SIGKILL the usage topic can repeat events (same event_id): Faust commits an "
-        "event's outputs and its state/offset in different transactions. The rollup skips repeats per "
-        "record and the sink drops repeats it remembers, but some repeats still land twice in the lake "
-        "(2 of ~390 in the last run). Open: see the closing note of the session that added this mark."
-    ),
-)
 async def test_sigkill_while_files_are_written_keeps_the_lake_exact(topics: Settings, tmp_path: Path) -> None:
     settings = topics.model_copy(
         update={"sink_max_rows": 7, "sink_flush_seconds": 0.05, "web_port": free_port()}
@@ -306,15 +297,16 @@ async def test_sigkill_while_files_are_written_keeps_the_lake_exact(topics: Sett
     assert len(kills) == 3
 
     # The sink's contract: every event id committed to the usage topic is in the lake exactly
-    # once, as one of its committed records. The worker may repeat an event after a SIGKILL
-    # (its effects and its input offset can commit in different Kafka transactions); the sink
-    # keeps one copy (not always the first; see the closing note of the session that added this).
+    # once, as its first copy. The worker delivers at least once, so it may repeat an event
+    # after a SIGKILL; the sink drops the repeats (sinks/recent.py).
     usage = [(p, o, orjson.loads(v)["event_id"]) for p, o, v in await committed_records(settings, "usage")]
     _, lake = await asyncio.to_thread(
         query, settings.data_dir, "SELECT kafka_partition, kafka_offset, event_id FROM usage ORDER BY 1, 2"
     )
-    assert set(lake) <= set(usage)
-    assert sorted(e for _, _, e in lake) == sorted({e for _, _, e in usage})
+    first: dict[str, tuple[int, int, str]] = {}
+    for position in usage:
+        first.setdefault(position[2], position)
+    assert lake == sorted(first.values())
     print("usage records repeated by the worker (dropped by the sink):", len(usage) - len(lake))
     dead_letters = [
         (p, o, hashlib.sha256(v).hexdigest()) for p, o, v in await committed_records(settings, "deadletter")
