@@ -6,87 +6,15 @@ import asyncio
 import random
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
-from schemas.rollup import ScopeTotals
 from spendstream.settings import Settings
-from tests.integration.harness import (
-    WorkerProcess,
-    read_topic,
-    running_worker,
-    wait_for_query,
-    wait_until_shared,
-)
-from tests.integration.workload import (
-    TOKENS,
-    Workload,
-    build_workload,
-    expected_totals_view,
-    publish_workload,
-)
+from tests.integration.convergence import converged_totals, lake_matches
+from tests.integration.harness import WorkerProcess, running_worker, wait_until_shared
+from tests.integration.workload import build_workload, publish_workload
 
 pytestmark = pytest.mark.integration
-
-
-def totals_view(record: ScopeTotals) -> tuple[object, ...]:
-    sub, own = record.subtree, record.own
-    return (
-        sub.cost_usd,
-        *(getattr(sub.tokens, t) for t in TOKENS),
-        own.cost_usd,
-        own.events,
-        record.children,
-    )
-
-
-def latest_by_scope(records: list[Any]) -> dict[str, ScopeTotals]:
-    latest: dict[str, ScopeTotals] = {}
-    for message in records:
-        record = ScopeTotals.from_json_dict(orjson.loads(message.value))
-        current = latest.get(record.scope)
-        if current is None or record.version > current.version:
-            latest[record.scope] = record
-    return latest
-
-
-async def converged_totals(
-    settings: Settings, workload: Workload, wait_s: float = 120.0
-) -> dict[str, ScopeTotals]:
-    expected = expected_totals_view(workload)
-
-    def done(records: list[Any]) -> bool:
-        latest = latest_by_scope(records)
-        return all(s in latest and totals_view(latest[s]) == v for s, v in expected.items())
-
-    try:
-        records = await read_topic(settings, settings.topic("totals"), until=done, wait_s=wait_s)
-    except TimeoutError:
-        records = await read_topic(settings, settings.topic("totals"), until=lambda r: True, wait_s=5)
-        latest = latest_by_scope(records)
-        diffs = {s: (totals_view(latest[s]) if s in latest else None, v) for s, v in expected.items()}
-        wrong = {s: d for s, d in diffs.items() if d[0] != d[1]}
-        raise AssertionError(f"totals did not converge; (got, expected) per scope: {wrong}") from None
-    return latest_by_scope(records)
-
-
-async def lake_matches(settings: Settings, workload: Workload) -> None:
-    expected = {s: (e.own_cost, e.own_events) for s, e in workload.expected.items()}
-    rows = await wait_for_query(
-        settings,
-        "SELECT session_id, sum(cost_usd), count(*) FROM usage GROUP BY 1",
-        until=lambda rows: {r[0]: (r[1], r[2]) for r in rows} == expected,
-        wait_s=60,
-    )
-    assert len(rows) == len(expected)
-    _, dupes = await asyncio.to_thread(
-        __import__("sinks.catalog", fromlist=["run_query"]).run_query,
-        settings.data_dir,
-        "SELECT event_id, count(*) FROM usage GROUP BY 1 HAVING count(*) > 1",
-    )
-    assert dupes == []
 
 
 async def test_rollup_of_three_level_trees_is_exact(topics: Settings, tmp_path: Path) -> None:
