@@ -50,10 +50,10 @@ class TokenCounts:
     web_search_requests: int = 0
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in TOKEN_FIELDS:
+            value = getattr(self, name)
             if type(value) is not int or not 0 <= value <= _MAX_TOKENS:
-                raise SchemaError(f"{f.name} must be a non-negative integer, got {value!r}")
+                raise SchemaError(f"{name} must be a non-negative integer, got {value!r}")
 
     @property
     def total(self) -> int:

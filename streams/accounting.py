@@ -129,6 +129,7 @@ class RollupView:
     # again, so a repeat after a crash also repairs an upsert that never reached the topic.
     touched_totals: dict[str, None] = field(default_factory=dict)
     touched_windows: dict[str, None] = field(default_factory=dict)
+    last_touched: list[str] = field(default_factory=list)  # keys the last event reached
 
     def stored_totals(self, scope: str) -> Stored[ScopeTotals] | None:
         return self.totals_writes.get(scope) or self.totals_get(scope)
@@ -148,6 +149,7 @@ def rollup_step(
     time its own stream had reached), not by the order the usage topic delivers events in:
     events of one tree reach this stage through several ledger partitions, out of order.
     """
+    view.last_touched.clear()
 
     def totals(scope: str) -> ScopeTotals | None:
         stored = view.stored_totals(scope)
@@ -158,6 +160,7 @@ def rollup_step(
         if not stored.applied(origin):
             view.totals_writes[record.scope] = stored.after(record, origin)
         view.touched_totals[record.scope] = None
+        view.last_touched.append(record.scope)
 
     def window(key: str) -> WindowTotals | None:
         stored = view.stored_window(key)
@@ -170,3 +173,4 @@ def rollup_step(
         if not stored_w.applied(origin):
             view.windows_writes[record_w.key] = stored_w.after(record_w, origin)
         view.touched_windows[record_w.key] = None
+        view.last_touched.append(record_w.key)

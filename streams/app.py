@@ -51,6 +51,9 @@ from streams.web import register_views
 
 log = logging.getLogger(__name__)
 
+# Decoded rollup values kept between batches (a hot tree's keys are read every batch).
+DECODED_CACHE_KEYS = 50_000
+
 
 def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     conf: dict[str, Any] = {
@@ -91,18 +94,24 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     def topic(name: str) -> Any:
         return app.topic(settings.topic(name), key_type=bytes, value_type=bytes)
 
-    raw_topic, observations_topic = topic(RAW), topic(OBSERVATIONS)
-    usage_topic, dead_topic = topic(USAGE), topic(DEADLETTER)
-    totals_topic, windows_topic = topic(TOTALS), topic(WINDOWS)
+    # Outputs go straight to the producer (streams/batching.py), by topic name.
+    dead_topic_name, observations_topic_name = settings.topic(DEADLETTER), settings.topic(OBSERVATIONS)
+    usage_topic_name, totals_topic_name = settings.topic(USAGE), settings.topic(TOTALS)
+    windows_topic_name = settings.topic(WINDOWS)
+    raw_topic, observations_topic, usage_topic = topic(RAW), topic(OBSERVATIONS), topic(USAGE)
     streams_table = _table(app, "streams", settings)
     ledger_table = _table(app, "ledger", settings)
     totals_table = _table(app, "totals", settings)
     windows_table = _table(app, "windows", settings)
 
-    size, within = settings.batch_max_records, settings.batch_max_seconds
+    batching: dict[str, Any] = {
+        "size": settings.batch_max_records,
+        "within": settings.batch_max_seconds,
+        "timed": metrics.timed,
+    }
 
     async def normalize_batch(events: Sequence[Any]) -> None:
-        states, outbox = StateBatch(streams_table), Outbox()
+        states, outbox = StateBatch(streams_table, app.producer), Outbox(app.producer)
 
         def stream_state(stream_id: str) -> StreamState | None:
             data = states.get(stream_id.encode())
@@ -117,24 +126,24 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 metrics.count(outcome.kind)
                 if outcome.new_state is not None and outcome.context is not None:
                     final_state, stream_id = outcome.new_state, outcome.context.stream_id
-                    states.set(stream_id.encode(), final_state.to_bytes(), event)
+                    states.set(stream_id.encode(), final_state.to_bytes(), message.partition)
                 if outcome.kind == "dead":
                     value, headers = dead_letter(message, outcome)
-                    await outbox.send(dead_topic, message.key or b"", value, headers)
+                    await outbox.send(dead_topic_name, message.key or b"", value, headers)
                 for observation in outcome.observations:
                     assert outcome.context is not None
                     value = envelope.encode(observation, outcome.context)
-                    await outbox.send(observations_topic, ledger_key(observation).encode(), value)
+                    await outbox.send(observations_topic_name, ledger_key(observation).encode(), value)
         await outbox.delivered()
-        states.write()
+        await states.write()
 
     @app.agent(raw_topic, name="normalize")
     async def normalize(stream: faust.StreamT) -> AsyncIterator[None]:
-        async for _ in batches(stream, normalize_batch, size=size, within=within, stage="normalize"):
+        async for _ in batches(stream, normalize_batch, **batching, stage="normalize"):
             yield None
 
     async def ledger_batch(events: Sequence[Any]) -> None:
-        states, outbox = StateBatch(ledger_table), Outbox()
+        states, outbox = StateBatch(ledger_table, app.producer), Outbox(app.producer)
 
         def ledger_get(key: str) -> bytes | None:
             return states.get(key.encode())
@@ -147,35 +156,50 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             except (SchemaError, BadLine) as exc:
                 metrics.count("dead")
                 headers = dead_letter_headers(message, f"observation: {exc}")
-                await outbox.send(dead_topic, message.key or b"", message.value or b"", headers)
+                await outbox.send(dead_topic_name, message.key or b"", message.value or b"", headers)
                 continue
             for key, value in writes.states.items():
-                states.set(key.encode(), value, event)
+                states.set(key.encode(), value, message.partition)
             if writes.event is not None:
                 metrics.count_event(writes.event)
                 origin = [(H_ORIGIN, f"{message.partition}:{message.offset}".encode())]
-                await outbox.send(usage_topic, writes.event.root_id.encode(), writes.event.to_json(), origin)
+                await outbox.send(
+                    usage_topic_name, writes.event.root_id.encode(), writes.event.to_json(), origin
+                )
         await outbox.delivered()
-        states.write()
+        await states.write()
 
     @app.agent(observations_topic, name="ledger")
     async def ledger_agent(stream: faust.StreamT) -> AsyncIterator[None]:
-        async for _ in batches(stream, ledger_batch, size=size, within=within, stage="ledger"):
+        async for _ in batches(stream, ledger_batch, **batching, stage="ledger"):
             yield None
 
-    def stored(data: bytes | None, kind: Any) -> Any:
+    decoded: dict[bytes, tuple[bytes, Any]] = {}
+
+    def stored(states: StateBatch, key: str, kind: Any) -> Any:
+        """The Stored value of ``key``, decoded once per table value (identity-checked)."""
+        raw_key = key.encode()
+        data = states.get(raw_key)
         if data is None:
             return None
+        hit = decoded.get(raw_key)
+        if hit is not None and hit[0] is data:
+            return hit[1]
         raw = orjson.loads(data)
-        return Stored(kind.from_json_dict(raw["r"]), tuple((p, o) for p, o in raw.get("o", ())))
+        value = Stored(kind.from_json_dict(raw["r"]), tuple((p, o) for p, o in raw.get("o", ())))
+        if len(decoded) >= DECODED_CACHE_KEYS:
+            decoded.clear()
+        decoded[raw_key] = (data, value)
+        return value
 
     async def rollup_batch(events: Sequence[Any]) -> None:
-        totals, windows_state, outbox = StateBatch(totals_table), StateBatch(windows_table), Outbox()
+        totals = StateBatch(totals_table, app.producer)
+        windows_state, outbox = StateBatch(windows_table, app.producer), Outbox(app.producer)
         view = RollupView(
-            lambda scope: stored(totals.get(scope.encode()), ScopeTotals),
-            lambda key: stored(windows_state.get(key.encode()), WindowTotals),
+            lambda scope: stored(totals, scope, ScopeTotals),
+            lambda key: stored(windows_state, key, WindowTotals),
         )
-        source_of: dict[str, Any] = {}
+        source_of: dict[str, int] = {}
         for event in events:
             message = event.message
             try:
@@ -183,33 +207,40 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             except SchemaError as exc:
                 metrics.count("dead")
                 headers = dead_letter_headers(message, f"usage event: {exc}")
-                await outbox.send(dead_topic, message.key or b"", message.value or b"", headers)
+                await outbox.send(dead_topic_name, message.key or b"", message.value or b"", headers)
                 continue
             rollup_step(usage, view, windows, origin_of(message.headers))
-            for key in (*view.touched_totals, *view.touched_windows):
-                source_of.setdefault(key, event)
-        for scope in view.touched_totals:
-            current = view.stored_totals(scope)
-            assert current is not None
-            record = orjson.dumps(current.record.to_json_dict())
-            await outbox.send(totals_topic, scope.encode(), record)
-        for key in view.touched_windows:
-            current_w = view.stored_window(key)
-            assert current_w is not None
-            await outbox.send(windows_topic, key.encode(), orjson.dumps(current_w.record.to_json_dict()))
+            for key in view.last_touched:
+                source_of.setdefault(key, message.partition)
+        writes: list[tuple[StateBatch, bytes, bytes, Any]] = []
+        for topic, states, touched, written, current_of in (
+            (totals_topic_name, totals, view.touched_totals, view.totals_writes, view.stored_totals),
+            (
+                windows_topic_name,
+                windows_state,
+                view.touched_windows,
+                view.windows_writes,
+                view.stored_window,
+            ),
+        ):
+            for key in touched:
+                current = current_of(key)
+                assert current is not None
+                record = orjson.dumps(current.record.to_json_dict())
+                await outbox.send(topic, key.encode(), record)
+                if key in written:
+                    data = b'{"r":%s,"o":%s}' % (record, orjson.dumps(current.origins))
+                    writes.append((states, key.encode(), data, current))
         await outbox.delivered()
-        for scope, value in view.totals_writes.items():
-            data = orjson.dumps({"r": value.record.to_json_dict(), "o": value.origins})
-            totals.set(scope.encode(), data, source_of[scope])
-        for key, value_w in view.windows_writes.items():
-            data = orjson.dumps({"r": value_w.record.to_json_dict(), "o": value_w.origins})
-            windows_state.set(key.encode(), data, source_of[key])
-        totals.write()
-        windows_state.write()
+        for states, raw_key, data, current in writes:
+            states.set(raw_key, data, source_of[raw_key.decode()])
+            decoded[raw_key] = (data, current)
+        await totals.write()
+        await windows_state.write()
 
     @app.agent(usage_topic, name="rollup")
     async def rollup_agent(stream: faust.StreamT) -> AsyncIterator[None]:
-        async for _ in batches(stream, rollup_batch, size=size, within=within, stage="rollup"):
+        async for _ in batches(stream, rollup_batch, **batching, stage="rollup"):
             yield None
 
     register_views(app, totals_table, metrics)

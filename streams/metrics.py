@@ -18,6 +18,8 @@ class Metrics:
     outcomes: Counter[str] = field(default_factory=Counter)
     raw_records: int = 0
     usage_events: int = 0
+    # Per stage: batches handled, input records in them, seconds spent handling them.
+    stages: dict[str, list[float]] = field(default_factory=dict)
     cost_usd: Decimal = Decimal(0)
 
     def count_record(self) -> None:
@@ -30,10 +32,18 @@ class Metrics:
         self.usage_events += 1
         self.cost_usd += event.cost_usd
 
+    def timed(self, stage: str, records: int, seconds: float) -> None:
+        batches, total, spent = self.stages.get(stage, [0, 0, 0.0])
+        self.stages[stage] = [batches + 1, total + records, spent + seconds]
+
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "raw_records": self.raw_records,
             "records": dict(self.outcomes),
             "usage_events": self.usage_events,
             "cost_usd": usd_str(self.cost_usd),
+            "stages": {
+                stage: {"batches": int(b), "records": int(r), "seconds": round(t, 3)}
+                for stage, (b, r, t) in self.stages.items()
+            },
         }

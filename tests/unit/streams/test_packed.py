@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.raw import H_LINES, H_POS, RawLineMeta, pack_lines
-from streams.batching import StateBatch
 from streams.deadletter import H_LINE, dead_letter
 from streams.normalize import StreamState, normalize_lines
 
@@ -67,38 +66,3 @@ def test_a_dead_line_of_a_packed_record_is_dead_lettered_alone() -> None:
     assert value == b"\xff\xfe"
     assert names[H_POS] == b"6" and names[H_LINE] == b"1" and H_LINES not in names
     assert names["ss-dlq-offset"] == b"77" and names["ss-dlq-reason"]
-
-
-@dataclass
-class Event:
-    message: Message
-
-
-@dataclass
-class Table:
-    data: dict[bytes, bytes] = field(default_factory=dict)
-    partitions: list[int] = field(default_factory=list)
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        from faust.streams import current_event
-
-        event = current_event()
-        assert event is not None
-        self.partitions.append(event.message.partition)
-        self.data[key] = value
-
-
-def test_state_batch_reads_its_own_writes_and_stores_each_key_once_in_its_event() -> None:
-    table = Table({b"k": b"old"})
-    batch = StateBatch(table)
-    first, second = Event(Message(b"", [], partition=1)), Event(Message(b"", [], partition=2))
-    batch.set(b"k", b"v1", first)
-    batch.set(b"k", b"v2", first)
-    batch.set(b"j", b"w", second)
-    assert batch.get(b"k") == b"v2" and table.data[b"k"] == b"old"
-    assert batch.write() == 2
-    assert table.data == {b"k": b"v2", b"j": b"w"}
-    assert table.partitions == [1, 2]
