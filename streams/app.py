@@ -27,7 +27,7 @@ import faust
 import orjson
 
 from schemas import envelope
-from schemas.pricing import default_price_table
+from schemas.pricing import cost_disagrees, load_price_table
 from schemas.rollup import ScopeTotals, WindowTotals
 from schemas.sources import BadLine
 from schemas.usage import SchemaError, UsageEvent
@@ -89,7 +89,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     metrics = Metrics()
     app.spendstream_metrics = metrics  # type: ignore[attr-defined]
     windows = WindowConfig(settings.window_sizes_seconds, settings.window_grace_seconds)
-    prices = default_price_table()
+    prices = load_price_table(settings.prices_file)
 
     def topic(name: str) -> Any:
         return app.topic(settings.topic(name), key_type=bytes, value_type=bytes)
@@ -162,6 +162,10 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 states.set(key.encode(), value, message.partition)
             if writes.event is not None:
                 metrics.count_event(writes.event)
+                if cost_disagrees(
+                    observation.tokens, observation.model, observation.reported_cost_usd, prices
+                ):
+                    metrics.cost_disagreements += 1
                 origin = [(H_ORIGIN, f"{message.partition}:{message.offset}".encode())]
                 await outbox.send(
                     usage_topic_name, writes.event.root_id.encode(), writes.event.to_json(), origin

@@ -18,6 +18,9 @@ class Metrics:
     outcomes: Counter[str] = field(default_factory=Counter)
     raw_records: int = 0
     usage_events: int = 0
+    # Usage whose reported cost and the price table's differ by more than 1% (counted
+    # once per ledger delta; schemas/pricing.py::cost_disagrees).
+    cost_disagreements: int = 0
     # Per stage: batches handled, input records in them, seconds spent handling them.
     stages: dict[str, list[float]] = field(default_factory=dict)
     cost_usd: Decimal = Decimal(0)
@@ -41,6 +44,7 @@ class Metrics:
             "raw_records": self.raw_records,
             "records": dict(self.outcomes),
             "usage_events": self.usage_events,
+            "cost_disagreements": self.cost_disagreements,
             "cost_usd": usd_str(self.cost_usd),
             "stages": {
                 stage: {"batches": int(b), "records": int(r), "seconds": round(t, 3)}

@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from faust import Worker
 
+    from schemas.pricing import PricingError
     from spendstream.worker import build_worker_app
 
     try:
@@ -37,7 +38,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except RuntimeError as exc:
         print(f"spendstream worker: {exc}", file=sys.stderr)
         return 1
-    app = build_worker_app(settings, with_sink=not args.no_sink)
+    try:
+        app = build_worker_app(settings, with_sink=not args.no_sink)
+    except PricingError as exc:
+        print(f"spendstream worker: SPENDSTREAM_PRICES_FILE: {exc}", file=sys.stderr)
+        return 2
     worker = Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()
     return 0
