@@ -31,6 +31,7 @@ H_REASON = "ss-dlq-reason"
 H_TOPIC = "ss-dlq-topic"
 H_PARTITION = "ss-dlq-partition"
 H_OFFSET = "ss-dlq-offset"
+H_LINE = "ss-dlq-line"
 
 DEADLETTER_SCHEMA = pa.schema(
     [
@@ -47,6 +48,7 @@ DEADLETTER_SCHEMA = pa.schema(
         ("headers", pa.map_(pa.string(), pa.string())),
         ("byte_length", pa.int64()),
         ("sha256", pa.string()),
+        ("dead_letter_id", pa.string()),
         ("kafka_partition", pa.int32()),
         ("kafka_offset", pa.int64()),
     ]
@@ -70,6 +72,7 @@ class DeadLetterRow:
     headers: dict[str, str]
     byte_length: int | None
     sha256: str | None
+    dead_letter_id: str = ""
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(DeadLetterRow))
@@ -113,7 +116,23 @@ def dead_letter_row(record: KafkaRecord) -> DeadLetterRow:
         headers=headers,
         byte_length=None if value is None else len(value),
         sha256=None if value is None else hashlib.sha256(value).hexdigest(),
+        dead_letter_id=_dead_letter_id(headers, value, record.timestamp),
     )
+
+
+def _dead_letter_id(headers: dict[str, str], value: bytes | None, timestamp: int) -> str:
+    """Names the failed input: source topic, partition, offset and line in a packed record.
+
+    The worker sends a dead letter again when it replays its input after a crash; the
+    repeat has the same id (and the source record's timestamp, so the same date folder),
+    and the sink keeps one row. A record without a source position is named by its
+    fingerprint and timestamp instead.
+    """
+    topic, partition, offset = headers.get(H_TOPIC), headers.get(H_PARTITION), headers.get(H_OFFSET)
+    if topic and partition and offset:
+        return f"{topic}/{partition}/{offset}/{headers.get(H_LINE, '0')}"
+    digest = hashlib.sha256(value or b"").hexdigest()
+    return f"unplaced/{digest}/{timestamp}"
 
 
 def deadletter_table(partition: int, records: Sequence[tuple[int, DeadLetterRow]]) -> pa.Table:
@@ -139,4 +158,6 @@ DEADLETTER: Dataset[DeadLetterRow] = Dataset(
     decode=dead_letter_row,
     event_time=_dead_lettered_at,
     to_table=deadletter_table,
+    identity_column="dead_letter_id",
+    identity=lambda row: row.dead_letter_id,
 )

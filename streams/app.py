@@ -129,7 +129,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                     states.set(stream_id.encode(), final_state.to_bytes(), message.partition)
                 if outcome.kind == "dead":
                     value, headers = dead_letter(message, outcome)
-                    await outbox.send(dead_topic_name, message.key or b"", value, headers)
+                    await outbox.send(dead_topic_name, message.key or b"", value, headers, message.timestamp)
                 for observation in outcome.observations:
                     assert outcome.context is not None
                     value = envelope.encode(observation, outcome.context)
@@ -156,7 +156,9 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             except (SchemaError, BadLine) as exc:
                 metrics.count("dead")
                 headers = dead_letter_headers(message, f"observation: {exc}")
-                await outbox.send(dead_topic_name, message.key or b"", message.value or b"", headers)
+                await outbox.send(
+                    dead_topic_name, message.key or b"", message.value or b"", headers, message.timestamp
+                )
                 continue
             for key, value in writes.states.items():
                 states.set(key.encode(), value, message.partition)
@@ -211,7 +213,9 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             except SchemaError as exc:
                 metrics.count("dead")
                 headers = dead_letter_headers(message, f"usage event: {exc}")
-                await outbox.send(dead_topic_name, message.key or b"", message.value or b"", headers)
+                await outbox.send(
+                    dead_topic_name, message.key or b"", message.value or b"", headers, message.timestamp
+                )
                 continue
             rollup_step(usage, view, windows, origin_of(message.headers))
             for key in view.last_touched:

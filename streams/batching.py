@@ -81,9 +81,17 @@ class Outbox:
         self._pending: list[Awaitable[Any]] = []
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+        timestamp: float | None = None,
     ) -> None:
-        future = await self.producer.send(topic, key, value, None, None, list(headers) if headers else None)
+        """Queue one record; ``timestamp`` (seconds) keeps a replayed output's time identical."""
+        future = await self.producer.send(
+            topic, key, value, None, timestamp, list(headers) if headers else None
+        )
         self._pending.append(future)
 
     async def delivered(self) -> int:

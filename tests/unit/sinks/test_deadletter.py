@@ -86,3 +86,14 @@ def test_numbers_that_do_not_fit_the_columns_are_null_not_a_crash(tmp_path: Path
     assert (row.position, row.source_partition, row.source_offset) == (None, None, None)
     [path] = write_batch(tmp_path, DEADLETTER, "p.deadletter", 2, [(17, row)])
     assert pq.read_table(path)["position"].to_pylist() == [None]
+
+
+def test_a_dead_letter_is_named_by_its_source_position_and_line() -> None:
+    assert dead_letter_row(Record(LINE, HEADERS)).dead_letter_id == "p.raw/1/12345/0"
+    packed_line = [*HEADERS, ("ss-dlq-line", b"7")]
+    # A repeat sent after a worker replay (another DLQ offset, same source) has the same id.
+    repeat = dead_letter_row(Record(LINE, packed_line, offset=99))
+    assert repeat.dead_letter_id == "p.raw/1/12345/7"
+    assert DEADLETTER.identity is not None and DEADLETTER.identity(repeat) == "p.raw/1/12345/7"
+    unplaced = dead_letter_row(Record(b"x", [("ss-dlq-reason", b"r")]))
+    assert unplaced.dead_letter_id == f"unplaced/{hashlib.sha256(b'x').hexdigest()}/1743465600123"
