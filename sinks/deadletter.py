@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
+from schemas.deadletter import H_LINE, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
 from sinks.dataset import Dataset, KafkaRecord
 
 DEADLETTER_DATASET = "deadletter"
@@ -27,11 +28,6 @@ MAX_TEXT = 512
 _MAX_HEADER_NAME = 128
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-H_REASON = "ss-dlq-reason"
-H_TOPIC = "ss-dlq-topic"
-H_PARTITION = "ss-dlq-partition"
-H_OFFSET = "ss-dlq-offset"
-H_LINE = "ss-dlq-line"
 
 DEADLETTER_SCHEMA = pa.schema(
     [

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import orjson
+
 from schemas import ledger
 from schemas.pricing import CostMode, PriceTable
 from schemas.rollup import ScopeTotals, WindowTotals, roll_up, roll_up_windows
@@ -100,6 +102,15 @@ class Stored(Generic[R]):
         partition, offset = origin
         rest: tuple[Origin, ...] = tuple(item for item in self.origins if item[0] != partition)
         return Stored(record, tuple(sorted((*rest, (partition, offset)))))
+
+    def to_bytes(self, record_json: bytes) -> bytes:
+        """The table value, given the record's JSON (already encoded for its topic)."""
+        return b'{"r":%s,"o":%s}' % (record_json, orjson.dumps(self.origins))
+
+    @staticmethod
+    def from_bytes(data: bytes, kind: type[R]) -> Stored[R]:
+        raw = orjson.loads(data)
+        return Stored(kind.from_json_dict(raw["r"]), tuple((p, o) for p, o in raw.get("o", ())))
 
 
 H_ORIGIN = "ss-origin"

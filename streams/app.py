@@ -46,7 +46,7 @@ from streams.accounting import (
 from streams.batching import Outbox, StateBatch, batches
 from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
-from streams.normalize import StreamState, normalize_lines
+from streams.normalize import Outcome, StreamState, normalize_lines
 from streams.web import register_views
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,15 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         "timed": metrics.timed,
     }
 
+    async def send_dead(outbox: Outbox, message: Any, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        # The source record's timestamp: a replayed dead letter is the same record again.
+        await outbox.send(dead_topic_name, message.key or b"", value, headers, message.timestamp)
+
+    async def stage_dead(outbox: Outbox, message: Any, stage: str, reason: str) -> None:
+        """Dead-letter a malformed record of a later stage (counted apart from raw lines)."""
+        metrics.stage_dead_letters[stage] += 1
+        await send_dead(outbox, message, message.value or b"", dead_letter_headers(message, reason))
+
     async def normalize_batch(events: Sequence[Any]) -> None:
         states, outbox = StateBatch(streams_table, app.producer), Outbox(app.producer)
 
@@ -120,20 +129,20 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         for event in events:
             message = event.message
             metrics.count_record()
-            final_state: StreamState | None = None
-            stream_id: str | None = None
+            last: Outcome | None = None  # the last line that moved the stream's state
             for outcome in normalize_lines(message.value, message.headers, stream_state):
                 metrics.count(outcome.kind)
                 if outcome.new_state is not None and outcome.context is not None:
-                    final_state, stream_id = outcome.new_state, outcome.context.stream_id
-                    states.set(stream_id.encode(), final_state.to_bytes(), message.partition)
+                    last = outcome
                 if outcome.kind == "dead":
-                    value, headers = dead_letter(message, outcome)
-                    await outbox.send(dead_topic_name, message.key or b"", value, headers, message.timestamp)
+                    await send_dead(outbox, message, *dead_letter(message, outcome))
                 for observation in outcome.observations:
                     assert outcome.context is not None
                     value = envelope.encode(observation, outcome.context)
                     await outbox.send(observations_topic_name, ledger_key(observation).encode(), value)
+            if last is not None and last.new_state is not None and last.context is not None:
+                key = last.context.stream_id.encode()
+                states.set(key, last.new_state.to_bytes(), message.partition)
         await outbox.delivered()
         await states.write()
 
@@ -154,11 +163,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 observation, context = envelope.decode(message.value)
                 writes = ledger_step(observation, context, ledger_get, prices, settings.cost_mode)
             except (SchemaError, BadLine) as exc:
-                metrics.count("dead")
-                headers = dead_letter_headers(message, f"observation: {exc}")
-                await outbox.send(
-                    dead_topic_name, message.key or b"", message.value or b"", headers, message.timestamp
-                )
+                await stage_dead(outbox, message, "ledger", f"observation: {exc}")
                 continue
             for key, value in writes.states.items():
                 states.set(key.encode(), value, message.partition)
@@ -191,8 +196,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         hit = decoded.get(raw_key)
         if hit is not None and hit[0] is data:
             return hit[1]
-        raw = orjson.loads(data)
-        value = Stored(kind.from_json_dict(raw["r"]), tuple((p, o) for p, o in raw.get("o", ())))
+        value = Stored.from_bytes(data, kind)
         if len(decoded) >= DECODED_CACHE_KEYS:
             decoded.clear()
         decoded[raw_key] = (data, value)
@@ -211,16 +215,12 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             try:
                 usage = UsageEvent.from_json(message.value)
             except SchemaError as exc:
-                metrics.count("dead")
-                headers = dead_letter_headers(message, f"usage event: {exc}")
-                await outbox.send(
-                    dead_topic_name, message.key or b"", message.value or b"", headers, message.timestamp
-                )
+                await stage_dead(outbox, message, "rollup", f"usage event: {exc}")
                 continue
             rollup_step(usage, view, windows, origin_of(message.headers))
             for key in view.last_touched:
                 source_of.setdefault(key, message.partition)
-        writes: list[tuple[StateBatch, bytes, bytes, Any]] = []
+        writes: list[tuple[StateBatch, str, bytes, Any]] = []
         for topic, states, touched, written, current_of in (
             (totals_topic_name, totals, view.touched_totals, view.totals_writes, view.stored_totals),
             (
@@ -237,12 +237,11 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 record = orjson.dumps(current.record.to_json_dict())
                 await outbox.send(topic, key.encode(), record)
                 if key in written:
-                    data = b'{"r":%s,"o":%s}' % (record, orjson.dumps(current.origins))
-                    writes.append((states, key.encode(), data, current))
+                    writes.append((states, key, current.to_bytes(record), current))
         await outbox.delivered()
-        for states, raw_key, data, current in writes:
-            states.set(raw_key, data, source_of[raw_key.decode()])
-            decoded[raw_key] = (data, current)
+        for states, key, data, current in writes:
+            states.set(key.encode(), data, source_of[key])
+            decoded[key.encode()] = (data, current)
         await totals.write()
         await windows_state.write()
 

@@ -6,7 +6,7 @@ every input whose effects might be incomplete. Replays are harmless when two rul
 
 1. **Deterministic outputs.** The same input met with the same state yields the same
    records (same ``event_id``); every consumer drops a repeat (the ledger keeps maxima,
-   the rollup and the sink remember recent event ids).
+   the rollup remembers the ledger offsets it applied, the sink the event ids it holds).
 2. **Outputs before state.** A stage writes its state only after Kafka acknowledged the
    outputs computed from it (:class:`Outbox`, then :meth:`StateBatch.write`). A crash can
    therefore leave outputs without their state (replay re-sends them: rule 1 drops the
@@ -62,15 +62,13 @@ class StateBatch:
         """Stage a write; ``partition`` is that of the input the key belongs to."""
         self._writes[key] = (value, partition)
 
-    async def write(self) -> int:
+    async def write(self) -> None:
         """Store every staged write locally and in the changelog (one record per key)."""
         changelog = self.table.changelog_topic.get_topic_name()
         for key, (value, partition) in self._writes.items():
             self.table.data[key] = value
             await self.producer.send(changelog, key, value, partition, None, None)
-        count = len(self._writes)
         self._writes.clear()
-        return count
 
 
 class Outbox:
@@ -94,12 +92,10 @@ class Outbox:
         )
         self._pending.append(future)
 
-    async def delivered(self) -> int:
-        count = len(self._pending)
+    async def delivered(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending)
         self._pending.clear()
-        return count
 
 
 async def batches(

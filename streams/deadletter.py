@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.deadletter import DLQ_PREFIX, H_LINE, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
 from schemas.raw import H_LINES, H_POS
-
-H_REASON = "ss-dlq-reason"
-H_TOPIC = "ss-dlq-topic"
-H_PARTITION = "ss-dlq-partition"
-H_OFFSET = "ss-dlq-offset"
-H_LINE = "ss-dlq-line"
 
 
 def dead_letter_headers(message: Any, reason: str) -> list[tuple[str, bytes]]:
     """Original headers, then the reason and the source position (topic, partition, offset)."""
     original = list(message.headers or ())
     return [
-        *[(k, v) for k, v in original if not k.startswith("ss-dlq-")],
+        *[(k, v) for k, v in original if not k.startswith(DLQ_PREFIX)],
         (H_REASON, reason.encode("utf-8")),
         (H_TOPIC, str(message.topic).encode("utf-8")),
         (H_PARTITION, str(message.partition).encode("utf-8")),

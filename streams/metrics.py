@@ -13,9 +13,15 @@ from schemas.usage import UsageEvent
 
 @dataclass
 class Metrics:
-    """Counts since this worker started; per-record outcomes sum to the records consumed."""
+    """Counts since this worker started.
+
+    ``outcomes`` are per raw line (a packed record holds several): usage + no_usage +
+    duplicate + dead = raw lines consumed. Dead letters of the later stages (a malformed
+    observation or usage record) are counted apart, in ``stage_dead_letters``.
+    """
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    stage_dead_letters: Counter[str] = field(default_factory=Counter)
     raw_records: int = 0
     usage_events: int = 0
     # Usage whose reported cost and the price table's differ by more than 1% (counted
@@ -43,6 +49,7 @@ class Metrics:
         return {
             "raw_records": self.raw_records,
             "records": dict(self.outcomes),
+            "stage_dead_letters": dict(self.stage_dead_letters),
             "usage_events": self.usage_events,
             "cost_disagreements": self.cost_disagreements,
             "cost_usd": usd_str(self.cost_usd),

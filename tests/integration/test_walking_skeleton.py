@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from producers.publish import PublishRequest, publish
+from schemas.deadletter import H_REASON
 from spendstream.settings import Settings
-from streams.deadletter import H_REASON
 from tests.integration.harness import read_topic, running_worker, wait_for_query
 
 pytestmark = pytest.mark.integration
