@@ -9,7 +9,7 @@ import orjson
 
 from schemas.rollup import ScopeTotals
 from spendstream.settings import Settings
-from tests.integration.harness import read_topic, wait_for_query
+from tests.integration.harness import TopicTimeout, read_topic, wait_for_query
 from tests.integration.workload import TOKENS, Workload, expected_totals_view
 
 
@@ -46,9 +46,8 @@ async def converged_totals(
 
     try:
         records = await read_topic(settings, settings.topic("totals"), until=done, wait_s=wait_s)
-    except TimeoutError:
-        records = await read_topic(settings, settings.topic("totals"), until=lambda r: True, wait_s=5)
-        latest = latest_by_scope(records)
+    except TopicTimeout as timeout:
+        latest = latest_by_scope(timeout.records)
         diffs = {s: (totals_view(latest[s]) if s in latest else None, v) for s, v in expected.items()}
         wrong = {s: d for s, d in diffs.items() if d[0] != d[1]}
         raise AssertionError(f"totals did not converge; (got, expected) per scope: {wrong}") from None

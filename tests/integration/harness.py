@@ -127,6 +127,14 @@ async def wait_until_shared(workers: list[WorkerProcess], partitions: int, wait_
     raise TimeoutError(f"partitions never spread over the workers: {[w.raw_partitions() for w in workers]}")
 
 
+class TopicTimeout(TimeoutError):
+    """``read_topic``'s condition never held; ``records`` is everything read meanwhile."""
+
+    def __init__(self, message: str, records: list[Any]) -> None:
+        super().__init__(message)
+        self.records = records
+
+
 async def read_topic(
     settings: Settings, topic: str, *, until: Callable[[list[Any]], bool], wait_s: float = 60.0
 ) -> list[Any]:
@@ -144,7 +152,8 @@ async def read_topic(
         deadline = asyncio.get_running_loop().time() + wait_s
         while not until(records):
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{topic}: condition not met after {wait_s}s ({len(records)} records)")
+                message = f"{topic}: condition not met after {wait_s}s ({len(records)} records)"
+                raise TopicTimeout(message, records)
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 records.extend(messages)

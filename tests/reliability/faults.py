@@ -67,6 +67,18 @@ def worker_process(settings: Settings, log_path: Path) -> Iterator[WorkerProcess
         worker.terminate()
 
 
+@contextlib.contextmanager
+def worker_log_on_failure(worker: WorkerProcess) -> Iterator[None]:
+    """An assertion or timeout inside says whether the worker runs and ends its log: a
+    worker that died or never finished starting is the first thing to rule out."""
+    try:
+        yield
+    except (AssertionError, TimeoutError) as exc:
+        state = "running" if worker.alive() else f"exited ({worker.proc and worker.proc.returncode})"
+        tail = worker.log_path.read_text(errors="replace")[-6000:] if worker.log_path.exists() else ""
+        raise AssertionError(f"{exc}\nworker {state}; its log ends:\n{tail}") from None
+
+
 def assert_alive(worker: WorkerProcess) -> None:
     assert worker.alive(), worker.log_path.read_text(errors="replace")[-4000:]
 

@@ -18,6 +18,7 @@ from tests.reliability.faults import (
     publish_wave,
     run_rng,
     waves,
+    worker_log_on_failure,
     worker_process,
 )
 
@@ -40,8 +41,9 @@ async def test_worker_sigkilled_at_random_points_ends_exact(topics: Settings, tm
             worker.start()
             await publishing
         await publish_wave(topics, parts[-1], tmp_path / "in", len(parts) - 1)
-        latest = await converged_totals(topics, workload, wait_s=240)
-        await lake_matches(topics, workload, wait_s=120)
+        with worker_log_on_failure(worker):
+            latest = await converged_totals(topics, workload, wait_s=240)
+            await lake_matches(topics, workload, wait_s=120)
         assert_alive(worker)
     assert len(parts) - 1 == KILLS >= (5 if FULL else 2)
     assert sum((r.own.cost_usd for r in latest.values()), Decimal(0)) == workload.total_cost
