@@ -133,6 +133,24 @@ class Settings(BaseSettings):
             "may be and still update its window. Later events count in totals and Parquet only."
         ),
     )
+    dedup_ttl_seconds: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=1,
+        description=(
+            "SPENDSTREAM_DEDUP_TTL_SECONDS: how long (worker clock) the worker remembers a usage "
+            "identity or a window nobody wrote to (default 7 days). The same response reported again "
+            "later than this is counted again; windows are final long before (streams/README.md)."
+        ),
+    )
+    stream_ttl_seconds: float = Field(
+        default=90 * 24 * 3600.0,
+        ge=1,
+        description=(
+            "SPENDSTREAM_STREAM_TTL_SECONDS: how long (worker clock) the worker remembers a source "
+            "stream (its high-water position and parser state) that received no line (default 90 "
+            "days). Lines of a stream published again later than this are counted again."
+        ),
+    )
     commit_interval_seconds: float = Field(
         default=0.2,
         gt=0,
