@@ -192,7 +192,7 @@ def run_pipeline(root: Path, work: Path, broker: str, expected_output: int, time
     measured = Measured("spendstream pipeline (publish + worker + lake)", 0.0)
     log = (work / "worker.log").open("ab")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "spendstream.cli", "worker"],
+        [sys.executable, "-m", "spendstream.cli", "worker", "--no-restart"],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:

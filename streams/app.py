@@ -25,6 +25,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.types import TP
 
 from schemas import envelope
 from schemas.pricing import cost_disagrees, load_price_table
@@ -33,6 +34,7 @@ from schemas.sources import BadLine
 from schemas.usage import SchemaError, UsageEvent
 from spendstream.kafka import DEADLETTER, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from spendstream.settings import Settings
+from streams import faust_fixes
 from streams.accounting import (
     H_ORIGIN,
     RollupView,
@@ -47,6 +49,7 @@ from streams.batching import Outbox, StateBatch, batches
 from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
 from streams.normalize import Outcome, StreamState, normalize_lines
+from streams.state import forget_expired, state_table, sweep_interval
 from streams.web import register_views
 
 log = logging.getLogger(__name__)
@@ -80,11 +83,8 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
-def _table(app: faust.App, name: str, settings: Settings) -> Any:
-    return app.Table(name, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions)
-
-
 def build_app(settings: Settings, **overrides: Any) -> faust.App:
+    faust_fixes.install()
     app = faust.App(f"{settings.topic_prefix}-worker", **faust_settings(settings, **overrides))
     metrics = Metrics()
     app.spendstream_metrics = metrics  # type: ignore[attr-defined]
@@ -99,10 +99,33 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     usage_topic_name, totals_topic_name = settings.topic(USAGE), settings.topic(TOTALS)
     windows_topic_name = settings.topic(WINDOWS)
     raw_topic, observations_topic, usage_topic = topic(RAW), topic(OBSERVATIONS), topic(USAGE)
-    streams_table = _table(app, "streams", settings)
-    ledger_table = _table(app, "ledger", settings)
-    totals_table = _table(app, "totals", settings)
-    windows_table = _table(app, "windows", settings)
+    # Dedup state expires (streams/state.py); totals never do: a scope's totals are its bill.
+    partitions, dedup_ttl = settings.partitions, settings.dedup_ttl_seconds
+    streams_table = state_table(app, "streams", partitions, settings.stream_ttl_seconds)
+    ledger_table = state_table(app, "ledger", partitions, dedup_ttl)
+    totals_table = state_table(app, "totals", partitions, None)
+    windows_table = state_table(app, "windows", partitions, dedup_ttl)
+    tables = {"streams": streams_table, "ledger": ledger_table, "totals": totals_table}
+    tables["windows"] = windows_table
+
+    def owner(topic_name: str) -> Any:
+        """Whether this worker owns a partition of ``topic_name`` right now."""
+
+        def owned(partition: int) -> bool:
+            return TP(topic_name, partition) in app.consumer.assignment()
+
+        return owned
+
+    expiring = (
+        (streams_table, "streams", settings.topic(RAW)),
+        (ledger_table, "ledger", settings.topic(OBSERVATIONS)),
+        (windows_table, "windows", usage_topic_name),
+    )
+
+    @app.timer(sweep_interval(min(settings.dedup_ttl_seconds, settings.stream_ttl_seconds)))
+    async def forget_expired_state() -> None:
+        for table, name, input_topic in expiring:
+            metrics.expired[name] += await forget_expired(table, app.producer, owner(input_topic))
 
     batching: dict[str, Any] = {
         "size": settings.batch_max_records,
@@ -250,5 +273,5 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         async for _ in batches(stream, rollup_batch, **batching, stage="rollup"):
             yield None
 
-    register_views(app, totals_table, metrics)
+    register_views(app, tables, metrics)
     return app

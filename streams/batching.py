@@ -63,11 +63,16 @@ class StateBatch:
         self._writes[key] = (value, partition)
 
     async def write(self) -> None:
-        """Store every staged write locally and in the changelog (one record per key)."""
+        """Store every staged write locally and in the changelog (one record per key); a
+        table with a time to live (streams/state.py) learns that the keys are alive."""
         changelog = self.table.changelog_topic.get_topic_name()
+        expiry = getattr(self.table, "expiry", None)
+        now = time.monotonic()
         for key, (value, partition) in self._writes.items():
             self.table.data[key] = value
             await self.producer.send(changelog, key, value, partition, None, None)
+            if expiry is not None:
+                expiry.written(key, partition, now)
         self._writes.clear()
 
 

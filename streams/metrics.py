@@ -30,6 +30,8 @@ class Metrics:
     # Per stage: batches handled, input records in them, seconds spent handling them.
     stages: dict[str, list[float]] = field(default_factory=dict)
     cost_usd: Decimal = Decimal(0)
+    # Per table: keys forgotten after their time to live (streams/state.py).
+    expired: Counter[str] = field(default_factory=Counter)
 
     def count_record(self) -> None:
         self.raw_records += 1
@@ -45,7 +47,8 @@ class Metrics:
         batches, total, spent = self.stages.get(stage, [0, 0, 0.0])
         self.stages[stage] = [batches + 1, total + records, spent + seconds]
 
-    def to_json_dict(self) -> dict[str, Any]:
+    def to_json_dict(self, state_keys: dict[str, int] | None = None) -> dict[str, Any]:
+        """The counters; ``state_keys`` (live keys per state table) is shown as ``state``."""
         return {
             "raw_records": self.raw_records,
             "records": dict(self.outcomes),
@@ -56,5 +59,9 @@ class Metrics:
             "stages": {
                 stage: {"batches": int(b), "records": int(r), "seconds": round(t, 3)}
                 for stage, (b, r, t) in self.stages.items()
+            },
+            "state": {
+                name: {"keys": keys, "expired": self.expired[name]}
+                for name, keys in (state_keys or {}).items()
             },
         }

@@ -18,7 +18,8 @@ from faust.web import Request, Response, View
 from streams.metrics import Metrics
 
 
-def register_views(app: faust.App, totals_table: Any, metrics: Metrics) -> None:
+def register_views(app: faust.App, tables_by_name: dict[str, Any], metrics: Metrics) -> None:
+    totals_table = tables_by_name["totals"]
     tables: Any = app.tables  # the recovery service is not in Faust's type stubs
 
     def json_response(view: View, body: Any, status: int = 200) -> Response:
@@ -38,4 +39,5 @@ def register_views(app: faust.App, totals_table: Any, metrics: Metrics) -> None:
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
-            return json_response(self, metrics.to_json_dict())
+            state_keys = {name: len(table.data) for name, table in tables_by_name.items()}
+            return json_response(self, metrics.to_json_dict(state_keys))

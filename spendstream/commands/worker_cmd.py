@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from spendstream.kafka import ensure_topics
 from spendstream.settings import Settings
+from spendstream.supervise import CHILD_ENV, supervise
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,17 +19,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Run the Faust worker: it consumes the raw topic, writes usage events, dead letters and "
             "aggregates to their topics, and lands usage events in the Parquet lake under "
-            "SPENDSTREAM_DATA_DIR. Creates spendstream's topics if they are missing. Stop with Ctrl-C "
-            "or SIGTERM."
+            "SPENDSTREAM_DATA_DIR. Creates spendstream's topics if they are missing. The worker is "
+            "fail-stop (a failed batch ends it, and a restart replays from the committed offsets), so "
+            "this command runs it as a child process and restarts it, with backoff, unless it exits "
+            "cleanly or on a configuration error. Stop with Ctrl-C or SIGTERM."
         ),
     )
     parser.add_argument(
         "--no-sink", action="store_true", help="do not write the Parquet lake from this worker"
     )
+    parser.add_argument(
+        "--no-restart",
+        action="store_true",
+        help=(
+            "run the worker in this process and exit when it stops (for systemd, Kubernetes or "
+            "Docker restart policies, which then restart it)"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.no_restart and os.environ.get(CHILD_ENV) != "1":
+        return supervise(sys.argv[1:])
     from faust import Worker
 
     from schemas.pricing import PricingError

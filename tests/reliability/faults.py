@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 
 from spendstream.settings import Settings
 from tests.integration.harness import WorkerProcess
@@ -84,8 +85,10 @@ def assert_alive(worker: WorkerProcess) -> None:
 
 
 def pid_of(worker: WorkerProcess) -> int:
+    """The pid of the worker itself: the child of ``spendstream worker``'s supervisor."""
     assert worker.proc is not None
-    return worker.proc.pid
+    children = psutil.Process(worker.proc.pid).children()
+    return children[0].pid if children else worker.proc.pid
 
 
 def rss_kib(pid: int) -> int:
