@@ -1,7 +1,8 @@
 """A broker that goes away mid-stream (a private broker: the shared one is never touched).
 
 1. The broker restarts while the worker runs: the worker rides it out, totals are exact.
-   (Lost while the worker starts, the worker exits instead: an xfail test shows it.)
+   Lost while the worker starts, the worker process exits (Faust declares its changelog
+   topics once: NodeNotReadyError ends it) and ``spendstream worker`` starts it again.
 2. A producer publishes while the broker is down: its lines wait in the spool, are drained
    when the broker is back, and the totals are exact.
 """
@@ -62,14 +63,6 @@ async def test_broker_restarted_mid_stream_ends_exact(private_broker: Settings, 
         assert_alive(worker)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "a worker whose broker goes away while it starts exits (Faust's start-up declares the "
-        "table changelog topics once: NodeNotReadyError ends the Worker) instead of retrying "
-        "until the broker is back; nothing is lost, but nothing restarts it"
-    ),
-)
 async def test_broker_lost_while_the_worker_starts_ends_exact(
     private_broker: Settings, tmp_path: Path
 ) -> None:
@@ -99,7 +92,7 @@ async def test_producer_spools_through_an_outage_and_totals_end_exact(
     spool = settings.spool_path / settings.topic("raw")
     with worker_process(settings, tmp_path / "worker.log") as worker:
         published = await publish_wave(settings, before, tmp_path / "in", 0)
-        await wait_for_metrics(settings, published)  # running: start-up is the xfail test's case
+        await wait_for_metrics(settings, published)  # running: start-up is the test above
         await asyncio.to_thread(broker.stop, settings)
         outage = settings.model_copy(update={"producer_timeout_seconds": 1.0})
         await publish_wave(outage, during, tmp_path / "in", 1)
