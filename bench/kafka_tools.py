@@ -106,7 +106,8 @@ async def worker_metrics(settings: Settings) -> dict[str, Any] | None:
 async def start_worker(settings: Settings, log_path: Path, wait_s: float = 120.0) -> WorkerProcess:
     """``spendstream worker`` as a child, returned once it holds every raw partition and serves /metrics."""
     await ensure_topics(settings)
-    worker = WorkerProcess(settings, log_path)
+    # --no-restart: the worker runs in the child itself, so its pid is the one to measure.
+    worker = WorkerProcess(settings, log_path, "--no-restart")
     worker.start()
     deadline = time.perf_counter() + wait_s
     while time.perf_counter() < deadline:
