@@ -11,9 +11,11 @@ Per dataset, date, topic and partition, consecutive live files are merged into o
 
 Killed before step 2's rename, the lake is unchanged (plus a hidden temp file); killed after
 it, the inputs are dead and the next run deletes them. At no point does a reader of live
-files see a row twice or miss one, and the high watermarks never move: the merged file's
-last offset is its inputs' largest. Chunks are cut only between whole input files, so every
-input lies inside exactly one output. Only one compaction runs at a time (a lock file).
+files see a row twice or miss one, and no group's last offset moves: the merged file's last
+offset is its inputs' largest, and the sink's next file of the group lies beyond it
+(``sinks/layout.py``), so never inside a merged range. Chunks are cut only between whole
+input files, so every input lies inside exactly one output. Only one compaction runs at a
+time (a lock file).
 """
 
 from __future__ import annotations

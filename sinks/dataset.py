@@ -1,19 +1,19 @@
 """A lake dataset (usage, deadletter): its schema, how a Kafka record becomes a row, and the
-one writer that turns a partition's batch into offset-range files, split where the date changes.
+one writer that turns a partition's batch into offset-range files, one per event date.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
 from sinks.files import write_atomic
-from sinks.layout import day_dir, file_name
+from sinks.layout import day_dir, day_of, file_name
 
 T = TypeVar("T")
 
@@ -55,49 +55,52 @@ class Dataset(Generic[T]):
     """The time that decides the item's ``date=`` folder and the rotation span."""
     to_table: Callable[[int, Sequence[tuple[int, T]]], pa.Table]
     """(partition, [(offset, item)]) -> Arrow table with ``schema``."""
-    identity_column: str | None = None
+    identity_column: str
     """Column naming an item's identity: an item whose identity the partition already holds
-    in the lake (or in the sink's buffer) is skipped and counted, not written twice."""
-    identity: Callable[[T], str] | None = None
-    """The identity of a decoded item (the value of ``identity_column``)."""
+    in the lake (or in the sink's buffer) is skipped and counted, not written twice. Required:
+    the sink resumes at its committed offset and relies on it to drop what a crash between
+    two files of a flush, or a failed commit, makes it read again (``sinks/kafka_sink.py``)."""
+    identity: Callable[[T], str]
+    """The identity of a decoded item (the value of ``identity_column``); the same bytes must
+    give the same identity and the same event date."""
 
 
-def day_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
-
-
-def split_runs(
+def group_by_day(
     records: Sequence[tuple[int, T]], day: Callable[[T], str]
 ) -> list[tuple[str, list[tuple[int, T]]]]:
-    """Cut a partition's batch (ascending offsets) into runs of consecutive records of one date.
+    """Cut a partition's batch (ascending offsets) into one group per date, in first-offset order.
 
-    Runs, not per-date groups: each file must hold every row of its date inside its offset
-    range, and files must land in offset order, or the resume rule stops being exact.
+    A group is *every* record of its date in the batch, so the file written from it holds
+    every row of its date, topic and partition whose offset lies in its range: the batch met
+    each offset between the group's first and last, and what it did not keep there is of
+    another date, a bad record or a repeat, none of which is a row of this date
+    (``sinks/layout.py`` says why no file already in the lake lies inside that range).
     """
-    runs: list[tuple[str, list[tuple[int, T]]]] = []
+    groups: dict[str, list[tuple[int, T]]] = {}
     previous = -1
     for offset, item in records:
         if offset <= previous:
             raise ValueError(f"offsets must ascend: {offset} after {previous}")
         previous = offset
-        item_day = day(item)
-        if runs and runs[-1][0] == item_day:
-            runs[-1][1].append((offset, item))
-        else:
-            runs.append((item_day, [(offset, item)]))
-    return runs
+        groups.setdefault(day(item), []).append((offset, item))
+    return list(groups.items())
 
 
 def write_batch(
     data_dir: Path, dataset: Dataset[T], topic: str, partition: int, records: Sequence[tuple[int, T]]
 ) -> list[Path]:
-    """Write ``(offset, item)`` records of one partition as files, in offset order; returns them."""
+    """Write ``(offset, item)`` records of one partition as one file per date; returns them.
+
+    Each file is named by the first and last offset of the rows it holds. A crash between two
+    files leaves some dates of the batch in the lake and not others; the sink's resume rule
+    (``sinks/kafka_sink.py``) makes that harmless.
+    """
     written = []
-    for day, run in split_runs(records, lambda item: day_of(dataset.event_time(item))):
-        name = file_name(topic, partition, run[0][0], run[-1][0])
+    for day, group in group_by_day(records, lambda item: day_of(dataset.event_time(item))):
+        name = file_name(topic, partition, group[0][0], group[-1][0])
         target = day_dir(data_dir, dataset.name, day) / name
         write_atomic(
-            dataset.to_table(partition, run), target, row_group_rows=dataset.row_group_rows, tag="sink"
+            dataset.to_table(partition, group), target, row_group_rows=dataset.row_group_rows, tag="sink"
         )
         written.append(target)
     return written

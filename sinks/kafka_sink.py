@@ -1,11 +1,19 @@
 """Topic -> Parquet lake consumers (run inside the worker process): usage and dead letters.
 
-Offsets are committed only after the files holding them are durable, and a commit that
-fails is harmless: on assignment each partition resumes at max(committed offset, last offset
-in the lake + 1), so the lake itself, not the commit, decides where writing continues (see
-``sinks/layout.py`` for why that is exact). Commits only matter for offsets that hold no
-row (bad records, repeats, transaction markers). A failed write (disk full, I/O error) is
-retried with backoff, never skipped.
+A partition's buffer becomes one file per event date (``sinks/dataset.py``). Its offsets
+are committed only after *every* file of the flush is durable, and on assignment each
+partition resumes at its committed offset. A crash between two files of a flush, or a
+failed commit, makes the sink read again records whose rows are (partly) in the lake
+already: every dataset has an identity (usage: ``event_id``, deadletter: ``dead_letter_id``)
+and the sink skips an identity the lake holds, so what it reads again lands nowhere, and
+what a crash lost lands now (``sinks/layout.py`` says why the files cannot overlap).
+
+Why no lake-derived resume point (the old ``max(committed, last offset in the lake + 1)``):
+the files of one flush no longer land in offset order, so the lake's largest offset may lie
+beyond a date whose file a crash lost. The committed offset is the only point before which
+every row is known to be durable. The price: a failed commit re-reads one flush, and a new
+consumer group over an existing lake re-reads the topic, writing nothing. A failed write
+(disk full, I/O error) is retried with backoff, never skipped.
 
 Repeats: upstream stages deliver at least once, so the usage topic can carry an event again
 (same ``event_id``) at a later offset. The sink writes the first copy only, whatever lies
@@ -13,9 +21,9 @@ between the two (``sinks/recent.py`` says why the per-date index is exact).
 
 aiokafka runs the rebalance callbacks in its coordinator task, *beside* the loop that handles
 fetched records, and may hand out records of a new partition (fetched from the committed
-offset) before ``on_assigned`` has sought it to the lake's resume point. So callbacks and
-the loop take one lock, a partition's records are used only once it is prepared, and only
-from the offset the sink expects next.
+offset) before ``on_assigned`` has sought it. So callbacks and the loop take one lock, a
+partition's records are used only once it is prepared, and only from the offset the sink
+expects next.
 """
 
 from __future__ import annotations
@@ -34,10 +42,10 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.usage import UsageEvent
-from sinks.dataset import BadRecord, Dataset, day_of, write_batch
+from sinks.dataset import BadRecord, Dataset, write_batch
 from sinks.deadletter import DEADLETTER, DeadLetterRow
 from sinks.lake import USAGE
-from sinks.layout import high_watermarks, remove_stale_temps
+from sinks.layout import day_of, remove_stale_temps
 from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
 from sinks.recent import PartitionIds, load_day_ids
 from spendstream.kafka import DEADLETTER as DEADLETTER_TOPIC
@@ -111,6 +119,13 @@ class LakeSink(Generic[T]):
             isolation_level="read_committed",
             max_poll_records=5000,
         )
+        await self.consume(consumer)
+
+    async def consume(self, consumer: AIOKafkaConsumer) -> None:
+        """Subscribe ``consumer`` (not started) and sink its records until ``stop``.
+
+        ``run`` builds the consumer; unit tests pass a stand-in with the same methods.
+        """
         self._consumer = consumer
         consumer.subscribe([self.topic], listener=_Resume(self))
         await consumer.start()
@@ -147,9 +162,10 @@ class LakeSink(Generic[T]):
                 buffer.last_offset = message.offset
                 continue
             event_time = self.dataset.event_time(item)
-            identity = self._identity(item)
-            if identity is not None and await self._repeated(tp.partition, buffer, identity, event_time):
-                # The first copy is in the lake or in this buffer (an upstream stage repeated it).
+            identity = self.dataset.identity(item)
+            if await self._repeated(tp.partition, buffer, identity, event_time):
+                # The first copy is in the lake or in this buffer: an upstream stage repeated it,
+                # or this sink reads it again after a crash or a failed commit.
                 self.stats.repeated_records += 1
                 buffer.last_offset = message.offset
                 continue
@@ -157,16 +173,11 @@ class LakeSink(Generic[T]):
                 await self._flush(tp)
                 buffer = self._buffers.setdefault(tp, _Buffer())
             buffer.records.append((message.offset, item))
-            if identity is not None:
-                buffer.identities.add(identity)
+            buffer.identities.add(identity)
             buffer.stats.add(len(message.value or b""), event_time, time.monotonic())
             buffer.last_offset = message.offset
             if full(self.policy, buffer.stats):
                 await self._flush(tp)
-
-    def _identity(self, item: T) -> str | None:
-        identity_of = self.dataset.identity
-        return None if identity_of is None else identity_of(item)
 
     async def _repeated(
         self, partition: int, buffer: _Buffer[T], identity: str, event_time: datetime
@@ -179,13 +190,17 @@ class LakeSink(Generic[T]):
         """
         if identity in buffer.identities:
             return True
-        column = self.dataset.identity_column
-        assert column is not None, "a dataset with an identity names its column"
         ids = self._ids.setdefault(partition, PartitionIds())
         day = day_of(event_time)
         if not ids.knows(day):
             known = await asyncio.to_thread(
-                load_day_ids, self.data_dir, self.dataset.name, self.topic, partition, day, column
+                load_day_ids,
+                self.data_dir,
+                self.dataset.name,
+                self.topic,
+                partition,
+                day,
+                self.dataset.identity_column,
             )
             ids.put(day, known)
         return ids.holds(day, identity)
@@ -197,6 +212,7 @@ class LakeSink(Generic[T]):
                 await self._flush(tp)
 
     async def _flush(self, tp: TopicPartition) -> None:
+        """Write the buffer (one file per date), then commit: the commit follows every file."""
         buffer = self._buffers.pop(tp, None)
         if buffer is None or buffer.last_offset < 0:
             return
@@ -213,13 +229,13 @@ class LakeSink(Generic[T]):
                 consumer.commit({tp: OffsetAndMetadata(buffer.last_offset + 1, "")}), _COMMIT_TIMEOUT
             )
         except (KafkaError, TimeoutError) as exc:
-            # The files are durable; the lake's own high watermark decides the resume point.
+            # The files are durable: a restart reads this flush again and drops it by identity.
             log.warning("commit of %s@%d failed (harmless): %r", tp, buffer.last_offset + 1, exc)
 
     def _remember(self, partition: int, records: list[tuple[int, T]]) -> None:
         """Add the identities of records whose files are now durable to the partition's index."""
         ids = self._ids.get(partition)
-        if ids is None or self.dataset.identity is None:
+        if ids is None:
             return
         for _, item in records:
             ids.add(day_of(self.dataset.event_time(item)), self.dataset.identity(item))
@@ -254,12 +270,12 @@ class LakeSink(Generic[T]):
             return
         async with self._lock:
             await asyncio.to_thread(remove_stale_temps, self.data_dir, self.dataset.name)
-            marks = await asyncio.to_thread(high_watermarks, self.data_dir, self.dataset.name, self.topic)
             for tp in assigned:
-                # Another member may have written this partition meanwhile: start from the lake.
+                # Another member may have written this partition meanwhile: forget its index.
                 self._forget(tp)
-                committed = await consumer.committed(tp)
-                start = max(committed or 0, marks.get(tp.partition, -1) + 1)
+                # Every row before the committed offset is durable; what follows it and is in
+                # the lake already (a crash between two files, a failed commit) is a repeat.
+                start = await consumer.committed(tp) or 0
                 # Always seek: records fetched from the committed offset before now are stale.
                 consumer.seek(tp, start)
                 self._next_offsets[tp] = start

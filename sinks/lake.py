@@ -1,6 +1,6 @@
 """The usage dataset of the Parquet lake: its typed schema and how usage events become rows.
 
-Layout, naming and the resume rule are in ``sinks/layout.py``; this module only says what a
+Layout, naming and why files never overlap are in ``sinks/layout.py``; this module only says what a
 usage file holds: one row per usage event (a delta) with its Kafka position, costs as
 ``DECIMAL(38, 12)`` (exact, never float), times as UTC microsecond timestamps.
 """
@@ -16,7 +16,7 @@ import pyarrow as pa
 from schemas.money import USD_PLACES
 from schemas.usage import TOKEN_FIELDS, SchemaError, UsageEvent
 from sinks.dataset import BadRecord, Dataset, KafkaRecord, write_batch
-from sinks.layout import file_name, high_watermarks
+from sinks.layout import file_name
 
 __all__ = [
     "ROW_GROUP_ROWS",
@@ -24,7 +24,6 @@ __all__ = [
     "USAGE_DATASET",
     "USAGE_SCHEMA",
     "file_name",
-    "lake_high_watermarks",
     "usage_table",
     "write_usage_batch",
 ]
@@ -119,8 +118,3 @@ def write_usage_batch(
 ) -> list[Path]:
     """Write ``(offset, event)`` records (ascending offsets) of one partition; returns the files."""
     return write_batch(data_dir, USAGE, topic, partition, records)
-
-
-def lake_high_watermarks(data_dir: Path, topic: str) -> dict[int, int]:
-    """Per partition, the last Kafka offset of ``topic`` already in the usage dataset."""
-    return high_watermarks(data_dir, USAGE_DATASET, topic)

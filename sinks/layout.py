@@ -1,18 +1,32 @@
 """Where files live in the lake, what their names mean, and which files are live.
 
 Layout: ``<data_dir>/<dataset>/date=YYYY-MM-DD/<topic>-p<partition>-<first>-<last>.parquet``.
-A file holds every row of its dataset, date, topic and partition whose Kafka offset lies in
-``[first, last]`` (a sink run or a compaction of whole files, never a part of a range).
-That invariant is what makes two rules exact:
+A *row* is the first copy of an identity at its Kafka position; a bad record, a repeat of an
+identity (same bytes, so same date) or a transaction marker holds no row. A group is one
+dataset, date, topic and partition. Invariant: **a file holds every row of its group whose
+offset lies in** ``[first, last]`` (named by the first and last offset of its own rows).
 
-- **Resume**: the sink writes each partition's files in offset order, so the rows in the
-  lake are always a prefix of the partition; resuming at ``max(last) + 1`` neither repeats
-  nor skips a row.
-- **Supersession**: a file whose range lies inside another file's range (same dataset,
-  date, topic, partition) holds a subset of that file's rows. It is dead: readers skip it,
-  and compaction may delete it at any time. So compaction publishes the merged file first
-  (one rename, atomic for readers) and deletes its inputs afterwards, and a crash between
-  the two leaves only dead files behind.
+Why the sink keeps it: per group, the lake holds a *prefix* of the group's rows, every row up
+to some offset ``b`` and none after it (``b`` differs from date to date). The sink resumes at
+the committed offset, committed only once every file of a flush is durable, so it resumes at
+or before ``b + 1`` of every date. A flush writes one file per date of its buffer, holding
+every row of that date the buffer met: the buffer met every offset from its start to its end,
+and the rows up to ``b`` it met it skipped as repeats (the lake holds their identities). So
+the new file holds exactly the group's rows in ``(b, end]``, and ``b`` moves to the buffer's
+end. A crash between two files of one flush advances some dates and not others: each is still
+a prefix, and the restart re-reads from before all of them.
+
+That invariant is what makes supersession exact, with no partial overlap:
+
+- a new sink file's range lies in ``(b, end]``, every file of its group already in the lake
+  lies in ``[0, b]``: sink files never overlap each other or a compacted file;
+- **Supersession**: a file whose range lies inside another file's range (same group) holds a
+  subset of that file's rows. It is dead: readers skip it, and compaction may delete it at
+  any time. So compaction publishes the merged file first (one rename, atomic for readers)
+  and deletes its inputs afterwards, and a crash between the two leaves only dead files behind.
+
+A partial overlap needs two writers on one partition at once (a zombie sink); ``resolve``
+reports it and ``compact`` repairs it.
 
 Temp files start with a dot and end in ``.tmp`` so no ``*.parquet`` glob ever matches them.
 """
@@ -24,6 +38,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 
@@ -38,6 +53,11 @@ def file_name(topic: str, partition: int, first_offset: int, last_offset: int) -
     if not 0 <= first_offset <= last_offset:
         raise ValueError(f"bad offset range {first_offset}..{last_offset}")
     return f"{topic}-p{partition:04d}-{first_offset:020d}-{last_offset:020d}{PARQUET}"
+
+
+def day_of(moment: datetime) -> str:
+    """The ``date=`` folder of an event time: its UTC date."""
+    return moment.astimezone(UTC).date().isoformat()
 
 
 def day_dir(data_dir: Path, dataset: str, day: str) -> Path:
@@ -147,18 +167,6 @@ def live_files(
         for f in resolution.live
         if (since is None or f.day >= since) and (until is None or f.day <= until)
     ]
-
-
-def high_watermarks(data_dir: Path, dataset: str, topic: str) -> dict[int, int]:
-    """Per partition, the last Kafka offset already in the lake (from file names alone).
-
-    Dead (superseded) files are counted too: their ranges lie inside live ones, so they never
-    change the maximum, and a half-finished compaction cannot move the resume point.
-    """
-    marks: dict[int, int] = {}
-    for lake_file in list_files(data_dir, dataset, topic=topic):
-        marks[lake_file.partition] = max(marks.get(lake_file.partition, -1), lake_file.last)
-    return marks
 
 
 def _pid_alive(pid: int) -> bool:

@@ -1,25 +1,34 @@
 """When the sink cuts a partition's buffer into files: pure rules, no clock of their own.
 
-A buffer is written when it reaches ``max_rows`` rows or ``max_bytes`` bytes of record
-values, when the next item would stretch its event-time span past ``max_span``, or when its
-oldest item has waited ``flush_seconds``. Under a trickle only the last rule fires, so a
-partition gets at most one file per ``flush_seconds`` (and per date it crosses), however
-few events arrive: latency is bounded and the file count grows with time, not with events.
-``spendstream compact`` later merges a day's small files.
+A buffer becomes one file per event date (``sinks/dataset.py``). It is written when it
+reaches ``max_rows`` rows or ``max_bytes`` bytes of record values, when the next item would
+stretch *its date's* event-time span in the buffer past ``max_span``, or when its oldest item
+has waited ``flush_seconds``. Under a trickle only the last rule fires, so a partition gets
+at most one file per ``flush_seconds`` and per date it carries, however few events arrive:
+latency is bounded and the file count grows with time, not with events. ``spendstream
+compact`` later merges a day's small files.
+
+The span is measured per date, not over the buffer: a backfill interleaves many dates in one
+partition, and a buffer-wide span would cut it at nearly every row (one file per row or two).
+A date's span can never exceed a day, so the default (86 400 s) never cuts; a lower limit
+gives files of finer event-time ranges, at a price under interleaved history: a cut writes
+the whole buffer, one file per date in it, so each date's files get smaller the more dates
+interleave and the lower the limit is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sinks.layout import day_of
 from spendstream.settings import Settings
 
 FlushReason = Literal["rows", "bytes", "span", "age"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-DEFAULT_MAX_SPAN = timedelta(hours=1)
+DEFAULT_MAX_SPAN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -27,12 +36,12 @@ class SinkPolicy:
     """Rotation limits of one sink (per partition buffer)."""
 
     max_rows: int = 100_000
-    """Rows per file at most (SPENDSTREAM_SINK_MAX_ROWS)."""
+    """Rows per buffer, so per file, at most (SPENDSTREAM_SINK_MAX_ROWS)."""
     max_bytes: int = DEFAULT_MAX_BYTES
-    """Bytes of Kafka record values buffered per file at most, a proxy for memory and file size
+    """Bytes of Kafka record values buffered at most, a proxy for memory and file size
     (SPENDSTREAM_SINK_MAX_BYTES)."""
     max_span: timedelta = DEFAULT_MAX_SPAN
-    """Event-time span per file at most, so a replay of history does not glue hours together
+    """Event-time span of one date's items in a buffer, so of one file, at most
     (SPENDSTREAM_SINK_MAX_SPAN_SECONDS)."""
     flush_seconds: float = 2.0
     """Longest wait of a buffered item before it is written (SPENDSTREAM_SINK_FLUSH_SECONDS)."""
@@ -62,28 +71,29 @@ class BufferStats:
 
     rows: int = 0
     bytes: int = 0
-    first_time: datetime | None = None
-    last_time: datetime | None = None
     opened_at: float = 0.0
+    spans: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    """Per event date (UTC, the file each item goes to), its earliest and latest event time."""
 
     def add(self, size: int, event_time: datetime, now: float) -> None:
         if self.rows == 0:
             self.opened_at = now
-            self.first_time = self.last_time = event_time
-        else:
-            assert self.first_time is not None and self.last_time is not None
-            self.first_time = min(self.first_time, event_time)
-            self.last_time = max(self.last_time, event_time)
+        day = day_of(event_time)
+        span = self.spans.get(day)
+        if span is None:
+            self.spans[day] = (event_time, event_time)
+        elif not span[0] <= event_time <= span[1]:
+            self.spans[day] = (min(span[0], event_time), max(span[1], event_time))
         self.rows += 1
         self.bytes += size
 
 
 def cut_before(policy: SinkPolicy, stats: BufferStats, event_time: datetime) -> bool:
-    """Would adding an item at ``event_time`` stretch the buffer's span past the limit?"""
-    if stats.rows == 0 or stats.first_time is None or stats.last_time is None:
+    """Would adding an item at ``event_time`` stretch its date's span past the limit?"""
+    span = stats.spans.get(day_of(event_time))
+    if span is None:
         return False
-    low, high = min(stats.first_time, event_time), max(stats.last_time, event_time)
-    return high - low > policy.max_span
+    return max(span[1], event_time) - min(span[0], event_time) > policy.max_span
 
 
 def full(policy: SinkPolicy, stats: BufferStats) -> FlushReason | None:

@@ -7,14 +7,18 @@ remembering every id forever:
 
 - a repeat has the same bytes, so the same event time, so the same ``date=`` folder as its
   first copy; and the same key (its root scope), so the same partition;
-- the rows of a partition in the lake are a prefix of the partition (``sinks/layout.py``).
+- per date, the rows of a partition in the lake are a prefix of that date's rows, and the
+  sink resumes at or before the end of every date's prefix (``sinks/layout.py``): a first
+  copy the lake lacks is met again before any of its repeats.
 
 So the ids are indexed per partition and date. The first time the sink meets a date it reads
 the identity column of that partition's live files of that date, *in the sink's own loop*
 (never in a rebalance callback, which runs beside it), and adds the ids of every file it
-writes afterwards. Whatever lies between an event and its repeat (restarts, rotation,
-compaction, a SIGKILL mid-write) the index says what the lake holds. Memory holds the dates
-in use, bounded by ``MAX_IDS``; a date pushed out is read again when it is met again.
+writes afterwards (once every file of the flush is durable). Whatever lies between an event
+and its repeat (restarts, rotation, compaction, a SIGKILL between two files of one flush)
+the index says what the lake holds. The same index drops what the sink reads again after a
+crash or a failed commit: those rows are in the lake, at their own positions. Memory holds
+the dates in use, bounded by ``MAX_IDS``; a date pushed out is read again when it is met again.
 """
 
 from __future__ import annotations

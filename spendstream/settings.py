@@ -99,7 +99,12 @@ class Settings(BaseSettings):
         ),
     )
     sink_max_rows: int = Field(
-        default=100_000, ge=1, description="SPENDSTREAM_SINK_MAX_ROWS: rows per Parquet file at most."
+        default=100_000,
+        ge=1,
+        description=(
+            "SPENDSTREAM_SINK_MAX_ROWS: rows a partition's sink buffer holds at most before it is "
+            "written (one file per event date), so rows per Parquet file at most."
+        ),
     )
     sink_max_bytes: int = Field(
         default=64 * 1024 * 1024,
@@ -110,11 +115,14 @@ class Settings(BaseSettings):
         ),
     )
     sink_max_span_seconds: float = Field(
-        default=3600.0,
+        default=86_400.0,
         gt=0,
         description=(
-            "SPENDSTREAM_SINK_MAX_SPAN_SECONDS: event-time span of one Parquet file at most (default "
-            "one hour), so a replay of history does not glue hours together in one file."
+            "SPENDSTREAM_SINK_MAX_SPAN_SECONDS: event-time span of one Parquet file at most, measured "
+            "per event date in a partition's buffer; adding an item that would stretch its date's "
+            "span past it writes the buffer first. A file never spans more than its UTC date, so the "
+            "default (one day) never cuts; lower it for files of finer time ranges, at the cost of "
+            "more, smaller files when a backfill interleaves many dates (sinks/policy.py)."
         ),
     )
     window_sizes_seconds: tuple[int, ...] = Field(

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.rollup import ScopeTotals, Totals
 from schemas.usage import TokenCounts, UsageEvent
 from sinks.lake import write_usage_batch
-from sinks.layout import high_watermarks
+from sinks.layout import list_files
 from sinks.reconcile import reconcile
 from spendstream.kafka import TOTALS, USAGE, client_options
 from spendstream.settings import Settings
@@ -96,8 +96,9 @@ async def test_reconcile_agrees_with_a_worker_then_reports_a_changed_lake_and_a_
         cost_usd=Decimal("0.000001"),
         cost_source="reported",
     )
-    mark = high_watermarks(settings.data_dir, "usage", settings.topic(USAGE)).get(0, -1)
-    [extra_file] = write_usage_batch(settings.data_dir, settings.topic(USAGE), 0, [(mark + 1, extra)])
+    # At an offset past every file of partition 0, so no file of the lake covers it.
+    last = max((f.last for f in list_files(settings.data_dir, "usage") if f.partition == 0), default=-1)
+    [extra_file] = write_usage_batch(settings.data_dir, settings.topic(USAGE), 0, [(last + 1, extra)])
     expected = root_expectation(fleet, roots[0])
     code, out = await asyncio.to_thread(run_reconcile, settings)
     assert code == 1

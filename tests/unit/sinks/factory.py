@@ -92,9 +92,22 @@ def write_small_files(
                     )
                 )
                 n += 1
-            write_usage_batch(data_dir, TOPIC, p, part.take(batch, gap=f % 2))
+            for run in date_runs(part.take(batch, gap=f % 2)):
+                write_usage_batch(data_dir, TOPIC, p, run)
             written.extend(batch)
     return written
+
+
+def date_runs(records: Sequence[tuple[int, UsageEvent]]) -> list[list[tuple[int, UsageEvent]]]:
+    """Consecutive records of one date, each run apart: a file per run, as a sink flushing at
+    every date change writes them (many small files, none overlapping)."""
+    runs: list[list[tuple[int, UsageEvent]]] = []
+    for record in records:
+        if runs and runs[-1][-1][1].event_time.date() == record[1].event_time.date():
+            runs[-1].append(record)
+        else:
+            runs.append([record])
+    return runs
 
 
 def write_report_lake(data_dir: Path) -> None:

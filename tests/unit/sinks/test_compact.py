@@ -1,4 +1,4 @@
-"""Compaction: merged files, unchanged rows and resume points, safe at every crash point."""
+"""Compaction: merged files, unchanged rows and group ends, safe at every crash point."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from sinks.catalog import audit, query
 from sinks.compact import CompactionBusy, compact, compaction_lock, plan_chunks
-from sinks.lake import lake_high_watermarks, write_usage_batch
+from sinks.lake import write_usage_batch
 from sinks.layout import LakeFile, file_name, list_files, live_files, resolve
 from tests.unit.sinks.factory import TOPIC, Partition, event, write_small_files
 
@@ -27,6 +27,15 @@ class Crash(BaseException):
 
 def rows(data_dir: Path) -> list[tuple[Any, ...]]:
     return query(data_dir, ROWS_SQL)[1]
+
+
+def group_ends(data_dir: Path) -> dict[tuple[str, str, int], int]:
+    """Per date, topic and partition, the last offset of any file: the sink's next file of the
+    group lies beyond it (sinks/layout.py), so compaction must never move it."""
+    ends: dict[tuple[str, str, int], int] = {}
+    for lake_file in list_files(data_dir, "usage"):
+        ends[lake_file.group] = max(ends.get(lake_file.group, -1), lake_file.last)
+    return ends
 
 
 def lf(first: int, last: int) -> LakeFile:
@@ -46,7 +55,7 @@ def test_overlapping_files_are_always_merged_together() -> None:
 
 def test_compaction_merges_each_partition_day_and_keeps_every_row(tmp_path: Path) -> None:
     events = write_small_files(tmp_path)
-    before, marks = rows(tmp_path), lake_high_watermarks(tmp_path, TOPIC)
+    before, ends = rows(tmp_path), group_ends(tmp_path)
     assert len(before) == len(events) == 60
     files_before = len(list_files(tmp_path, "usage"))
     summary = compact(tmp_path)
@@ -54,7 +63,7 @@ def test_compaction_merges_each_partition_day_and_keeps_every_row(tmp_path: Path
     assert files_before == 60 and len(after) == 4  # 2 partitions x 2 dates
     assert len(summary.merges) == 4 and sum(m.rows for m in summary.merges) == 60
     assert rows(tmp_path) == before
-    assert lake_high_watermarks(tmp_path, TOPIC) == marks
+    assert group_ends(tmp_path) == ends
     assert audit(tmp_path) == {"rows": 60, "duplicate_positions": 0, "duplicate_event_ids": 0}
     # Each merged file is named by its inputs' whole range and sorted for queries.
     for lake_file in after:
@@ -79,9 +88,9 @@ def test_one_date_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("crash_at", ["write", "published", "removed 1/", "removed 7/"])
-def test_a_crash_at_any_step_changes_no_row_and_no_resume_point(tmp_path: Path, crash_at: str) -> None:
+def test_a_crash_at_any_step_changes_no_row_and_no_group_end(tmp_path: Path, crash_at: str) -> None:
     write_small_files(tmp_path)
-    before, marks = rows(tmp_path), lake_high_watermarks(tmp_path, TOPIC)
+    before, ends = rows(tmp_path), group_ends(tmp_path)
     steps: list[str] = []
 
     def step(name: str) -> None:
@@ -93,18 +102,18 @@ def test_a_crash_at_any_step_changes_no_row_and_no_resume_point(tmp_path: Path, 
         compact(tmp_path, step=step)
     assert rows(tmp_path) == before
     assert audit(tmp_path)["duplicate_positions"] == 0
-    assert lake_high_watermarks(tmp_path, TOPIC) == marks
+    assert group_ends(tmp_path) == ends
     compact(tmp_path)
     assert rows(tmp_path) == before and len(list_files(tmp_path, "usage")) == 4
-    assert lake_high_watermarks(tmp_path, TOPIC) == marks
+    assert group_ends(tmp_path) == ends
 
 
-def test_the_sink_resumes_after_merged_files_and_its_next_files_stay_live(tmp_path: Path) -> None:
+def test_the_sinks_next_file_lies_beyond_merged_files_and_stays_live(tmp_path: Path) -> None:
     part = Partition(0)
     for i in range(3):
         write_usage_batch(tmp_path, TOPIC, 0, part.take([event(10 * i + j) for j in range(3)]))
     compact(tmp_path)
-    assert lake_high_watermarks(tmp_path, TOPIC) == {0: 8}
+    assert group_ends(tmp_path) == {("2025-03-31", TOPIC, 0): 8}
     write_usage_batch(tmp_path, TOPIC, 0, part.take([event(100)]))
     assert [p.name for p in live_files(tmp_path, "usage")] == [
         file_name(TOPIC, 0, 0, 8),
@@ -145,7 +154,7 @@ compact(Path(sys.argv[1]), max_rows=25, step=step)
 def test_sigkill_anywhere_never_loses_or_repeats_a_row(tmp_path: Path) -> None:
     template = tmp_path / "template"
     write_small_files(template, partitions=3, files_per_partition=12, rows_per_file=4, days=3)
-    before, marks = rows(template), lake_high_watermarks(template, TOPIC)
+    before, ends = rows(template), group_ends(template)
     assert len(before) == 144
     rng = random.Random(7)
     for attempt, kill_after in enumerate(sorted(rng.sample(range(1, 120), 6))):
@@ -161,7 +170,7 @@ def test_sigkill_anywhere_never_loses_or_repeats_a_row(tmp_path: Path) -> None:
         proc.stdout.close()
         assert rows(lake) == before, f"killed after step {kill_after}"
         assert audit(lake)["duplicate_positions"] == 0
-        assert lake_high_watermarks(lake, TOPIC) == marks
+        assert group_ends(lake) == ends
         compact(lake, max_rows=25)
         assert rows(lake) == before
         assert not resolve(list_files(lake, "usage")).superseded

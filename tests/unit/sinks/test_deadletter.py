@@ -94,6 +94,6 @@ def test_a_dead_letter_is_named_by_its_source_position_and_line() -> None:
     # A repeat sent after a worker replay (another DLQ offset, same source) has the same id.
     repeat = dead_letter_row(Record(LINE, packed_line, offset=99))
     assert repeat.dead_letter_id == "p.raw/1/12345/7"
-    assert DEADLETTER.identity is not None and DEADLETTER.identity(repeat) == "p.raw/1/12345/7"
+    assert DEADLETTER.identity(repeat) == "p.raw/1/12345/7"
     unplaced = dead_letter_row(Record(b"x", [("ss-dlq-reason", b"r")]))
     assert unplaced.dead_letter_id == f"unplaced/{hashlib.sha256(b'x').hexdigest()}/1743465600123"

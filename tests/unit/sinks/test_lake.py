@@ -1,4 +1,4 @@
-"""Writing usage files: runs split at date changes, typed exact columns, atomic files."""
+"""Writing usage files: one file per date of a batch, typed exact columns, atomic files."""
 
 from __future__ import annotations
 
@@ -13,32 +13,33 @@ import pyarrow.parquet as pq
 import pytest
 
 import sinks.files
-from sinks.dataset import split_runs, write_batch
-from sinks.lake import USAGE, USAGE_SCHEMA, lake_high_watermarks, write_usage_batch
-from sinks.layout import file_name, live_files
+from sinks.dataset import group_by_day, write_batch
+from sinks.lake import USAGE, USAGE_SCHEMA, write_usage_batch
+from sinks.layout import file_name, list_files, live_files, resolve
 from tests.unit.sinks.factory import T0, TOPIC, Partition, event
 
 DAY1, DAY2 = "2025-03-31", "2025-04-01"
 
 
-def test_runs_split_where_the_date_changes_and_keep_offset_order() -> None:
-    days = {0: "a", 1: "a", 3: "b", 4: "a", 9: "a"}
-    runs = split_runs([(o, o) for o in days], lambda o: days[o])
-    assert runs == [("a", [(0, 0), (1, 1)]), ("b", [(3, 3)]), ("a", [(4, 4), (9, 9)])]
+def test_a_batch_is_grouped_by_date_in_first_offset_order() -> None:
+    days = {0: "b", 1: "a", 3: "b", 4: "a", 9: "c"}
+    groups = group_by_day([(o, o) for o in days], lambda o: days[o])
+    assert groups == [("b", [(0, 0), (3, 3)]), ("a", [(1, 1), (4, 4)]), ("c", [(9, 9)])]
     with pytest.raises(ValueError, match="ascend"):
-        split_runs([(2, 2), (2, 2)], lambda o: "a")
+        group_by_day([(2, 2), (2, 2)], lambda o: "a")
 
 
-def test_a_batch_across_midnight_becomes_one_file_per_run(tmp_path: Path) -> None:
+def test_a_batch_across_midnight_becomes_one_file_per_date_named_by_its_rows(tmp_path: Path) -> None:
     late = T0.replace(hour=23, minute=59)
     events = [event(0, at=late), event(1, at=late + timedelta(minutes=2)), event(2, at=late)]
     files = write_usage_batch(tmp_path, TOPIC, 3, Partition(3, next_offset=40).take(events, gap=1))
     assert [(f.parent.name, f.name) for f in files] == [
-        (f"date={DAY1}", file_name(TOPIC, 3, 40, 40)),
+        (f"date={DAY1}", file_name(TOPIC, 3, 40, 44)),
         (f"date={DAY2}", file_name(TOPIC, 3, 42, 42)),
-        (f"date={DAY1}", file_name(TOPIC, 3, 44, 44)),
     ]
-    assert lake_high_watermarks(tmp_path, TOPIC) == {3: 44}
+    assert [pq.read_table(f)["kafka_offset"].to_pylist() for f in files] == [[40, 44], [42]]
+    # Offset 42 lies inside the day-1 file's range but is no row of day 1: no file supersedes another.
+    assert resolve(list_files(tmp_path, "usage")).superseded == []
 
 
 def test_the_date_is_the_utc_date_of_the_event(tmp_path: Path) -> None:
@@ -96,6 +97,5 @@ def test_readers_never_see_a_half_written_or_failed_file(
     with pytest.raises(OSError, match="disk full"):
         write_usage_batch(tmp_path, TOPIC, 0, [(0, event(0))])
     assert seen_while_writing == [[], []]
-    # The temp file is gone too, and nothing moved the resume point.
+    # The temp file is gone too.
     assert [p for p in (tmp_path / "usage").rglob("*") if p.is_file()] == []
-    assert lake_high_watermarks(tmp_path, TOPIC) == {}

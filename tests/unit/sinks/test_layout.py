@@ -1,4 +1,4 @@
-"""File naming, which files are live, high watermarks and temp-file hygiene."""
+"""File naming, which files are live, and temp-file hygiene."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from sinks.layout import (
     LakeFile,
     file_name,
-    high_watermarks,
     list_files,
     live_files,
     parse_path,
@@ -81,7 +80,7 @@ def test_partial_overlap_is_reported_and_both_stay_live() -> None:
     assert result.live == [a, b] and result.overlaps == [(a, b)]
 
 
-def test_high_watermarks_count_merged_and_dead_files_alike(tmp_path: Path) -> None:
+def test_live_files_skip_merged_inputs_temps_and_other_dates(tmp_path: Path) -> None:
     for name in [
         file_name("t.usage", 0, 0, 9),
         file_name("t.usage", 0, 10, 30),
@@ -92,10 +91,9 @@ def test_high_watermarks_count_merged_and_dead_files_alike(tmp_path: Path) -> No
         touch(tmp_path, "2025-01-01", name)
     touch(tmp_path, "2025-01-02", file_name("t.usage", 1, 5, 7))
     touch(tmp_path, "2025-01-02", "." + file_name("t.usage", 1, 8, 900) + ".sink-1.tmp")
-    assert high_watermarks(tmp_path, "usage", "t.usage") == {0: 30, 1: 7}
-    assert high_watermarks(tmp_path, "usage", "nope") == {}
-    assert high_watermarks(tmp_path / "missing", "usage", "t.usage") == {}
+    assert live_files(tmp_path / "missing", "usage") == []
     live = live_files(tmp_path, "usage")
+    assert len(live) == 4  # t p0 [0,30], t p1 [0,4] and [5,7] (day 2), other p0 [0,500]; no temp
     assert [p.name for p in live if "-p0000-" in p.name and p.name.startswith("t.")] == [
         file_name("t.usage", 0, 0, 30)
     ]

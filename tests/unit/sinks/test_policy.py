@@ -1,4 +1,4 @@
-"""Rotation rules: rows, bytes, event-time span, age; a trickle makes few files; their settings."""
+"""Rotation rules: rows, bytes, event-time span per date, age; a trickle makes few files; settings."""
 
 from __future__ import annotations
 
@@ -26,13 +26,37 @@ def test_rows_and_bytes_make_a_buffer_full() -> None:
     assert full(policy, filled(2, size=500)) == "bytes"
 
 
-def test_a_wide_event_time_span_cuts_before_the_item() -> None:
+def test_a_wide_event_time_span_of_the_items_date_cuts_before_the_item() -> None:
     policy = SinkPolicy(max_span=timedelta(hours=1))
     stats = filled(3, step=timedelta(minutes=20))  # T0 .. T0+40m
     assert not cut_before(policy, stats, T0 + timedelta(minutes=60))
     assert cut_before(policy, stats, T0 + timedelta(minutes=61))
     assert cut_before(policy, stats, T0 - timedelta(minutes=21))  # a late event widens it too
     assert not cut_before(policy, BufferStats(), T0 + timedelta(days=9))
+
+
+def test_the_span_is_per_date_so_interleaved_dates_do_not_cut() -> None:
+    policy = SinkPolicy(max_span=timedelta(hours=1))
+    stats = BufferStats()
+    for n in range(300):  # 30 dates interleaved, each date's items within 50 minutes
+        at = T0 + timedelta(days=n % 30, minutes=n // 30 * 5)
+        assert not cut_before(policy, stats, at), n
+        stats.add(10, at, now=100.0)
+    assert len(stats.spans) == 30 and stats.rows == 300
+    assert stats.spans["2025-04-01"] == (T0 + timedelta(days=1), T0 + timedelta(days=1, minutes=45))
+    assert not cut_before(policy, stats, T0 + timedelta(days=29, minutes=60))
+    assert cut_before(policy, stats, T0 + timedelta(days=29, minutes=61))
+    # An item of another date never cuts, however far its time lies from the buffer's others.
+    assert not cut_before(policy, filled(1), T0 + timedelta(days=1))
+
+
+def test_the_default_span_of_a_day_never_cuts() -> None:
+    policy = SinkPolicy()
+    midnight = T0.replace(hour=0)
+    stats = filled(1)
+    stats.add(10, midnight, now=100.0)
+    assert not cut_before(policy, stats, midnight + timedelta(days=1, microseconds=-1))
+    assert not cut_before(policy, stats, midnight - timedelta(microseconds=1))  # the day before
 
 
 def test_age_counts_from_the_oldest_buffered_item() -> None:
@@ -74,11 +98,11 @@ def test_limits_come_from_the_settings_environment(monkeypatch: pytest.MonkeyPat
     assert cut_before(policy, stats, T0 + timedelta(seconds=90, microseconds=1))
 
 
-def test_default_limits_are_64_mib_and_one_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_limits_are_64_mib_and_one_day(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MAX_ROWS", "MAX_BYTES", "MAX_SPAN_SECONDS", "FLUSH_SECONDS"):
         monkeypatch.delenv(f"SPENDSTREAM_SINK_{name}", raising=False)
     policy = SinkPolicy.from_settings(Settings())
-    assert (policy.max_bytes, policy.max_span) == (64 * 1024 * 1024, timedelta(hours=1))
+    assert (policy.max_bytes, policy.max_span) == (64 * 1024 * 1024, timedelta(days=1))
     assert policy == SinkPolicy()
 
 
