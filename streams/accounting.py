@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 import orjson
 
-from schemas import ledger
+from schemas import envelope, ledger
 from schemas.pricing import CostMode, PriceTable
 from schemas.rollup import ScopeTotals, WindowTotals, roll_up, roll_up_windows
 from schemas.sources import LineContext, Observation
@@ -70,7 +70,8 @@ class WindowConfig:
 R = TypeVar("R", ScopeTotals, WindowTotals)
 
 Origin = tuple[int, int]
-"""Where a usage event came from: (observations partition, offset) of the ledger input."""
+"""Where a usage event came from: (observations partition, position) of the ledger input,
+the position being the record's offset and the envelope's index in it (origin_header)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ class Stored(Generic[R]):
 
 
 H_ORIGIN = "ss-origin"
+# An observations record packs up to MAX_PER_RECORD envelopes: the origin of the i-th is
+# offset * ORIGIN_SLOTS + i, so origins still grow with the ledger's input order.
+ORIGIN_SLOTS = envelope.MAX_PER_RECORD
+
+
+def origin_header(partition: int, offset: int, index: int = 0) -> bytes:
+    """``ss-origin`` of the usage event made from envelope ``index`` of a ledger input record."""
+    return f"{partition}:{offset * ORIGIN_SLOTS + index}".encode()
 
 
 def origin_of(headers: Sequence[tuple[str, bytes]] | None) -> Origin | None:

@@ -28,6 +28,7 @@ import orjson
 from faust.types import TP
 
 from schemas import envelope
+from schemas.deadletter import H_LINE
 from schemas.pricing import cost_disagrees, load_price_table
 from schemas.rollup import ScopeTotals, WindowTotals
 from schemas.sources import BadLine
@@ -42,6 +43,7 @@ from streams.accounting import (
     WindowConfig,
     ledger_key,
     ledger_step,
+    origin_header,
     origin_of,
     rollup_step,
 )
@@ -49,6 +51,7 @@ from streams.batching import Outbox, StateBatch, batches
 from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
 from streams.normalize import Outcome, StreamState, normalize_lines
+from streams.routing import ObservationPacks, crc32_partitioner
 from streams.state import forget_expired, state_table, sweep_interval
 from streams.web import register_views
 
@@ -78,6 +81,7 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "processing_guarantee": "at_least_once",
         "broker_commit_interval": settings.commit_interval_seconds,
         "autodiscover": False,
+        "producer_partitioner": crc32_partitioner,
     }
     conf.update(overrides)
     return conf
@@ -137,13 +141,26 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         # The source record's timestamp: a replayed dead letter is the same record again.
         await outbox.send(dead_topic_name, message.key or b"", value, headers, message.timestamp)
 
-    async def stage_dead(outbox: Outbox, message: Any, stage: str, reason: str) -> None:
-        """Dead-letter a malformed record of a later stage (counted apart from raw lines)."""
+    async def stage_dead(
+        outbox: Outbox,
+        message: Any,
+        stage: str,
+        reason: str,
+        value: bytes | None = None,
+        index: int | None = None,
+    ) -> None:
+        """Dead-letter a malformed record of a later stage, or one envelope of a packed record
+        (``value``, ``index``), counted apart from raw lines."""
         metrics.stage_dead_letters[stage] += 1
-        await send_dead(outbox, message, message.value or b"", dead_letter_headers(message, reason))
+        headers = dead_letter_headers(message, reason)
+        if index is not None:
+            headers = [(k, v) for k, v in headers if k != envelope.H_COUNT]
+            headers.append((H_LINE, str(index).encode()))
+        await send_dead(outbox, message, value if value is not None else message.value or b"", headers)
 
     async def normalize_batch(events: Sequence[Any]) -> None:
         states, outbox = StateBatch(streams_table, app.producer), Outbox(app.producer)
+        packs = ObservationPacks(settings.partitions)
 
         def stream_state(stream_id: str) -> StreamState | None:
             data = states.get(stream_id.encode())
@@ -161,11 +178,12 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                     await send_dead(outbox, message, *dead_letter(message, outcome))
                 for observation in outcome.observations:
                     assert outcome.context is not None
-                    value = envelope.encode(observation, outcome.context)
-                    await outbox.send(observations_topic_name, ledger_key(observation).encode(), value)
+                    packs.add(ledger_key(observation).encode(), envelope.encode(observation, outcome.context))
             if last is not None and last.new_state is not None and last.context is not None:
                 key = last.context.stream_id.encode()
                 states.set(key, last.new_state.to_bytes(), message.partition)
+        for partition, key, value, headers in packs.records():
+            await outbox.send(observations_topic_name, key, value, headers, partition=partition)
         await outbox.delivered()
         await states.write()
 
@@ -183,23 +201,29 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         for event in events:
             message = event.message
             try:
-                observation, context = envelope.decode(message.value)
-                writes = ledger_step(observation, context, ledger_get, prices, settings.cost_mode)
-            except (SchemaError, BadLine) as exc:
-                await stage_dead(outbox, message, "ledger", f"observation: {exc}")
+                envelopes = envelope.unpack(message.value, message.headers)
+            except SchemaError as exc:
+                await stage_dead(outbox, message, "ledger", f"observations record: {exc}")
                 continue
-            for key, value in writes.states.items():
-                states.set(key.encode(), value, message.partition)
-            if writes.event is not None:
-                metrics.count_event(writes.event)
-                if cost_disagrees(
-                    observation.tokens, observation.model, observation.reported_cost_usd, prices
-                ):
-                    metrics.cost_disagreements += 1
-                origin = [(H_ORIGIN, f"{message.partition}:{message.offset}".encode())]
-                await outbox.send(
-                    usage_topic_name, writes.event.root_id.encode(), writes.event.to_json(), origin
-                )
+            for index, data in enumerate(envelopes):
+                try:
+                    observation, context = envelope.decode(data)
+                    writes = ledger_step(observation, context, ledger_get, prices, settings.cost_mode)
+                except (SchemaError, BadLine) as exc:
+                    await stage_dead(outbox, message, "ledger", f"observation: {exc}", data, index)
+                    continue
+                for key, value in writes.states.items():
+                    states.set(key.encode(), value, message.partition)
+                if writes.event is not None:
+                    metrics.count_event(writes.event)
+                    if cost_disagrees(
+                        observation.tokens, observation.model, observation.reported_cost_usd, prices
+                    ):
+                        metrics.cost_disagreements += 1
+                    origin = [(H_ORIGIN, origin_header(message.partition, message.offset, index))]
+                    await outbox.send(
+                        usage_topic_name, writes.event.root_id.encode(), writes.event.to_json(), origin
+                    )
         await outbox.delivered()
         await states.write()
 

@@ -90,10 +90,12 @@ class Outbox:
         value: bytes,
         headers: Sequence[tuple[str, bytes]] | None = None,
         timestamp: float | None = None,
+        partition: int | None = None,
     ) -> None:
-        """Queue one record; ``timestamp`` (seconds) keeps a replayed output's time identical."""
+        """Queue one record; ``timestamp`` (seconds) keeps a replayed output's time identical;
+        ``partition`` None: the producer's partitioner picks it from the key."""
         future = await self.producer.send(
-            topic, key, value, None, timestamp, list(headers) if headers else None
+            topic, key, value, partition, timestamp, list(headers) if headers else None
         )
         self._pending.append(future)
 

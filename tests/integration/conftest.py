@@ -9,6 +9,8 @@ consumer groups and Faust app ids never collide) and its own lake directory.
 from __future__ import annotations
 
 import os
+import random
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +23,23 @@ from spendstream.kafka import ensure_topics
 from spendstream.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-_web_ports = iter(range(16100, 16900))
+
+
+def _free_web_ports() -> Iterator[int]:
+    """Web ports for workers: below the ephemeral range (Kafka clients' own sockets never take
+    them), from a random start per pytest session, skipping any port bound right now, so two
+    sessions at once (a CI run beside someone's tests) do not hand out the same port."""
+    start = random.randrange(11000, 30000)
+    for port in range(start, 32000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        yield port
+
+
+_web_ports = _free_web_ports()
 
 
 def _base_settings(**overrides: Any) -> Settings:

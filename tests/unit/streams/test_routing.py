@@ -1,0 +1,73 @@
+"""Observations packed per ledger partition: routing, limits, and the origin of each envelope."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas import envelope
+from schemas.usage import SchemaError
+from streams.accounting import ORIGIN_SLOTS, origin_header, origin_of
+from streams.routing import MAX_PACK_BYTES, ObservationPacks, crc32_partitioner, partition_for
+
+
+def test_each_envelope_lands_in_the_partition_of_its_key_in_order() -> None:
+    packs = ObservationPacks(4)
+    added = [(f"id:key-{i % 7}".encode(), f'{{"n":{i}}}'.encode()) for i in range(50)]
+    for key, value in added:
+        packs.add(key, value)
+    seen: dict[int, list[bytes]] = {}
+    for partition, _key, value, headers in packs.records():
+        parts = envelope.unpack(value, headers)
+        seen.setdefault(partition, []).extend(parts)
+    expected: dict[int, list[bytes]] = {}
+    for key, value in added:
+        expected.setdefault(partition_for(key, 4), []).append(value)
+    assert seen == expected
+    assert sum(len(v) for v in seen.values()) == 50
+
+
+def test_packs_are_cut_at_the_count_and_byte_limits() -> None:
+    packs = ObservationPacks(1)
+    for i in range(envelope.MAX_PER_RECORD + 10):
+        packs.add(b"k", b"x" * 10 + str(i).encode())
+    counts = [len(envelope.unpack(v, h)) for _, _, v, h in packs.records()]
+    assert counts == [envelope.MAX_PER_RECORD, 10]
+    big = ObservationPacks(1)
+    for _ in range(3):
+        big.add(b"k", b"y" * (MAX_PACK_BYTES // 2))
+    assert [len(envelope.unpack(v, h)) for _, _, v, h in big.records()] == [1, 1, 1]
+
+
+def test_a_single_envelope_travels_without_a_count_header() -> None:
+    packs = ObservationPacks(2)
+    packs.add(b"only", b'{"v":1}')
+    [(_, key, value, headers)] = list(packs.records())
+    assert (key, value, headers) == (b"only", b'{"v":1}', [])
+    assert envelope.unpack(value, headers) == [b'{"v":1}']
+
+
+@pytest.mark.parametrize(
+    ("value", "headers"),
+    [
+        (b"a\nb", [(envelope.H_COUNT, b"3")]),
+        (b"a", [(envelope.H_COUNT, b"zero")]),
+        (b"a", [(envelope.H_COUNT, b"0")]),
+        (b"a", [(envelope.H_COUNT, str(envelope.MAX_PER_RECORD + 1).encode())]),
+    ],
+)
+def test_a_malformed_pack_is_a_schema_error(value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    with pytest.raises(SchemaError):
+        envelope.unpack(value, headers)
+
+
+def test_origins_grow_with_offset_then_index() -> None:
+    origins = [origin_of([("ss-origin", origin_header(2, o, i))]) for o in (5, 6) for i in (0, 1, 9)]
+    assert origins == sorted(origins)
+    assert origins[0] == (2, 5 * ORIGIN_SLOTS) and origins[-1] == (2, 6 * ORIGIN_SLOTS + 9)
+
+
+def test_the_partitioner_is_deterministic_and_in_range() -> None:
+    for i in range(200):
+        key = f"root-{i}".encode()
+        assert crc32_partitioner(key, [0, 1, 2, 3], [0, 1, 2, 3]) == partition_for(key, 4)
+    assert crc32_partitioner(None, [0, 1], [1]) == 1
