@@ -4,7 +4,9 @@ A fresh worker (fresh topics) gets ``--rate`` live lines/s (claude-json results,
 new result id, a new session scope every second under one of ``--roots`` roots) for
 ``--minutes``. Every ``--every`` seconds it samples the worker's RSS, its consumer lag
 (end offsets minus the worker group's committed offsets, over the raw, observations and
-usage topics) and /metrics. Prints a table and writes ``--out`` (markdown).
+usage topics), /metrics and the live keys of every state table. ``--ttl`` sets the worker's
+dedup and stream TTLs (SPENDSTREAM_DEDUP_TTL_SECONDS, SPENDSTREAM_STREAM_TTL_SECONDS) so
+the run shows memory levelling off at the TTL bound. Prints a table and writes ``--out``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from schemas.raw import RawLineMeta
 from spendstream.kafka import OBSERVATIONS, RAW, USAGE
 from spendstream.settings import Settings
 
-Sample = tuple[float, float, int, int, int]  # seconds, RSS MiB, lag, raw records, usage events
+# seconds, RSS MiB, lag, raw records, usage events, live keys per state table
+Sample = tuple[float, float, int, int, int, dict[str, int]]
+TABLES = ("streams", "ledger", "totals", "windows")
 
 
 async def offer(settings: Settings, rate: float, seconds: float, roots: int, sent: list[int]) -> None:
@@ -72,6 +76,8 @@ async def offer(settings: Settings, rate: float, seconds: float, roots: int, sen
 
 async def soak(args: argparse.Namespace) -> tuple[list[Sample], int, str]:
     settings, tmp = fresh_settings("soak")
+    if args.ttl is not None:
+        settings = settings.model_copy(update={"dedup_ttl_seconds": args.ttl, "stream_ttl_seconds": args.ttl})
     group = f"{settings.topic_prefix}-worker"
     topics = [settings.topic(t) for t in (RAW, OBSERVATIONS, USAGE)]
     worker = await start_worker(settings, tmp / "worker.log")
@@ -85,17 +91,19 @@ async def soak(args: argparse.Namespace) -> tuple[list[Sample], int, str]:
         while not load_task.done():
             await asyncio.sleep(max(0.0, started + (len(samples) + 1) * args.every - time.perf_counter()))
             metrics = await worker_metrics(settings) or {}
+            state = metrics.get("state") or {}
             sample = (
                 time.perf_counter() - started,
                 process.memory_info().rss / 2**20,
                 await group_lag(settings, group, topics),
                 int(metrics.get("raw_records", 0)),
                 int(metrics.get("usage_events", 0)),
+                {name: int(state.get(name, {}).get("keys", 0)) for name in TABLES},
             )
             samples.append(sample)
             print(
                 f"{sample[0]:6.0f} s  RSS {sample[1]:6.1f} MiB  lag {sample[2]:6,}  "
-                f"raw {sample[3]:8,}  usage {sample[4]:8,}",
+                f"raw {sample[3]:8,}  usage {sample[4]:8,}  keys {sample[5]}",
                 flush=True,
             )
         await load_task
@@ -120,7 +128,9 @@ def render(
         f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
         f"Command: `python -m bench.soak --minutes {args.minutes:g} --rate {args.rate:g} "
-        f"--every {args.every:g}`",
+        f"--every {args.every:g}" + (f" --ttl {args.ttl:g}`" if args.ttl is not None else "`"),
+        "Worker TTLs: "
+        + (f"dedup and stream state {args.ttl:g} s." if args.ttl is not None else "defaults (7 d / 90 d)."),
         f"Machine: {machine()}",
         f"Load average (1/5/15 min) before: {load_before}; after: {load_after}",
         f"Lines offered: {sent:,} (claude-json results, each a new result id; "
@@ -130,10 +140,17 @@ def render(
         f"mean of first half {first_half:.1f} MiB, second half {second_half:.1f} MiB.",
         f"Lag (raw + observations + usage, records): max {max(lags):,}, last {lags[-1]:,}.",
         "",
-        "| t (s) | worker RSS (MiB) | lag (records) | raw records | usage events |",
-        "|---:|---:|---:|---:|---:|",
+        "| t (s) | worker RSS (MiB) | lag (records) | raw records | usage events | "
+        + " | ".join(f"{t} keys" for t in TABLES)
+        + " |",
+        "|---:|---:|---:|---:|---:|" + "---:|" * len(TABLES),
     ]
-    lines += [f"| {t:.0f} | {r:.1f} | {lag:,} | {raw:,} | {use:,} |" for t, r, lag, raw, use in samples]
+    lines += [
+        f"| {t:.0f} | {r:.1f} | {lag:,} | {raw:,} | {use:,} | "
+        + " | ".join(f"{keys.get(name, 0):,}" for name in TABLES)
+        + " |"
+        for t, r, lag, raw, use, keys in samples
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +162,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="offered lines/s")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--roots", type=int, default=50)
+    parser.add_argument(
+        "--ttl", type=float, default=None, help="worker dedup and stream TTL in seconds (default: 7 d / 90 d)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "soak.md")
     args = parser.parse_args()
     before = load()
