@@ -94,7 +94,12 @@ def _load_day_ids(
     files = resolve(list_files(data_dir, dataset, topic=topic, day=day)).live
     identities: set[str] = set()
     for lake_file in files:
-        if lake_file.partition == partition:
-            values = pq.read_table(lake_file.path, columns=[column]).column(column).to_pylist()
-            identities.update(v for v in values if isinstance(v, str))
+        if lake_file.partition != partition:
+            continue
+        if column not in pq.read_schema(lake_file.path).names:
+            # A file written before the dataset had an identity (older dead-letter files):
+            # nothing in it can be matched by identity, so it holds no ids to skip.
+            continue
+        values = pq.read_table(lake_file.path, columns=[column]).column(column).to_pylist()
+        identities.update(v for v in values if isinstance(v, str))
     return identities

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from sinks.compact import compact
 from sinks.lake import write_usage_batch
+from sinks.layout import day_dir, file_name
 from sinks.recent import PartitionIds, load_day_ids
 from tests.unit.sinks.factory import T0, TOPIC, event
 
@@ -56,3 +60,13 @@ def test_load_day_ids_is_the_same_after_compaction(tmp_path: Path) -> None:
     assert len(list((tmp_path / "usage" / f"date={DAY1}").glob("*.parquet"))) == 1
     assert load_day_ids(tmp_path, "usage", TOPIC, 0, DAY1, "event_id") == before
     assert before == {f"e{n:06d}" for n in range(20)}
+
+
+def test_files_without_the_identity_column_hold_no_ids(tmp_path: Path) -> None:
+    # Dead-letter files written before dead_letter_id existed: readable, no ids, no crash.
+    folder = day_dir(tmp_path, "deadletter", "2026-01-02")
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"reason": ["bad"]}), folder / file_name("t.deadletter", 0, 0, 0))
+    pq.write_table(pa.table({"dead_letter_id": ["a", "b"]}), folder / file_name("t.deadletter", 0, 1, 2))
+    ids = load_day_ids(tmp_path, "deadletter", "t.deadletter", 0, "2026-01-02", "dead_letter_id")
+    assert ids == {"a", "b"}
