@@ -80,7 +80,8 @@ class Report:
         )
         m = t.metrics
         stages = ", ".join(
-            f"{s} {v['records']:,} rec/{v['batches']:,} batches/{v['seconds']:.1f} s"
+            f"{s} {v['records']:,} rec/{v['batches']:,} batches/{v['seconds']:.1f} s "
+            f"({v.get('waiting_for_acks_seconds', 0.0):.1f} s awaiting acks)"
             for s, v in m.get("stages", {}).items()
         )
         self.row(

@@ -73,7 +73,7 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_bind": settings.web_bind,
         "web_in_thread": False,
-        "producer_linger": 0.005,
+        "producer_linger": 0.0,
         "producer_max_batch_size": 256 * 1024,
         # Short session and heartbeat: a killed worker's partitions move within seconds.
         "broker_session_timeout": 10.0,
@@ -159,7 +159,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         await send_dead(outbox, message, value if value is not None else message.value or b"", headers)
 
     async def normalize_batch(events: Sequence[Any]) -> None:
-        states, outbox = StateBatch(streams_table, app.producer), Outbox(app.producer)
+        states, outbox = StateBatch(streams_table, app.producer, partitions), Outbox(app.producer, partitions)
         packs = ObservationPacks(settings.partitions)
 
         def stream_state(stream_id: str) -> StreamState | None:
@@ -184,7 +184,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 states.set(key, last.new_state.to_bytes(), message.partition)
         for partition, key, value, headers in packs.records():
             await outbox.send(observations_topic_name, key, value, headers, partition=partition)
-        await outbox.delivered()
+        await metrics.acked("normalize", outbox.delivered())
         await states.write()
 
     @app.agent(raw_topic, name="normalize")
@@ -193,7 +193,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             yield None
 
     async def ledger_batch(events: Sequence[Any]) -> None:
-        states, outbox = StateBatch(ledger_table, app.producer), Outbox(app.producer)
+        states, outbox = StateBatch(ledger_table, app.producer, partitions), Outbox(app.producer, partitions)
 
         def ledger_get(key: str) -> bytes | None:
             return states.get(key.encode())
@@ -224,7 +224,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                     await outbox.send(
                         usage_topic_name, writes.event.root_id.encode(), writes.event.to_json(), origin
                     )
-        await outbox.delivered()
+        await metrics.acked("ledger", outbox.delivered())
         await states.write()
 
     @app.agent(observations_topic, name="ledger")
@@ -250,8 +250,9 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         return value
 
     async def rollup_batch(events: Sequence[Any]) -> None:
-        totals = StateBatch(totals_table, app.producer)
-        windows_state, outbox = StateBatch(windows_table, app.producer), Outbox(app.producer)
+        totals = StateBatch(totals_table, app.producer, partitions)
+        windows_state = StateBatch(windows_table, app.producer, partitions)
+        outbox = Outbox(app.producer, partitions)
         view = RollupView(
             lambda scope: stored(totals, scope, ScopeTotals),
             lambda key: stored(windows_state, key, WindowTotals),
@@ -285,7 +286,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                 await outbox.send(topic, key.encode(), record)
                 if key in written:
                     writes.append((states, key, current.to_bytes(record), current))
-        await outbox.delivered()
+        await metrics.acked("rollup", outbox.delivered())
         for states, key, data, current in writes:
             states.set(key.encode(), data, source_of[key])
             decoded[key.encode()] = (data, current)

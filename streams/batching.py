@@ -31,6 +31,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from streams.sender import Batches
+
 log = logging.getLogger(__name__)
 
 FAIL_STOP_EXIT_CODE = 70
@@ -39,16 +41,18 @@ FAIL_STOP_EXIT_CODE = 70
 class StateBatch:
     """A table seen through one batch's pending writes; :meth:`write` stores them.
 
-    A write updates the table's local store and sends the changelog record straight to
-    the producer, to the partition of the input the key belongs to, as Faust's own
-    ``table[key] = value`` does, without its per-write overhead (FAUST_NOTES: Faust
-    costs about 0.2 ms per message; a batch can write thousands of keys). Faust flushes
-    the producer before it commits input offsets, so the changelog is durable first.
+    A write updates the table's local store and sends the changelog record to the
+    partition of the input the key belongs to, as Faust's own ``table[key] = value`` does,
+    without its per-write overhead (FAUST_NOTES: Faust costs about 0.2 ms per message; a
+    batch can write thousands of keys): the records go in Kafka record batches
+    (streams/sender.py). Faust flushes the producer before it commits input offsets, so
+    the changelog is durable first.
     """
 
-    def __init__(self, table: Any, producer: Any) -> None:
+    def __init__(self, table: Any, producer: Any, partitions: int) -> None:
         self.table = table
         self.producer = producer
+        self.partitions = partitions
         self._writes: dict[bytes, tuple[bytes, int]] = {}
 
     def get(self, key: bytes) -> bytes | None:
@@ -65,23 +69,26 @@ class StateBatch:
     async def write(self) -> None:
         """Store every staged write locally and in the changelog (one record per key); a
         table with a time to live (streams/state.py) learns that the keys are alive."""
+        if not self._writes:
+            return
         changelog = self.table.changelog_topic.get_topic_name()
         expiry = getattr(self.table, "expiry", None)
         now = time.monotonic()
+        records = Batches(self.producer, self.partitions)
         for key, (value, partition) in self._writes.items():
             self.table.data[key] = value
-            await self.producer.send(changelog, key, value, partition, None, None)
+            await records.add(changelog, key, value, partition=partition)
             if expiry is not None:
                 expiry.written(key, partition, now)
+        await records.submit()  # acknowledged before Faust commits (it flushes the producer)
         self._writes.clear()
 
 
 class Outbox:
     """Output records of one batch; :meth:`delivered` waits until Kafka acknowledged all."""
 
-    def __init__(self, producer: Any) -> None:
-        self.producer = producer
-        self._pending: list[Awaitable[Any]] = []
+    def __init__(self, producer: Any, partitions: int) -> None:
+        self._records = Batches(producer, partitions)
 
     async def send(
         self,
@@ -93,16 +100,13 @@ class Outbox:
         partition: int | None = None,
     ) -> None:
         """Queue one record; ``timestamp`` (seconds) keeps a replayed output's time identical;
-        ``partition`` None: the producer's partitioner picks it from the key."""
-        future = await self.producer.send(
-            topic, key, value, partition, timestamp, list(headers) if headers else None
-        )
-        self._pending.append(future)
+        ``partition`` None: by key, as the worker's producer routes (streams/routing.py)."""
+        await self._records.add(topic, key, value, partition=partition, timestamp=timestamp, headers=headers)
 
     async def delivered(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending)
-        self._pending.clear()
+        pending = await self._records.submit()
+        if pending:
+            await asyncio.gather(*pending)
 
 
 async def batches(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,6 +32,8 @@ class Metrics:
     # Per stage: batches handled, input records in them, seconds spent handling them.
     stages: dict[str, list[float]] = field(default_factory=dict)
     cost_usd: Decimal = Decimal(0)
+    # Per stage: seconds spent waiting for Kafka to acknowledge outputs (part of ``stages``).
+    waiting: dict[str, float] = field(default_factory=dict)
     # Per table: keys forgotten after their time to live (streams/state.py).
     expired: Counter[str] = field(default_factory=Counter)
 
@@ -42,6 +46,12 @@ class Metrics:
     def count_event(self, event: UsageEvent) -> None:
         self.usage_events += 1
         self.cost_usd += event.cost_usd
+
+    async def acked(self, stage: str, delivered: Awaitable[None]) -> None:
+        """Await a stage's output acknowledgements, counting the seconds spent waiting."""
+        started = time.perf_counter()
+        await delivered
+        self.waiting[stage] = self.waiting.get(stage, 0.0) + time.perf_counter() - started
 
     def timed(self, stage: str, records: int, seconds: float) -> None:
         batches, total, spent = self.stages.get(stage, [0, 0, 0.0])
@@ -57,7 +67,12 @@ class Metrics:
             "cost_disagreements": self.cost_disagreements,
             "cost_usd": usd_str(self.cost_usd),
             "stages": {
-                stage: {"batches": int(b), "records": int(r), "seconds": round(t, 3)}
+                stage: {
+                    "batches": int(b),
+                    "records": int(r),
+                    "seconds": round(t, 3),
+                    "waiting_for_acks_seconds": round(self.waiting.get(stage, 0.0), 3),
+                }
                 for stage, (b, r, t) in self.stages.items()
             },
             "state": {
