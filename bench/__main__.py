@@ -8,9 +8,14 @@ Sections (``--sections``, comma separated; default all):
 - ``faust``: a Faust agent that only counts the live records;
 - ``latency``: publish -> totals p50/p95/p99 at ``--rates`` offered lines/s (live worker);
 - ``state``: worker RSS and table sizes (from the changelogs) after the live run;
-- ``ccusage``: bench/ccusage_compare.py at ``--ccusage-size``.
+- ``million``: bench/million.py, worker RSS and state keys after ``--million-events`` usage events;
+- ``soak``: bench/soak.py, ``--soak-minutes`` at 200 lines/s with the worker's TTLs at ``--soak-ttl``;
+- ``ccusage``: bench/ccusage_compare.py at ``--ccusage-size`` (1 GiB: ccusage, spendstream in
+  process, ``spendstream parse`` and the whole pipeline on the same files).
 
-``--quick`` shrinks every size for a 2-3 minute run. ``--profile`` runs py-spy on the
+The default run takes about 35 minutes; ``--quick`` about 5.
+
+``--quick`` shrinks every size. ``--profile`` runs py-spy on the
 worker during the live run. ``--markdown PATH`` writes the tables there too.
 """
 
@@ -37,7 +42,7 @@ from bench.profile import Recorder, summarize
 from bench.report import Report
 from tests.integration.harness import WorkerProcess, settings_env
 
-ALL = ("live", "backfill", "bare", "faust", "latency", "state", "ccusage")
+ALL = ("live", "backfill", "bare", "faust", "latency", "state", "million", "soak", "ccusage")
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,8 +60,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rates", default="1000,100", help="offered lines/s for the latency section")
     parser.add_argument("--latency-seconds", type=float, default=None, help="per rate (default 30, quick 10)")
     parser.add_argument(
-        "--ccusage-size", default=None, help="history size for ccusage (default 150M, quick 10M)"
+        "--ccusage-size", default=None, help="history size for ccusage (default 1G, quick 10M)"
     )
+    parser.add_argument(
+        "--million-events", type=int, default=None, help="usage events of the million section (quick 50,000)"
+    )
+    parser.add_argument("--soak-minutes", type=float, default=None, help="soak length (default 10, quick 1)")
+    parser.add_argument("--soak-ttl", type=float, default=60.0, help="worker dedup/stream TTL in the soak")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker during the live run")
     parser.add_argument("--profile-out", type=Path, default=None, help="keep py-spy's raw stacks here")
     parser.add_argument("--timeout", type=float, default=1800.0)
@@ -67,7 +77,9 @@ def parse_args() -> argparse.Namespace:
         args.fixture_copies if args.fixture_copies is not None else (5 if args.quick else 20)
     )
     args.latency_seconds = args.latency_seconds or (10.0 if args.quick else 30.0)
-    args.ccusage_size = args.ccusage_size or ("10M" if args.quick else "150M")
+    args.ccusage_size = args.ccusage_size or ("10M" if args.quick else "1G")
+    args.million_events = args.million_events or (50_000 if args.quick else 1_000_000)
+    args.soak_minutes = args.soak_minutes or (1.0 if args.quick else 10.0)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     return args
 
@@ -169,34 +181,35 @@ def faust_count(settings: object, tmp: Path, expected: int, timeout_s: float) ->
         log.close()
 
 
-def ccusage(args: argparse.Namespace, report: Report) -> None:
-    md = Path(f"/tmp/bench-ccusage-{os.getpid()}.md")
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.ccusage_compare",
-        "--size",
-        args.ccusage_size,
-        "--modes",
-        "ledger,parse",
-        "--markdown",
-        str(md),
-    ]
+def attached(
+    report: Report, section: str, module: str, options: list[str], out_flag: str = "--markdown"
+) -> None:
+    """Run ``python -m <module> <options>`` (a bench of its own) and attach its markdown."""
+    md = Path(f"/tmp/bench-{section}-{os.getpid()}.md")
+    cmd = [sys.executable, "-m", module, *options, out_flag, str(md)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, check=False)
-    report.ccusage(
-        " ".join(["python", *cmd[1:]]),
-        proc.returncode,
-        md.read_text() if md.exists() else proc.stderr.decode()[-2000:],
-    )
+    text = md.read_text() if md.exists() else proc.stderr.decode()[-2000:]
+    report.attached(section, " ".join(["python", *cmd[1:-2]]), proc.returncode, text)
     md.unlink(missing_ok=True)
+
+
+def attached_sections(args: argparse.Namespace, report: Report) -> None:
+    if "million" in args.sections:
+        attached(report, "million", "bench.million", ["--events", str(args.million_events)])
+    if "soak" in args.sections:
+        soak = ["--minutes", f"{args.soak_minutes:g}", "--ttl", f"{args.soak_ttl:g}"]
+        attached(report, "soak", "bench.soak", soak, out_flag="--out")
+    if "ccusage" in args.sections:
+        modes = "ledger,parse" if args.quick else "ledger,parse,pipeline"
+        options = ["--size", args.ccusage_size, "--modes", modes, "--pipeline-timeout", "3600"]
+        attached(report, "ccusage", "bench.ccusage_compare", options)
 
 
 def main() -> int:
     args = parse_args()
     report = Report(" ".join(["python -m bench", *sys.argv[1:]]))
     asyncio.run(run(args, report))
-    if "ccusage" in args.sections:
-        ccusage(args, report)
+    attached_sections(args, report)
     text = report.render()
     print(text)
     if args.markdown is not None:

@@ -154,9 +154,10 @@ class Report:
         lines += [f"- {count / p.samples:.1%} {fn}" for fn, count in p.inclusive_ours.most_common(15)]
         self.extra.append("\n".join(lines))
 
-    def ccusage(self, command: str, code: int, text: str) -> None:
-        self.row("ccusage", "bench/ccusage_compare.py", f"exit {code}, table below")
-        self.extra.append(f"#### ccusage (`{command}`)\n\n{text.strip()}")
+    def attached(self, section: str, command: str, code: int, text: str) -> None:
+        """A bench of its own (million, soak, ccusage): its exit code here, its tables below."""
+        self.row(section, f"`{command}`", f"exit {code}, table below")
+        self.extra.append(f"#### {section} (`{command}`)\n\n{text.strip()}")
 
     def render(self) -> str:
         out = [
