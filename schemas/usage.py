@@ -50,10 +50,21 @@ class TokenCounts:
     web_search_requests: int = 0
 
     def __post_init__(self) -> None:
-        for name in TOKEN_FIELDS:
-            value = getattr(self, name)
+        # One pass over the values (this runs for every sum in the rollup's hot path).
+        for value in (
+            self.input_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+            self.cache_read_tokens,
+            self.cache_write_5m_tokens,
+            self.cache_write_1h_tokens,
+            self.web_search_requests,
+        ):
             if type(value) is not int or not 0 <= value <= _MAX_TOKENS:
-                raise SchemaError(f"{name} must be a non-negative integer, got {value!r}")
+                for name in TOKEN_FIELDS:
+                    bad = getattr(self, name)
+                    if type(bad) is not int or not 0 <= bad <= _MAX_TOKENS:
+                        raise SchemaError(f"{name} must be a non-negative integer, got {bad!r}")
 
     @property
     def total(self) -> int:
@@ -67,7 +78,15 @@ class TokenCounts:
         )
 
     def __add__(self, other: TokenCounts) -> TokenCounts:
-        return TokenCounts(*(getattr(self, n) + getattr(other, n) for n in TOKEN_FIELDS))
+        return TokenCounts(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_5m_tokens + other.cache_write_5m_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.web_search_requests + other.web_search_requests,
+        )
 
     def is_zero(self) -> bool:
         return all(getattr(self, n) == 0 for n in TOKEN_FIELDS)
