@@ -26,6 +26,7 @@ from typing import Any
 import faust
 import orjson
 from faust.types import TP
+from mode import Service
 
 from schemas import envelope
 from schemas.deadletter import H_LINE
@@ -52,6 +53,7 @@ from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
 from streams.normalize import Outcome, StreamState, normalize_lines
 from streams.routing import ObservationPacks, crc32_partitioner
+from streams.sender import StageProducers
 from streams.state import forget_expired, state_table, sweep_interval
 from streams.web import register_views
 
@@ -85,6 +87,16 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
     conf.update(overrides)
     return conf
+
+
+def _stopping(outputs: StageProducers) -> type[Service]:
+    class StageProducersService(Service):
+        """Stops the stages' output producers with the app."""
+
+        async def on_stop(self) -> None:
+            await outputs.stop()
+
+    return StageProducersService
 
 
 def build_app(settings: Settings, **overrides: Any) -> faust.App:
@@ -131,6 +143,8 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         for table, name, input_topic in expiring:
             metrics.expired[name] += await forget_expired(table, app.producer, owner(input_topic))
 
+    outputs = StageProducers(settings)
+    app.service(_stopping(outputs))
     batching: dict[str, Any] = {
         "size": settings.batch_max_records,
         "within": settings.batch_max_seconds,
@@ -159,7 +173,8 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         await send_dead(outbox, message, value if value is not None else message.value or b"", headers)
 
     async def normalize_batch(events: Sequence[Any]) -> None:
-        states, outbox = StateBatch(streams_table, app.producer, partitions), Outbox(app.producer, partitions)
+        states = StateBatch(streams_table, app.producer, partitions)
+        outbox = Outbox(await outputs.get("normalize"), partitions)
         packs = ObservationPacks(settings.partitions)
 
         def stream_state(stream_id: str) -> StreamState | None:
@@ -193,7 +208,8 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
             yield None
 
     async def ledger_batch(events: Sequence[Any]) -> None:
-        states, outbox = StateBatch(ledger_table, app.producer, partitions), Outbox(app.producer, partitions)
+        states = StateBatch(ledger_table, app.producer, partitions)
+        outbox = Outbox(await outputs.get("ledger"), partitions)
 
         def ledger_get(key: str) -> bytes | None:
             return states.get(key.encode())
@@ -252,7 +268,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     async def rollup_batch(events: Sequence[Any]) -> None:
         totals = StateBatch(totals_table, app.producer, partitions)
         windows_state = StateBatch(windows_table, app.producer, partitions)
-        outbox = Outbox(app.producer, partitions)
+        outbox = Outbox(await outputs.get("rollup"), partitions)
         view = RollupView(
             lambda scope: stored(totals, scope, ScopeTotals),
             lambda key: stored(windows_state, key, WindowTotals),

@@ -54,12 +54,17 @@ class StateBatch:
         self.producer = producer
         self.partitions = partitions
         self._writes: dict[bytes, tuple[bytes, int]] = {}
+        # Reads go to the memory store's own dict: ``table.get`` passes through Faust's
+        # sensors and raises and catches a KeyError for every missing key (a new scope's
+        # windows are all missing keys).
+        store = table.data
+        self._read = getattr(store, "data", store).get
 
     def get(self, key: bytes) -> bytes | None:
         pending = self._writes.get(key)
         if pending is not None:
             return pending[0]
-        value: bytes | None = self.table.get(key)
+        value: bytes | None = self._read(key)
         return value
 
     def set(self, key: bytes, value: bytes, partition: int) -> None:
@@ -74,7 +79,7 @@ class StateBatch:
         changelog = self.table.changelog_topic.get_topic_name()
         expiry = getattr(self.table, "expiry", None)
         now = time.monotonic()
-        records = Batches(self.producer, self.partitions)
+        records = Batches(self.producer._ensure_producer(), self.partitions)  # Faust's aiokafka one
         for key, (value, partition) in self._writes.items():
             self.table.data[key] = value
             await records.add(changelog, key, value, partition=partition)
@@ -85,7 +90,9 @@ class StateBatch:
 
 
 class Outbox:
-    """Output records of one batch; :meth:`delivered` waits until Kafka acknowledged all."""
+    """Output records of one batch; :meth:`delivered` waits until Kafka acknowledged all.
+
+    ``producer`` is an aiokafka producer (the stage's own, streams/sender.py)."""
 
     def __init__(self, producer: Any, partitions: int) -> None:
         self._records = Batches(producer, partitions)

@@ -1,29 +1,26 @@
-"""Record batches (streams/sender.py) on the real broker: every record lands once, in order,
-in the partition of its key, including a record too big for a batch."""
+"""Record batches (streams/sender.py) on a stage producer and the real broker: every record
+lands once, in order, in the partition of its key, including a record too big for a batch."""
 
 from __future__ import annotations
 
 import asyncio
 
-import faust
 import pytest
 
 from spendstream.settings import Settings
-from streams.app import faust_settings
 from streams.routing import partition_for
-from streams.sender import Batches
+from streams.sender import Batches, StageProducers
 from tests.integration.harness import read_topic
 
 pytestmark = pytest.mark.integration
 
 
 async def test_batches_deliver_every_record_in_order_by_key(topics: Settings) -> None:
-    app = faust.App(f"{topics.topic_prefix}-sender", **faust_settings(topics))
-    await app.producer.start()
+    producers = StageProducers(topics)
     topic = topics.topic("usage")
     sent: list[tuple[bytes, bytes]] = []
     try:
-        records = Batches(app.producer, topics.partitions)
+        records = Batches(await producers.get("test"), topics.partitions)
         for n in range(3000):
             key, value = f"k{n % 5}".encode(), f"v{n}".encode() * (1 + n % 7)
             if n == 1500:
@@ -32,7 +29,7 @@ async def test_batches_deliver_every_record_in_order_by_key(topics: Settings) ->
             sent.append((key, value))
         await asyncio.gather(*await records.submit())
     finally:
-        await app.producer.stop()
+        await producers.stop()
     got = await read_topic(topics, topic, until=lambda r: len(r) >= len(sent), wait_s=60)
     assert len(got) == len(sent)
     for key in {k for k, _ in sent}:
