@@ -68,8 +68,13 @@ class StateBatch:
         return value
 
     def set(self, key: bytes, value: bytes, partition: int) -> None:
-        """Stage a write; ``partition`` is that of the input the key belongs to."""
-        self._writes[key] = (value, partition)
+        """Stage a write; ``partition`` is that of the input the key belongs to.
+
+        The value is stored as an exact-size copy: a ``bytes`` made by ``orjson.dumps``
+        (3.13) keeps its 4 KiB output buffer, so a 60-byte ledger state held in the table
+        cost 4 KiB of memory (bench/results/million.md measured 6 KB per usage event).
+        """
+        self._writes[key] = (memoryview(value).tobytes(), partition)
 
     async def write(self) -> None:
         """Store every staged write locally and in the changelog (one record per key); a
