@@ -304,8 +304,11 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                     writes.append((states, key, current.to_bytes(record), current))
         await metrics.acked("rollup", outbox.delivered())
         for states, key, data, current in writes:
-            states.set(key.encode(), data, source_of[key])
-            decoded[key.encode()] = (data, current)
+            raw_key = key.encode()
+            states.set(raw_key, data, source_of[key])
+            stored_copy = states.get(raw_key)  # what the table holds: the cache checks identity
+            assert stored_copy is not None
+            decoded[raw_key] = (stored_copy, current)
         await totals.write()
         await windows_state.write()
 
