@@ -26,7 +26,6 @@ from typing import Any
 import faust
 import orjson
 from faust.types import TP
-from mode import Service
 
 from schemas import envelope
 from schemas.deadletter import H_LINE
@@ -53,7 +52,6 @@ from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
 from streams.normalize import Outcome, StreamState, normalize_lines
 from streams.routing import ObservationPacks, crc32_partitioner
-from streams.sender import StageProducers
 from streams.state import forget_expired, state_table, sweep_interval
 from streams.web import register_views
 
@@ -87,16 +85,6 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
     conf.update(overrides)
     return conf
-
-
-def _stopping(outputs: StageProducers) -> type[Service]:
-    class StageProducersService(Service):
-        """Stops the stages' output producers with the app."""
-
-        async def on_stop(self) -> None:
-            await outputs.stop()
-
-    return StageProducersService
 
 
 def build_app(settings: Settings, **overrides: Any) -> faust.App:
@@ -143,8 +131,6 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         for table, name, input_topic in expiring:
             metrics.expired[name] += await forget_expired(table, app.producer, owner(input_topic))
 
-    outputs = StageProducers(settings)
-    app.service(_stopping(outputs))
     batching: dict[str, Any] = {
         "size": settings.batch_max_records,
         "within": settings.batch_max_seconds,
@@ -174,7 +160,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
 
     async def normalize_batch(events: Sequence[Any]) -> None:
         states = StateBatch(streams_table, app.producer, partitions)
-        outbox = Outbox(await outputs.get("normalize"), partitions)
+        outbox = Outbox(app.producer, partitions)
         packs = ObservationPacks(settings.partitions)
 
         def stream_state(stream_id: str) -> StreamState | None:
@@ -209,7 +195,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
 
     async def ledger_batch(events: Sequence[Any]) -> None:
         states = StateBatch(ledger_table, app.producer, partitions)
-        outbox = Outbox(await outputs.get("ledger"), partitions)
+        outbox = Outbox(app.producer, partitions)
 
         def ledger_get(key: str) -> bytes | None:
             return states.get(key.encode())
@@ -268,7 +254,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     async def rollup_batch(events: Sequence[Any]) -> None:
         totals = StateBatch(totals_table, app.producer, partitions)
         windows_state = StateBatch(windows_table, app.producer, partitions)
-        outbox = Outbox(await outputs.get("rollup"), partitions)
+        outbox = Outbox(app.producer, partitions)
         view = RollupView(
             lambda scope: stored(totals, scope, ScopeTotals),
             lambda key: stored(windows_state, key, WindowTotals),

@@ -95,12 +95,10 @@ class StateBatch:
 
 
 class Outbox:
-    """Output records of one batch; :meth:`delivered` waits until Kafka acknowledged all.
-
-    ``producer`` is an aiokafka producer (the stage's own, streams/sender.py)."""
+    """Output records of one batch; :meth:`delivered` waits until Kafka acknowledged all."""
 
     def __init__(self, producer: Any, partitions: int) -> None:
-        self._records = Batches(producer, partitions)
+        self._records = Batches(producer._ensure_producer(), partitions)  # Faust's aiokafka one
 
     async def send(
         self,

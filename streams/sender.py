@@ -6,9 +6,9 @@ call and an accumulator lookup each); appending to aiokafka's ``BatchBuilder`` c
 sends thousands of records per stage batch (outputs and changelog records), so it builds
 batches itself and hands each to the producer's accumulator with ``send_batch``.
 
-Changelog records go to Faust's producer's accumulator, so Faust's ``producer.flush()``
-before an offset commit waits for them too; a stage's outputs go through a producer of its
-own (:class:`StageProducers`). A batch's records keep their order. Keyed records
+The batches go to the accumulator of Faust's own producer, so Faust's ``producer.flush()``
+before an offset commit waits for them too. A batch's records keep their order. (A producer
+per stage for outputs was tried and measured no better: bench/RESULTS.md.) Keyed records
 go to ``crc32(key) mod partitions``, the partition Faust's producer would pick
 (streams/routing.py). A record too big for a batch goes on its own through ``send``.
 """
@@ -18,10 +18,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
 from streams.routing import partition_for
 
 
@@ -74,41 +70,3 @@ class Batches:
         self._open.clear()
         pending, self._pending = self._pending, []
         return pending
-
-
-class StageProducers:
-    """One producer per stage for the stage's outputs, beside Faust's own producer.
-
-    aiokafka keeps one produce request in flight per broker connection, so with every stage
-    on Faust's producer, a stage waiting for its outputs' acks also waited for the other
-    stages' requests queued before its own. A stage's outputs only need their acks, which
-    the stage awaits itself before it writes state (streams/batching.py); changelog
-    records stay on Faust's producer, which Faust flushes before it commits offsets.
-    Measured: no clear change in throughput or latency on this 2-core machine (A/B runs in
-    bench/RESULTS.md); the per-batch wait is mostly the event loop running other stages.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._producers: dict[str, AIOKafkaProducer] = {}
-
-    async def get(self, stage: str) -> AIOKafkaProducer:
-        """The stage's producer, started on first use (each stage asks from its own agent)."""
-        producer = self._producers.get(stage)
-        if producer is None:
-            producer = AIOKafkaProducer(
-                **client_options(self._settings),
-                acks="all",
-                linger_ms=0,
-                max_batch_size=256 * 1024,
-                max_request_size=1024 * 1024,
-                client_id=f"{self._settings.topic_prefix}-{stage}",
-            )
-            await producer.start()
-            self._producers[stage] = producer
-        return producer
-
-    async def stop(self) -> None:
-        producers, self._producers = list(self._producers.values()), {}
-        for producer in producers:
-            await producer.stop()

@@ -1,26 +1,29 @@
-"""Record batches (streams/sender.py) on a stage producer and the real broker: every record
-lands once, in order, in the partition of its key, including a record too big for a batch."""
+"""Record batches (streams/sender.py) on the real broker: every record lands once, in order,
+in the partition of its key, including a record too big for a batch."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from spendstream.kafka import client_options
 from spendstream.settings import Settings
 from streams.routing import partition_for
-from streams.sender import Batches, StageProducers
+from streams.sender import Batches
 from tests.integration.harness import read_topic
 
 pytestmark = pytest.mark.integration
 
 
 async def test_batches_deliver_every_record_in_order_by_key(topics: Settings) -> None:
-    producers = StageProducers(topics)
+    producer = AIOKafkaProducer(**client_options(topics), acks="all", max_batch_size=256 * 1024)
+    await producer.start()
     topic = topics.topic("usage")
     sent: list[tuple[bytes, bytes]] = []
     try:
-        records = Batches(await producers.get("test"), topics.partitions)
+        records = Batches(producer, topics.partitions)
         for n in range(3000):
             key, value = f"k{n % 5}".encode(), f"v{n}".encode() * (1 + n % 7)
             if n == 1500:
@@ -29,7 +32,7 @@ async def test_batches_deliver_every_record_in_order_by_key(topics: Settings) ->
             sent.append((key, value))
         await asyncio.gather(*await records.submit())
     finally:
-        await producers.stop()
+        await producer.stop()
     got = await read_topic(topics, topic, until=lambda r: len(r) >= len(sent), wait_s=60)
     assert len(got) == len(sent)
     for key in {k for k, _ in sent}:
