@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import tempfile
 import time
 import uuid
@@ -28,6 +27,7 @@ from spendstream import broker
 from spendstream.kafka import client_options, ensure_topics
 from spendstream.settings import Settings
 from tests.integration.harness import WorkerProcess
+from tests.integration.producers_harness import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = ("streams", "ledger", "totals", "windows")
@@ -41,13 +41,6 @@ class RawRecord:
     value: bytes
     headers: list[tuple[str, bytes]]
     lines: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def fresh_settings(label: str) -> tuple[Settings, Path]:

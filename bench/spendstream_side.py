@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from schemas.ledger import MemoryLedger
 from schemas.money import ZERO_USD
 from schemas.sources import PARSERS, BadLine, LineContext
 from schemas.usage import TokenCounts
+from tests.integration.producers_harness import free_port
 
 FORMAT = "claude-transcript"
 REPO = Path(__file__).resolve().parent.parent
@@ -159,13 +159,6 @@ def run_parse_command(root: Path) -> Measured | None:
     return measured
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _report(env: dict[str, str]) -> list[dict[str, Any]]:
     proc = subprocess.run(
         [sys.executable, "-m", "spendstream.cli", "report", "session", "--json"],
@@ -187,7 +180,7 @@ def run_pipeline(root: Path, work: Path, broker: str, expected_output: int, time
         SPENDSTREAM_TOPIC_PREFIX=prefix,
         SPENDSTREAM_STATE_DIR=str(work / "state"),
         SPENDSTREAM_DATA_DIR=str(work / "lake"),
-        SPENDSTREAM_WEB_PORT=str(_free_port()),
+        SPENDSTREAM_WEB_PORT=str(free_port()),
     )
     measured = Measured("spendstream pipeline (publish + worker + lake)", 0.0)
     log = (work / "worker.log").open("ab")

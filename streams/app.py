@@ -109,8 +109,12 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     ledger_table = state_table(app, "ledger", partitions, dedup_ttl)
     totals_table = state_table(app, "totals", partitions, None)
     windows_table = state_table(app, "windows", partitions, dedup_ttl)
-    tables = {"streams": streams_table, "ledger": ledger_table, "totals": totals_table}
-    tables["windows"] = windows_table
+    tables = {
+        "streams": streams_table,
+        "ledger": ledger_table,
+        "totals": totals_table,
+        "windows": windows_table,
+    }
 
     def owner(topic_name: str) -> Any:
         """Whether this worker owns a partition of ``topic_name`` right now."""
