@@ -61,6 +61,7 @@ def _progress(m: dict[str, Any]) -> tuple[int, ...]:
     return (
         int(m.get("raw_records", 0)),
         int(m.get("usage_events", 0)),
+        int(m.get("rollup_deltas", 0)),
         *(int(stages.get(s, {}).get("records", 0)) for s in ("normalize", "ledger", "rollup")),
     )
 
@@ -82,7 +83,7 @@ async def run_throughput(settings: Settings, records: list[RawRecord], timeout_s
         progress = _progress(metrics) if metrics else ()
         if progress != last:
             last, stable_since = progress, time.perf_counter()
-        done = bool(progress) and progress[0] >= len(records) and progress[4] >= progress[1]
+        done = bool(progress) and progress[0] >= len(records) and progress[2] >= progress[1]
         if done and time.perf_counter() - stable_since > 3.0:
             break
         await asyncio.sleep(0.25)

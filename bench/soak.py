@@ -4,7 +4,7 @@ A fresh worker (fresh topics) gets ``--rate`` live lines/s (claude-json results,
 new result id, a new session scope every second under one of ``--roots`` roots) for
 ``--minutes``. Every ``--every`` seconds it samples the worker's RSS, its consumer lag
 (end offsets minus the worker group's committed offsets, over the raw, observations and
-usage topics), /metrics and the live keys of every state table. ``--ttl`` sets the worker's
+deltas topics), /metrics and the live keys of every state table. ``--ttl`` sets the worker's
 dedup and stream TTLs (SPENDSTREAM_DEDUP_TTL_SECONDS, SPENDSTREAM_STREAM_TTL_SECONDS) so
 the run shows memory levelling off at the TTL bound. Prints a table and writes ``--out``.
 """
@@ -34,7 +34,7 @@ from bench.kafka_tools import (
 from bench.pipeline import result_line
 from bench.report import load, machine
 from schemas.raw import RawLineMeta
-from spendstream.kafka import OBSERVATIONS, RAW, USAGE
+from spendstream.kafka import DELTAS, OBSERVATIONS, RAW
 from spendstream.settings import Settings
 
 # seconds, RSS MiB, lag, raw records, usage events, live keys per state table
@@ -79,7 +79,7 @@ async def soak(args: argparse.Namespace) -> tuple[list[Sample], int, str]:
     if args.ttl is not None:
         settings = settings.model_copy(update={"dedup_ttl_seconds": args.ttl, "stream_ttl_seconds": args.ttl})
     group = f"{settings.topic_prefix}-worker"
-    topics = [settings.topic(t) for t in (RAW, OBSERVATIONS, USAGE)]
+    topics = [settings.topic(t) for t in (RAW, OBSERVATIONS, DELTAS)]
     worker = await start_worker(settings, tmp / "worker.log")
     assert worker.proc is not None
     process = psutil.Process(worker.proc.pid)

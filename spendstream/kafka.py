@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from spendstream.settings import Settings
 
 RAW, USAGE, DEADLETTER, TOTALS, WINDOWS = "raw", "usage", "deadletter", "totals", "windows"
-OBSERVATIONS = "observations"
+OBSERVATIONS, DELTAS = "observations", "deltas"
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ class TopicSpec:
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(RAW, False, "raw CLI lines, byte for byte; key = stream id; headers: schemas/raw.py"),
-    TopicSpec(OBSERVATIONS, False, "internal: parsed observations between the worker's stages; key = root"),
+    TopicSpec(OBSERVATIONS, False, "internal: observations packed per ledger partition; key = ledger key"),
     TopicSpec(USAGE, False, "normalized usage events (deltas), JSON; key = root scope id"),
+    TopicSpec(DELTAS, False, "internal: usage events packed per rollup partition; key = root"),
     TopicSpec(DEADLETTER, False, "records that could not be used: original bytes + headers + reason"),
     TopicSpec(TOTALS, True, "per-scope own and subtree totals, JSON upserts; key = scope id"),
     TopicSpec(WINDOWS, True, "per-scope event-time window totals, JSON upserts; key = scope|size|start"),

@@ -21,7 +21,7 @@ from schemas import envelope, ledger
 from schemas.pricing import CostMode, PriceTable
 from schemas.rollup import ScopeTotals, WindowTotals, roll_up, roll_up_windows
 from schemas.sources import LineContext, Observation
-from schemas.usage import UsageEvent
+from schemas.usage import SchemaError, UsageEvent
 
 
 def ledger_key(observation: Observation) -> str:
@@ -135,6 +135,24 @@ def origin_of(headers: Sequence[tuple[str, bytes]] | None) -> Origin | None:
             except (UnicodeDecodeError, ValueError):
                 return None
     return None
+
+
+def delta_line(origin: bytes, event_json: bytes) -> bytes:
+    """One envelope of a ``deltas`` record: the event's ``ss-origin`` value, a space, its JSON.
+
+    The rollup reads usage deltas packed per root-scope partition (streams/routing.py), not
+    the ``usage`` topic's one record per event: Faust's per-record cost is paid per pack.
+    """
+    return origin + b" " + event_json
+
+
+def parse_delta(data: bytes) -> tuple[Origin, UsageEvent]:
+    """The origin and usage event of a ``deltas`` envelope; anything malformed raises SchemaError."""
+    head, space, body = data.partition(b" ")
+    origin = origin_of([(H_ORIGIN, head)]) if space else None
+    if origin is None:
+        raise SchemaError("a delta starts with its origin, <partition>:<offset>")
+    return origin, UsageEvent.from_json(body)
 
 
 @dataclass

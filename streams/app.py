@@ -7,9 +7,11 @@ Three stages, each an agent that only loads state, calls a pure function and sen
    their ledger key (streams/accounting.py::ledger_key), or a dead letter.
 2. ``ledger`` consumes ``observations``; identity and group states live in a table keyed
    like its input, so every report of one usage meets one state. Output: usage deltas on
-   ``usage``, keyed by root scope.
-3. ``rollup`` consumes ``usage`` (key: root scope), so an agent tree's totals, windows and
-   event-time watermark live in one partition. Output: ``totals`` and ``windows`` upserts.
+   ``usage`` (one record each, keyed by root scope: the public topic, the lake's input),
+   and the same deltas packed per root-scope partition on the internal ``deltas`` topic.
+3. ``rollup`` consumes ``deltas`` (partitioned by root scope), so an agent tree's totals,
+   windows and event-time watermark live in one partition. Output: ``totals`` and
+   ``windows`` upserts.
 
 Each stage works in batches (streams/batching.py): outputs are acknowledged before the
 state they came from is written, outputs are deterministic, and every consumer drops
@@ -32,8 +34,8 @@ from schemas.deadletter import H_LINE
 from schemas.pricing import cost_disagrees, load_price_table
 from schemas.rollup import ScopeTotals, WindowTotals
 from schemas.sources import BadLine
-from schemas.usage import SchemaError, UsageEvent
-from spendstream.kafka import DEADLETTER, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
+from schemas.usage import SchemaError
+from spendstream.kafka import DEADLETTER, DELTAS, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from spendstream.settings import Settings
 from streams import faust_fixes
 from streams.accounting import (
@@ -41,17 +43,18 @@ from streams.accounting import (
     RollupView,
     Stored,
     WindowConfig,
+    delta_line,
     ledger_key,
     ledger_step,
     origin_header,
-    origin_of,
+    parse_delta,
     rollup_step,
 )
 from streams.batching import Outbox, StateBatch, batches
 from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
 from streams.normalize import Outcome, StreamState, normalize_lines
-from streams.routing import ObservationPacks, crc32_partitioner
+from streams.routing import Packs, crc32_partitioner
 from streams.state import forget_expired, state_table, sweep_interval
 from streams.web import register_views
 
@@ -101,8 +104,8 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     # Outputs go straight to the producer (streams/batching.py), by topic name.
     dead_topic_name, observations_topic_name = settings.topic(DEADLETTER), settings.topic(OBSERVATIONS)
     usage_topic_name, totals_topic_name = settings.topic(USAGE), settings.topic(TOTALS)
-    windows_topic_name = settings.topic(WINDOWS)
-    raw_topic, observations_topic, usage_topic = topic(RAW), topic(OBSERVATIONS), topic(USAGE)
+    windows_topic_name, deltas_topic_name = settings.topic(WINDOWS), settings.topic(DELTAS)
+    raw_topic, observations_topic, deltas_topic = topic(RAW), topic(OBSERVATIONS), topic(DELTAS)
     # Dedup state expires (streams/state.py); totals never do: a scope's totals are its bill.
     partitions, dedup_ttl = settings.partitions, settings.dedup_ttl_seconds
     streams_table = state_table(app, "streams", partitions, settings.stream_ttl_seconds)
@@ -127,7 +130,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     expiring = (
         (streams_table, "streams", settings.topic(RAW)),
         (ledger_table, "ledger", settings.topic(OBSERVATIONS)),
-        (windows_table, "windows", usage_topic_name),
+        (windows_table, "windows", deltas_topic_name),
     )
 
     @app.timer(sweep_interval(min(settings.dedup_ttl_seconds, settings.stream_ttl_seconds)))
@@ -165,7 +168,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     async def normalize_batch(events: Sequence[Any]) -> None:
         states = StateBatch(streams_table, app.producer, partitions)
         outbox = Outbox(app.producer, partitions)
-        packs = ObservationPacks(settings.partitions)
+        packs = Packs(settings.partitions)
 
         def stream_state(stream_id: str) -> StreamState | None:
             data = states.get(stream_id.encode())
@@ -200,6 +203,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     async def ledger_batch(events: Sequence[Any]) -> None:
         states = StateBatch(ledger_table, app.producer, partitions)
         outbox = Outbox(app.producer, partitions)
+        deltas = Packs(partitions)
 
         def ledger_get(key: str) -> bytes | None:
             return states.get(key.encode())
@@ -226,10 +230,12 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
                         observation.tokens, observation.model, observation.reported_cost_usd, prices
                     ):
                         metrics.cost_disagreements += 1
-                    origin = [(H_ORIGIN, origin_header(message.partition, message.offset, index))]
-                    await outbox.send(
-                        usage_topic_name, writes.event.root_id.encode(), writes.event.to_json(), origin
-                    )
+                    origin = origin_header(message.partition, message.offset, index)
+                    root, event_json = writes.event.root_id.encode(), writes.event.to_json()
+                    await outbox.send(usage_topic_name, root, event_json, [(H_ORIGIN, origin)])
+                    deltas.add(root, delta_line(origin, event_json))
+        for partition, pack_key, value, headers in deltas.records():
+            await outbox.send(deltas_topic_name, pack_key, value, headers, partition=partition)
         await metrics.acked("ledger", outbox.delivered())
         await states.write()
 
@@ -267,13 +273,20 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         for event in events:
             message = event.message
             try:
-                usage = UsageEvent.from_json(message.value)
+                packed = envelope.unpack(message.value, message.headers)
             except SchemaError as exc:
-                await stage_dead(outbox, message, "rollup", f"usage event: {exc}")
+                await stage_dead(outbox, message, "rollup", f"deltas record: {exc}")
                 continue
-            rollup_step(usage, view, windows, origin_of(message.headers))
-            for key in view.last_touched:
-                source_of.setdefault(key, message.partition)
+            for index, data in enumerate(packed):
+                try:
+                    origin, usage = parse_delta(data)
+                except SchemaError as exc:
+                    await stage_dead(outbox, message, "rollup", f"usage delta: {exc}", data, index)
+                    continue
+                metrics.rollup_deltas += 1
+                rollup_step(usage, view, windows, origin)
+                for key in view.last_touched:
+                    source_of.setdefault(key, message.partition)
         writes: list[tuple[StateBatch, str, bytes, Any]] = []
         for topic, states, touched, written, current_of in (
             (totals_topic_name, totals, view.touched_totals, view.totals_writes, view.stored_totals),
@@ -302,7 +315,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         await totals.write()
         await windows_state.write()
 
-    @app.agent(usage_topic, name="rollup")
+    @app.agent(deltas_topic, name="rollup")
     async def rollup_agent(stream: faust.StreamT) -> AsyncIterator[None]:
         async for _ in batches(stream, rollup_batch, **batching, stage="rollup"):
             yield None

@@ -26,6 +26,9 @@ class Metrics:
     stage_dead_letters: Counter[str] = field(default_factory=Counter)
     raw_records: int = 0
     usage_events: int = 0
+    # Usage deltas the rollup stage read (repeats after a replay included): they catch up
+    # with ``usage_events`` once totals and windows hold every event counted so far.
+    rollup_deltas: int = 0
     # Usage whose reported cost and the price table's differ by more than 1% (counted
     # once per ledger delta; schemas/pricing.py::cost_disagrees).
     cost_disagreements: int = 0
@@ -64,6 +67,7 @@ class Metrics:
             "records": dict(self.outcomes),
             "stage_dead_letters": dict(self.stage_dead_letters),
             "usage_events": self.usage_events,
+            "rollup_deltas": self.rollup_deltas,
             "cost_disagreements": self.cost_disagreements,
             "cost_usd": usd_str(self.cost_usd),
             "stages": {

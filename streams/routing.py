@@ -1,4 +1,4 @@
-"""Which partition a worker output goes to, and observations packed per partition.
+"""Which partition a worker output goes to, and internal records packed per partition.
 
 Every record the worker sends with a key goes to ``crc32(key) mod partitions`` (Faust's
 ``producer_partitioner``): deterministic, so one key always meets one partition and its
@@ -9,6 +9,7 @@ client); the worker only needs each of its own keys to land in one place.
 Normalize sends a batch's observations packed: one record per ledger partition (at most
 ``MAX_PER_RECORD`` envelopes or ``MAX_PACK_BYTES``), each envelope in the partition its
 ledger key routes to, so the ledger stage meets them exactly where single records would go.
+The ledger sends its usage deltas for the rollup the same way, per root-scope partition.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def crc32_partitioner(key: bytes | None, all_partitions: Sequence[int], availabl
     return all_partitions[zlib.crc32(key) % len(all_partitions)]
 
 
-class ObservationPacks:
-    """A batch's observation envelopes, grouped by the partition of their ledger key."""
+class Packs:
+    """A batch's envelopes (observations, or deltas), grouped by the partition of their key."""
 
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions

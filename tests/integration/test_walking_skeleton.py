@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from producers.publish import PublishRequest, publish
-from schemas.deadletter import H_REASON
+from schemas.deadletter import H_LINE, H_REASON
+from schemas.envelope import H_COUNT
 from spendstream.settings import Settings
 from tests.integration.harness import read_topic, running_worker, wait_for_query
 
@@ -62,22 +63,42 @@ async def test_usage_event_carries_no_content(topics: Settings, real_fixtures: P
     assert event["cost_usd"] == "0.085625900000"
 
 
-async def test_malformed_usage_record_is_dead_lettered_and_rollup_goes_on(
+async def test_malformed_internal_records_are_dead_lettered_one_envelope_each_and_stages_go_on(
     topics: Settings, real_fixtures: Path
 ) -> None:
+    """Packed observations and deltas records with bad envelopes: each bad envelope is one
+    dead letter (its bytes, its index in ``ss-dlq-line``), a bad pack is one, and the
+    stages behind them still count a real line exactly."""
     from producers.publish import make_producer
 
+    bad_origin, bad_event = b'{"schema_version": 1}', b'3:7 {"schema_version": 1}'
     producer = make_producer(topics)
     await producer.start()
     try:
-        await producer.send_and_wait(topics.topic("usage"), b'{"schema_version": 1}', key=b"somebody")
+        count = [(H_COUNT, b"2")]
+        await producer.send_and_wait(topics.topic("observations"), b"not\n{}", key=b"x", headers=count)
+        await producer.send_and_wait(
+            topics.topic("deltas"), bad_origin + b"\n" + bad_event, key=b"x", headers=count
+        )
+        await producer.send_and_wait(topics.topic("deltas"), b"one", key=b"x", headers=[(H_COUNT, b"2")])
     finally:
         await producer.stop()
     fixture = real_fixtures / "claude-json" / "result-success.json"
-    async with running_worker(topics):
-        dead = await read_topic(topics, topics.topic("deadletter"), until=lambda r: len(r) >= 1)
+    async with running_worker(topics) as app:
+        dead = await read_topic(topics, topics.topic("deadletter"), until=lambda r: len(r) >= 5)
         await publish(topics, PublishRequest(paths=(str(fixture),), source="claude-json"))
         totals = await read_topic(topics, topics.topic("totals"), until=lambda r: len(r) >= 1)
-    assert dead[0].value == b'{"schema_version": 1}'
-    assert dict(dead[0].headers)[H_REASON].startswith(b"usage event: missing field")
+        metrics = app.spendstream_metrics.to_json_dict()  # type: ignore[attr-defined]
+    letters = sorted(
+        (dict(d.headers)[H_REASON].decode().split(":")[0], dict(d.headers).get(H_LINE), d.value) for d in dead
+    )
+    assert letters == [
+        ("deltas record", None, b"one"),
+        ("observation", b"0", b"not"),
+        ("observation", b"1", b"{}"),
+        ("usage delta", b"0", bad_origin),
+        ("usage delta", b"1", bad_event),
+    ]
+    assert metrics["stage_dead_letters"] == {"ledger": 2, "rollup": 3}
+    assert metrics["usage_events"] == 1
     assert orjson.loads(totals[0].value)["subtree"]["cost_usd"] == "0.085625900000"

@@ -1,4 +1,4 @@
-"""Observations packed per ledger partition: routing, limits, and the origin of each envelope."""
+"""Observations and deltas packed per partition: routing, limits, and the origin of each envelope."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import pytest
 
 from schemas import envelope
 from schemas.usage import SchemaError
-from streams.accounting import ORIGIN_SLOTS, origin_header, origin_of
-from streams.routing import MAX_PACK_BYTES, ObservationPacks, crc32_partitioner, partition_for
+from streams.accounting import ORIGIN_SLOTS, delta_line, origin_header, origin_of, parse_delta
+from streams.routing import MAX_PACK_BYTES, Packs, crc32_partitioner, partition_for
+from tests.unit.sinks.factory import event
 
 
 def test_each_envelope_lands_in_the_partition_of_its_key_in_order() -> None:
-    packs = ObservationPacks(4)
+    packs = Packs(4)
     added = [(f"id:key-{i % 7}".encode(), f'{{"n":{i}}}'.encode()) for i in range(50)]
     for key, value in added:
         packs.add(key, value)
@@ -27,19 +28,19 @@ def test_each_envelope_lands_in_the_partition_of_its_key_in_order() -> None:
 
 
 def test_packs_are_cut_at_the_count_and_byte_limits() -> None:
-    packs = ObservationPacks(1)
+    packs = Packs(1)
     for i in range(envelope.MAX_PER_RECORD + 10):
         packs.add(b"k", b"x" * 10 + str(i).encode())
     counts = [len(envelope.unpack(v, h)) for _, _, v, h in packs.records()]
     assert counts == [envelope.MAX_PER_RECORD, 10]
-    big = ObservationPacks(1)
+    big = Packs(1)
     for _ in range(3):
         big.add(b"k", b"y" * (MAX_PACK_BYTES // 2))
     assert [len(envelope.unpack(v, h)) for _, _, v, h in big.records()] == [1, 1, 1]
 
 
 def test_a_single_envelope_travels_without_a_count_header() -> None:
-    packs = ObservationPacks(2)
+    packs = Packs(2)
     packs.add(b"only", b'{"v":1}')
     [(_, key, value, headers)] = list(packs.records())
     assert (key, value, headers) == (b"only", b'{"v":1}', [])
@@ -71,3 +72,20 @@ def test_the_partitioner_is_deterministic_and_in_range() -> None:
         key = f"root-{i}".encode()
         assert crc32_partitioner(key, [0, 1, 2, 3], [0, 1, 2, 3]) == partition_for(key, 4)
     assert crc32_partitioner(None, [0, 1], [1]) == 1
+
+
+def test_a_delta_carries_its_origin_and_event_through_a_pack() -> None:
+    events = [event(n, session=f"root/{n}", lineage=("root",), cost="1.000000123") for n in range(3)]
+    packs = Packs(4)
+    for index, usage in enumerate(events):
+        packs.add(b"root", delta_line(origin_header(1, 7, index), usage.to_json()))
+    [(partition, key, value, headers)] = list(packs.records())
+    assert (partition, key) == (partition_for(b"root", 4), b"root")
+    parsed = [parse_delta(data) for data in envelope.unpack(value, headers)]
+    assert parsed == [((1, 7 * ORIGIN_SLOTS + i), usage) for i, usage in enumerate(events)]
+
+
+@pytest.mark.parametrize("data", [b'{"event_id":"e1"}', b"1:2", b"x:2 {}", b"1:2 not json", b"1:2 {}"])
+def test_a_malformed_delta_is_a_schema_error(data: bytes) -> None:
+    with pytest.raises(SchemaError):
+        parse_delta(data)
