@@ -54,6 +54,7 @@ from streams.batching import Outbox, StateBatch, batches
 from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
 from streams.normalize import Outcome, StreamState, normalize_lines
+from streams.order import InputOrder
 from streams.routing import Packs, crc32_partitioner
 from streams.state import forget_expired, state_table, sweep_interval
 from streams.web import register_views
@@ -138,10 +139,19 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
         for table, name, input_topic in expiring:
             metrics.expired[name] += await forget_expired(table, app.producer, owner(input_topic))
 
+    # Each stage's inputs in offset order (streams/order.py): Faust can skip a record.
+    order = InputOrder(lambda tp: app.consumer._committed_offset.get(tp))  # type: ignore[attr-defined]
+
+    async def forget_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        order.forget(args[0] if args else kwargs.get("revoked", ()))
+
+    app.on_partitions_revoked.connect(forget_revoked)  # type: ignore[arg-type]  # mode types the receiver narrowly
+
     batching: dict[str, Any] = {
         "size": settings.batch_max_records,
         "within": settings.batch_max_seconds,
         "timed": metrics.timed,
+        "order": order,
     }
 
     async def send_dead(outbox: Outbox, message: Any, value: bytes, headers: list[tuple[str, bytes]]) -> None:

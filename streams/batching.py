@@ -31,6 +31,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from streams.order import InputOrder
 from streams.sender import Batches
 
 log = logging.getLogger(__name__)
@@ -127,12 +128,28 @@ async def batches(
     within: float,
     stage: str,
     timed: Callable[[str, int, float], None] | None = None,
+    order: InputOrder | None = None,
 ) -> AsyncIterator[None]:
-    """Run ``handle`` on each batch of events; stop the process if a batch fails.
+    """Run ``handle`` on each batch of events; stop the process if a batch fails, or
+    before handling one that comes after a skipped record (``order``, streams/order.py).
 
     ``timed(stage, records, seconds)`` is told how long each batch took.
     """
     async for events in stream.take_events(size, within):
+        gap = order.first_gap(events) if order is not None else None
+        if gap is not None:
+            tp, expected, offset = gap
+            log.critical(
+                "stage %s: %s offset %d arrived while %d..%d were never handed over; "
+                "stopping so the restart reads them in order",
+                stage,
+                tp,
+                offset,
+                expected,
+                offset - 1,
+            )
+            logging.shutdown()
+            os._exit(FAIL_STOP_EXIT_CODE)
         try:
             started = time.perf_counter()
             await handle(events)
