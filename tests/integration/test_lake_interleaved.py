@@ -19,13 +19,19 @@ import pytest
 
 import sinks.kafka_sink
 from schemas.usage import TokenCounts, UsageEvent
-from sinks.catalog import audit, query
+from sinks.catalog import query
 from sinks.dataset import Dataset, group_by_day
 from sinks.kafka_sink import usage_sink
 from sinks.layout import day_of, list_files, resolve
 from spendstream.settings import Settings
 from tests.integration.test_lake_exactly_once import lake_rows
-from tests.integration.test_lake_repeats import first_copies, produce, wait_caught_up, with_repeats
+from tests.integration.test_lake_repeats import (
+    assert_lake_holds_first_copies,
+    first_copies,
+    produce,
+    wait_caught_up,
+    with_repeats,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -102,15 +108,7 @@ async def test_a_crash_between_two_date_files_of_a_flush_then_a_restart_lands_ev
     assert restarted.stats.rows_written == EVENTS - before
 
     assert len(first) == EVENTS and records == len(with_repeats(events))
-    _, lake = await asyncio.to_thread(
-        query, settings.data_dir, "SELECT kafka_partition, kafka_offset, event_id FROM usage"
-    )
-    assert sorted(lake) == sorted(first)
-    assert await asyncio.to_thread(audit, settings.data_dir) == {
-        "rows": EVENTS,
-        "duplicate_positions": 0,
-        "duplicate_event_ids": 0,
-    }
+    await assert_lake_holds_first_copies(settings, first)
     sums = "SELECT count(*), sum(cost_usd), sum(input_tokens), count(DISTINCT date) FROM usage"
     _, rows = await asyncio.to_thread(query, settings.data_dir, sums)
     # cost: 0.000001 * (1 + ... + 400); input: 0 + ... + 399

@@ -113,6 +113,19 @@ async def first_copies(settings: Settings) -> tuple[int, set[tuple[int, int, str
     return len(records), {(p, o, e) for e, (p, o) in first.items()}
 
 
+async def assert_lake_holds_first_copies(settings: Settings, first: set[tuple[int, int, str]]) -> None:
+    """The lake holds exactly ``first`` (partition, offset, event id): one row per event."""
+    _, lake = await asyncio.to_thread(
+        query, settings.data_dir, "SELECT kafka_partition, kafka_offset, event_id FROM usage"
+    )
+    assert sorted(lake) == sorted(first)
+    assert await asyncio.to_thread(audit, settings.data_dir) == {
+        "rows": len(first),
+        "duplicate_positions": 0,
+        "duplicate_event_ids": 0,
+    }
+
+
 async def test_repeats_land_once_across_kill_restart_rotation_and_compaction(
     topics: Settings, tmp_path: Path
 ) -> None:
@@ -156,15 +169,7 @@ async def test_repeats_land_once_across_kill_restart_rotation_and_compaction(
     # The lake holds exactly the first copy of every event.
     records, first = await first_copies(settings)
     assert len(first) == EVENTS and records > EVENTS + 100
-    _, lake = await asyncio.to_thread(
-        query, settings.data_dir, "SELECT kafka_partition, kafka_offset, event_id FROM usage"
-    )
-    assert sorted(lake) == sorted(first)
-    assert await asyncio.to_thread(audit, settings.data_dir) == {
-        "rows": EVENTS,
-        "duplicate_positions": 0,
-        "duplicate_event_ids": 0,
-    }
+    await assert_lake_holds_first_copies(settings, first)
     sums = """SELECT count(*), sum(cost_usd), sum(input_tokens), sum(output_tokens),
                      sum(cache_read_tokens), count(DISTINCT date) FROM usage"""
     _, rows = await asyncio.to_thread(query, settings.data_dir, sums)
