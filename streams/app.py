@@ -178,7 +178,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     async def normalize_batch(events: Sequence[Any]) -> None:
         states = StateBatch(streams_table, app.producer, partitions)
         outbox = Outbox(app.producer, partitions)
-        packs = Packs(settings.partitions)
+        packs = Packs(partitions)
 
         def stream_state(stream_id: str) -> StreamState | None:
             data = states.get(stream_id.encode())
