@@ -138,7 +138,7 @@ def render(
         "",
         f"RSS: first {rss[0]:.1f} MiB, max {max(rss):.1f} MiB, last {rss[-1]:.1f} MiB; "
         f"mean of first half {first_half:.1f} MiB, second half {second_half:.1f} MiB.",
-        f"Lag (raw + observations + usage, records): max {max(lags):,}, last {lags[-1]:,}.",
+        f"Lag (raw + observations + deltas, records): max {max(lags):,}, last {lags[-1]:,}.",
         "",
         "| t (s) | worker RSS (MiB) | lag (records) | raw records | usage events | "
         + " | ".join(f"{t} keys" for t in TABLES)
