@@ -29,7 +29,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from streams.order import InputOrder
 from streams.sender import Batches
@@ -37,6 +37,13 @@ from streams.sender import Batches
 log = logging.getLogger(__name__)
 
 FAIL_STOP_EXIT_CODE = 70
+
+
+def fail_stop(message: str, *args: Any, exc_info: bool = False) -> NoReturn:
+    """Log why and stop the process at once, nothing committed: the restart replays."""
+    log.critical(message, *args, exc_info=exc_info)
+    logging.shutdown()
+    os._exit(FAIL_STOP_EXIT_CODE)
 
 
 class StateBatch:
@@ -139,26 +146,16 @@ async def batches(
         gap = order.first_gap(events) if order is not None else None
         if gap is not None:
             tp, expected, offset = gap
-            log.critical(
+            fail_stop(
                 "stage %s: %s offset %d arrived while %d..%d were never handed over; "
                 "stopping so the restart reads them in order",
-                stage,
-                tp,
-                offset,
-                expected,
-                offset - 1,
+                *(stage, tp, offset, expected, offset - 1),
             )
-            logging.shutdown()
-            os._exit(FAIL_STOP_EXIT_CODE)
         try:
             started = time.perf_counter()
             await handle(events)
             if timed is not None:
                 timed(stage, len(events), time.perf_counter() - started)
         except BaseException:  # a cancelled or failed batch must never be committed
-            log.critical(
-                "stage %s: a batch failed; stopping the worker so it is replayed", stage, exc_info=True
-            )
-            logging.shutdown()
-            os._exit(FAIL_STOP_EXIT_CODE)
+            fail_stop("stage %s: a batch failed; stopping the worker so it is replayed", stage, exc_info=True)
         yield None

@@ -23,30 +23,21 @@ skipped record included; records after it are repeats, which every stage drops.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 from faust.transport.consumer import Consumer
 from faust.utils.functional import consecutive_numbers
 
-from streams.batching import FAIL_STOP_EXIT_CODE
-
-log = logging.getLogger(__name__)
+from streams.batching import fail_stop
 
 
 def _skipped(tp: Any, committed: int, first_acked: int) -> None:
-    log.critical(
+    fail_stop(
         "%s: offsets %d..%d were skipped by Faust's consumer while %d+ are acknowledged; "
         "stopping so the restart reads them again",
-        tp,
-        committed,
-        first_acked - 1,
-        first_acked,
+        *(tp, committed, first_acked - 1, first_acked),
     )
-    logging.shutdown()
-    os._exit(FAIL_STOP_EXIT_CODE)
 
 
 def guarded_new_offset(on_skipped: Callable[[Any, int, int], None] = _skipped) -> Callable[..., int | None]:
