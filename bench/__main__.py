@@ -153,7 +153,7 @@ def worker_alive(worker: WorkerProcess, report: Report, section: str) -> bool:
 
 def faust_count(settings: object, tmp: Path, expected: int, timeout_s: float) -> float:
     """Records/s of the count-only Faust agent over the live raw topic (first -> last record)."""
-    from spendstream.settings import Settings
+    from config.settings import Settings
 
     assert isinstance(settings, Settings)
     out = tmp / "faust-count.json"

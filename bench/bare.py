@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
 
 from bench.kafka_tools import make_fast_producer
+from config.kafka import create_topics
+from config.settings import Settings
 from schemas.raw import H_LINES
-from spendstream.kafka import create_topics
-from spendstream.settings import Settings
 
 
 async def bare_loop(settings: Settings, source: str, target: str) -> tuple[int, float]:
@@ -66,6 +66,6 @@ async def bare_loop(settings: Settings, source: str, target: str) -> tuple[int, 
 
 
 def _client(settings: Settings) -> dict[str, Any]:
-    from spendstream.kafka import client_options
+    from config.kafka import client_options
 
     return client_options(settings)

@@ -28,10 +28,10 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from config.kafka import TOPICS, client_options
+from config.settings import Settings
 from producers.publish import PublishRequest, publish
 from producers.redact import redact_line
-from spendstream.kafka import TOPICS, client_options
-from spendstream.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 TRANSCRIPT = REPO.parent / "shared/fixtures/real/claude-transcript/132b2f66-ee5f-46f6-8904-32d9dc4d36c3.jsonl"

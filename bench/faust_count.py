@@ -18,7 +18,7 @@ import faust
 import orjson
 
 from bench.kafka_tools import free_port
-from spendstream.settings import Settings
+from config.settings import Settings
 
 
 def build(topic_name: str, expected: int, out: Path) -> faust.App:

@@ -23,9 +23,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from spendstream import broker
-from spendstream.kafka import client_options, ensure_topics
-from spendstream.settings import Settings
+from config import broker
+from config.kafka import client_options, ensure_topics
+from config.settings import Settings
 from tests.integration.harness import WorkerProcess
 from tests.integration.producers_harness import free_port
 

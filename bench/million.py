@@ -31,8 +31,8 @@ from bench.kafka_tools import (
 )
 from bench.pipeline import result_line
 from bench.report import load, machine
+from config.kafka import RAW
 from schemas.raw import RawLineMeta, pack_lines
-from spendstream.kafka import RAW
 
 PACK = 500
 Sample = tuple[int, float, float, dict[str, int]]  # events, seconds, RSS MiB, state keys

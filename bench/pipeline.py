@@ -33,9 +33,9 @@ from bench.kafka_tools import (
     publish,
     worker_metrics,
 )
+from config.kafka import client_options
+from config.settings import Settings
 from schemas.raw import RawLineMeta
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
 
 
 @dataclass

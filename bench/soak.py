@@ -33,9 +33,9 @@ from bench.kafka_tools import (
 )
 from bench.pipeline import result_line
 from bench.report import load, machine
+from config.kafka import DELTAS, OBSERVATIONS, RAW
+from config.settings import Settings
 from schemas.raw import RawLineMeta
-from spendstream.kafka import DELTAS, OBSERVATIONS, RAW
-from spendstream.settings import Settings
 
 # seconds, RSS MiB, lag, raw records, usage events, live keys per state table
 Sample = tuple[float, float, int, int, int, dict[str, int]]

@@ -23,9 +23,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
+from config.kafka import RAW, client_options, ensure_topics
+from config.settings import Settings
 from producers.records import OutRecord
-from spendstream.kafka import RAW, client_options, ensure_topics
-from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 import orjson
 
+from config.settings import Settings
 from producers.emit import Emitter, Origin, file_stream_id, stdin_stream_id
 from producers.formats import AUTO, detect_file_format, detect_line_format
 from producers.lineage import Scope
@@ -35,7 +36,6 @@ from producers.link import make_producer
 from producers.packing import PackLimits
 from producers.progress import Progress
 from producers.shipper import Shipper
-from spendstream.settings import Settings
 
 __all__ = ["PublishRequest", "PublishSummary", "make_producer", "publish"]
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from config.settings import Settings
 from producers.claims import ClaimReader, ClaimWriter, claims_file
 from producers.emit import Emitter, Origin, run_stream_id
 from producers.formats import DOCUMENT_FORMATS
@@ -31,7 +32,6 @@ from producers.lineage import ENV_SESSION, Scope
 from producers.passthrough import Delivery, Document, Passthrough
 from producers.redact import is_known
 from producers.shipper import Shipper
-from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

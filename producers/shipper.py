@@ -25,14 +25,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.kafka import RAW
+from config.settings import Settings
 from producers.delivery import send_isolating
 from producers.drain import Drainer
 from producers.held import HeldLines
 from producers.link import BrokerUnavailable, KafkaLink
 from producers.records import OutRecord
 from producers.spool import Spool, SpoolError, SpoolFull
-from spendstream.kafka import RAW
-from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from config.kafka import DEADLETTER as DEADLETTER_TOPIC
+from config.kafka import USAGE as USAGE_TOPIC
+from config.kafka import client_options
+from config.settings import Settings
 from schemas.usage import UsageEvent
 from sinks.dataset import BadRecord, Dataset, write_batch
 from sinks.deadletter import DEADLETTER, DeadLetterRow
@@ -48,10 +52,6 @@ from sinks.lake import USAGE
 from sinks.layout import day_of, remove_stale_temps
 from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
 from sinks.recent import PartitionIds, load_day_ids
-from spendstream.kafka import DEADLETTER as DEADLETTER_TOPIC
-from spendstream.kafka import USAGE as USAGE_TOPIC
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from config.settings import Settings
 from sinks.layout import day_of
-from spendstream.settings import Settings
 
 FlushReason = Literal["rows", "bytes", "span", "age"]
 

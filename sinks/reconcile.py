@@ -25,11 +25,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from config.kafka import TOTALS, client_options
+from config.settings import Settings
 from schemas.rollup import ScopeTotals, Totals
 from schemas.usage import TOKEN_FIELDS, TokenCounts
 from sinks.catalog import query
-from spendstream.kafka import TOTALS, client_options
-from spendstream.settings import Settings
 
 FIELDS: tuple[str, ...] = ("cost_usd", *TOKEN_FIELDS, "events")
 """What is compared per root: exact cost, every token type, and the number of usage events."""

@@ -15,9 +15,9 @@ from decimal import Decimal
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from config.kafka import TOTALS, client_options
+from config.settings import Settings
 from schemas.rollup import ScopeTotals
-from spendstream.kafka import TOTALS, client_options
-from spendstream.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from config.settings import Settings
 from spendstream.commands import COMMANDS
-from spendstream.settings import Settings
 
 _EPILOG = """\
 Configuration comes from SPENDSTREAM_* environment variables (see README.md), e.g.

@@ -13,13 +13,13 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
+from config import broker
+from config.kafka import ensure_topics
+from config.settings import Settings
 from producers.publish import PublishRequest, publish
 from schemas.ledger import MemoryLedger
 from schemas.sources import PARSERS, BadLine, LineContext
 from sinks.catalog import run_query
-from spendstream import broker
-from spendstream.kafka import ensure_topics
-from spendstream.settings import Settings
 from spendstream.table import render_table
 
 SAMPLE_FORMAT = "claude-json"

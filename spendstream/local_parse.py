@@ -2,7 +2,7 @@
 
 Each file is one stream (its lines numbered from 1, like ``publish``): every line becomes a
 raw record with the producer's headers and goes through the worker's own first step
-(``streams.normalize.normalize_record``: size limit, parser, rescope, outcome), then its
+(``schemas.normalize.normalize_record``: size limit, parser, rescope, outcome), then its
 observations through a :class:`~schemas.ledger.MemoryLedger`. So a file parsed here gives
 the same events, and the same per-line outcomes, as the same file published to the worker.
 
@@ -24,13 +24,13 @@ import orjson
 from producers.formats import detect_file_format
 from schemas.ledger import MemoryLedger
 from schemas.money import ZERO_USD
-from schemas.pricing import cost_disagrees
-from schemas.raw import RawLineMeta
-from schemas.usage import TokenCounts, UsageEvent
 
 # The worker's pure first stage, reused so that `parse` classifies a line exactly as the
 # worker does (the only import of streams/ outside its entry point; it is pure).
-from streams.normalize import StreamState, normalize_record
+from schemas.normalize import StreamState, normalize_record
+from schemas.pricing import cost_disagrees
+from schemas.raw import RawLineMeta
+from schemas.usage import TokenCounts, UsageEvent
 
 _MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 MAX_LISTED_REJECTIONS = 100

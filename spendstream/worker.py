@@ -11,8 +11,8 @@ from typing import Any
 import faust
 from mode import Service
 
+from config.settings import Settings
 from sinks.kafka_sink import LakeSink, deadletter_sink, usage_sink
-from spendstream.settings import Settings
 from streams.app import build_app
 
 

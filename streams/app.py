@@ -4,7 +4,7 @@ Three stages, each an agent that only loads state, calls a pure function and sen
 
 1. ``normalize`` consumes ``raw`` (key: stream id). Per stream it keeps the high-water
    position (transport dedup) and the parser's state. Output: observations keyed by
-   their ledger key (streams/accounting.py::ledger_key), or a dead letter.
+   their ledger key (schemas/accounting.py::ledger_key), or a dead letter.
 2. ``ledger`` consumes ``observations``; identity and group states live in a table keyed
    like its input, so every report of one usage meets one state. Output: usage deltas on
    ``usage`` (one record each, keyed by root scope: the public topic, the lake's input),
@@ -29,16 +29,10 @@ import faust
 import orjson
 from faust.types import TP
 
+from config.kafka import DEADLETTER, DELTAS, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
+from config.settings import Settings
 from schemas import envelope
-from schemas.deadletter import H_LINE
-from schemas.pricing import cost_disagrees, load_price_table
-from schemas.rollup import ScopeTotals, WindowTotals
-from schemas.sources import BadLine
-from schemas.usage import SchemaError
-from spendstream.kafka import DEADLETTER, DELTAS, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
-from spendstream.settings import Settings
-from streams import faust_fixes
-from streams.accounting import (
+from schemas.accounting import (
     H_ORIGIN,
     RollupView,
     Stored,
@@ -50,10 +44,16 @@ from streams.accounting import (
     parse_delta,
     rollup_step,
 )
+from schemas.deadletter import H_LINE
+from schemas.normalize import Outcome, StreamState, normalize_lines
+from schemas.pricing import cost_disagrees, load_price_table
+from schemas.rollup import ScopeTotals, WindowTotals
+from schemas.sources import BadLine
+from schemas.usage import SchemaError
+from streams import faust_fixes
 from streams.batching import Outbox, StateBatch, batches
 from streams.deadletter import dead_letter, dead_letter_headers
 from streams.metrics import Metrics
-from streams.normalize import Outcome, StreamState, normalize_lines
 from streams.order import InputOrder
 from streams.routing import Packs, crc32_partitioner
 from streams.state import forget_expired, state_table, sweep_interval

@@ -21,7 +21,7 @@ def dead_letter_headers(message: Any, reason: str) -> list[tuple[str, bytes]]:
 
 
 def dead_letter(message: Any, outcome: Any) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """Value and headers of a raw record's dead letter (``outcome``: streams/normalize.py).
+    """Value and headers of a raw record's dead letter (``outcome``: schemas/normalize.py).
 
     A dead line of a packed record is dead-lettered alone: its own bytes, ``ss-pos`` set
     to its position, no ``ss-lines``, and ``ss-dlq-line`` = its index in the record, so

@@ -58,7 +58,7 @@ class LineContext:
     session_hint: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     # The highest event time seen in this stream up to and including this line; set by
-    # the worker (streams/normalize.py), used to tell late events for windows.
+    # the worker (schemas/normalize.py), used to tell late events for windows.
     stream_watermark: datetime | None = None
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spendstream import broker
-from spendstream.settings import Settings
+from config import broker
+from config.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,9 +7,9 @@ import asyncio
 import sys
 from decimal import Decimal, InvalidOperation
 
+from config.settings import Settings
 from schemas.money import usd_str
 from spendstream.budget import watch_budget
-from spendstream.settings import Settings
 
 EXIT_EXCEEDED = 3
 

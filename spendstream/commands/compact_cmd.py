@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from config.settings import Settings
 from sinks.compact import COMPACT_MAX_ROWS, DATASETS, CompactionBusy, compact
 from spendstream.commands.report_cmd import iso_date
-from spendstream.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

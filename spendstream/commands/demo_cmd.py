@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from config.settings import Settings
 from spendstream.demo import DemoError, run_demo
-from spendstream.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

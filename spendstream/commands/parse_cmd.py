@@ -16,13 +16,13 @@ from typing import Any
 
 import orjson
 
+from config.settings import Settings
 from schemas.ledger import MemoryLedger
 from schemas.money import usd_str
 from schemas.pricing import COST_MODES, CostMode, PricingError, load_price_table
 from schemas.sources import PARSERS
 from schemas.sources.detect import AUTO
 from spendstream.local_parse import ParseSummary, SessionTotals, expand_paths, ordered_sessions, parse_paths
-from spendstream.settings import Settings
 
 _DESCRIPTION = """\
 Parse local CLI output files and print the usage they hold, per session (scope), with

@@ -13,13 +13,13 @@ import os
 import re
 import sys
 
+from config.settings import Settings
 from producers.formats import AUTO
 from producers.lineage import LineageError, current_scope
 from producers.packing import PackLimits
 from producers.publish import PublishRequest, publish
 from producers.shipper import NotDurable
 from producers.spool import SpoolError, SpoolFull
-from spendstream.settings import Settings
 
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _FORMAT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")

@@ -8,8 +8,8 @@ import sys
 import duckdb
 import orjson
 
+from config.settings import Settings
 from sinks.catalog import run_query
-from spendstream.settings import Settings
 from spendstream.table import render_table, to_jsonable
 
 

@@ -9,8 +9,8 @@ import sys
 import duckdb
 import orjson
 
+from config.settings import Settings
 from sinks.reconcile import ReconcileError, Reconciliation, reconcile
-from spendstream.settings import Settings
 from spendstream.table import render_table, to_jsonable
 
 EXIT_DIFFERENT = 1

@@ -10,8 +10,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from config.settings import Settings
 from sinks.reports import REPORT_KINDS, Report, build_report
-from spendstream.settings import Settings
 from spendstream.table import render_table, to_jsonable
 
 _COUNT_COLUMNS = (

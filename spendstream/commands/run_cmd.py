@@ -15,11 +15,11 @@ import signal
 import sys
 from logging.handlers import RotatingFileHandler
 
+from config.settings import Settings
 from producers.formats import detect_command_format
 from producers.lineage import LineageError, child_scope
 from producers.run import RunRequest, supervise
 from spendstream.commands.publish_cmd import add_producer_options
-from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

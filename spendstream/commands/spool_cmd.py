@@ -11,10 +11,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from config.settings import Settings
 from producers.shipper import Shipper
 from producers.spool import SUFFIX
 from spendstream.commands.publish_cmd import quiet_kafka_client
-from spendstream.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from config.settings import Settings
 from producers.emit import Emitter, Origin
 from producers.formats import AUTO, default_watch_roots
 from producers.lineage import LineageError, Scope, current_scope
@@ -23,7 +24,6 @@ from spendstream.commands.publish_cmd import (
     packing_from,
     quiet_kafka_client,
 )
-from spendstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import asyncio
 import os
 import sys
 
-from spendstream.kafka import ensure_topics
-from spendstream.settings import Settings
+from config.kafka import ensure_topics
+from config.settings import Settings
 from spendstream.supervise import CHILD_ENV, supervise
 
 

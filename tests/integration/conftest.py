@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from spendstream import broker
-from spendstream.kafka import ensure_topics
-from spendstream.settings import Settings
+from config import broker
+from config.kafka import ensure_topics
+from config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

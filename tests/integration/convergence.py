@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
+from config.settings import Settings
 from schemas.rollup import ScopeTotals
-from spendstream.settings import Settings
 from tests.integration.harness import TopicTimeout, read_topic, wait_for_query
 from tests.integration.workload import TOKENS, Workload, expected_totals_view
 

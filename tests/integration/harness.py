@@ -17,9 +17,9 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer
 
+from config.kafka import client_options
+from config.settings import Settings
 from sinks.catalog import run_query
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
 from spendstream.worker import build_worker_app
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from config import broker
+from config.kafka import client_options
+from config.settings import Settings
 from schemas.raw import H_LINES, H_POS, line_count, unpack_lines
-from spendstream import broker
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
 from tests.integration.conftest import REPO, _base_settings
 from tests.integration.harness import settings_env
 

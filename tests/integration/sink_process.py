@@ -17,8 +17,8 @@ from pathlib import Path
 
 import orjson
 
+from config.settings import Settings
 from sinks.kafka_sink import usage_sink
-from spendstream.settings import Settings
 from tests.integration.harness import settings_env
 
 STATS_PREFIX = "sink-stats: "

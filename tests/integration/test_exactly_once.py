@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spendstream.settings import Settings
+from config.settings import Settings
 from tests.integration.convergence import converged_totals, lake_matches
 from tests.integration.harness import WorkerProcess, running_worker, wait_until_shared
 from tests.integration.workload import build_workload, publish_workload

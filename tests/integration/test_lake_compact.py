@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from sinks.catalog import audit, query
 from sinks.compact import compact
 from sinks.layout import list_files, resolve
-from spendstream.settings import Settings
 from tests.integration.harness import running_worker
 from tests.integration.test_lake_exactly_once import (
     assert_session_report_exact,

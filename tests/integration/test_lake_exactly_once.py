@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from config.kafka import client_options
+from config.settings import Settings
 from producers.publish import PublishRequest, publish
 from sinks.catalog import audit, query
 from sinks.kafka_sink import usage_sink
 from sinks.layout import list_files, live_files
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
 from spendstream.table import to_jsonable
 from tests.integration.harness import WorkerProcess, running_worker, settings_env
 

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 import sinks.kafka_sink
+from config.settings import Settings
 from schemas.usage import TokenCounts, UsageEvent
 from sinks.catalog import query
 from sinks.dataset import Dataset, group_by_day
 from sinks.kafka_sink import usage_sink
 from sinks.layout import day_of, list_files, resolve
-from spendstream.settings import Settings
 from tests.integration.test_lake_exactly_once import lake_rows
 from tests.integration.test_lake_repeats import (
     assert_lake_holds_first_copies,

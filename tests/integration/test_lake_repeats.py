@@ -17,12 +17,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from config.kafka import USAGE, client_options
+from config.settings import Settings
 from schemas.usage import TokenCounts, UsageEvent
 from sinks.catalog import audit, query
 from sinks.compact import compact
 from sinks.kafka_sink import usage_sink
-from spendstream.kafka import USAGE, client_options
-from spendstream.settings import Settings
 from tests.integration.sink_process import SinkProcess
 from tests.integration.test_lake_exactly_once import committed_records, lake_rows, wait_for
 

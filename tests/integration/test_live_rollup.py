@@ -11,10 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from config.settings import Settings
 from producers.publish import PublishRequest, publish
 from schemas.rollup import ScopeTotals
 from spendstream.budget import watch_budget
-from spendstream.settings import Settings
 from tests.integration.harness import read_topic, running_worker
 from tests.integration.workload import result_line
 

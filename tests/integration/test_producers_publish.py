@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from config.settings import Settings
 from producers.held import OVERSIZE_TYPE
-from spendstream.settings import Settings
 from tests.integration.producers_harness import FAKE_CLI, as_lines, header, read_all, spendstream_async
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from spendstream.settings import Settings
+from config.settings import Settings
 from tests.integration.conftest import REPO
 from tests.integration.harness import read_topic
 from tests.integration.producers_harness import (

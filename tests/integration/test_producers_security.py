@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spendstream.settings import Settings
+from config.settings import Settings
 from tests.integration.conftest import REPO
 from tests.integration.producers_harness import FAKE_CLI, SPENDSTREAM, cli_env
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from config import broker
+from config.settings import Settings
 from producers import shipper as shipper_module
 from producers.shipper import Shipper
-from spendstream import broker
-from spendstream.settings import Settings
 from tests.integration.conftest import REPO
 from tests.integration.producers_harness import (
     SPENDSTREAM,
@@ -27,7 +27,7 @@ from tests.integration.producers_harness import (
 
 pytestmark = [
     pytest.mark.integration,
-    # spendstream.broker.start() lets go of the broker's Popen object while the broker runs.
+    # config.broker.start() lets go of the broker's Popen object while the broker runs.
     pytest.mark.filterwarnings("ignore:Exception ignored in.*Popen:pytest.PytestUnraisableExceptionWarning"),
 ]
 __all__ = ["private_broker"]

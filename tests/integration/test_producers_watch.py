@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from config.settings import Settings
 from producers.emit import file_stream_id
 from schemas.sources import PARSERS, BadLine, LineContext
-from spendstream.settings import Settings
 from tests.integration.conftest import REPO
 from tests.integration.producers_harness import (
     SPENDSTREAM,

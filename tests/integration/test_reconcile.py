@@ -15,13 +15,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from config.kafka import TOTALS, USAGE, client_options
+from config.settings import Settings
 from schemas.rollup import ScopeTotals, Totals
 from schemas.usage import TokenCounts, UsageEvent
 from sinks.lake import write_usage_batch
 from sinks.layout import list_files
 from sinks.reconcile import reconcile
-from spendstream.kafka import TOTALS, USAGE, client_options
-from spendstream.settings import Settings
 from tests.integration.harness import running_worker, settings_env
 from tests.integration.test_lake_exactly_once import (
     Fleet,

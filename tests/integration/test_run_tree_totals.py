@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
+from config.settings import Settings
 from schemas.rollup import ScopeTotals
-from spendstream.settings import Settings
 from tests.integration.harness import read_topic, running_worker
 from tests.integration.producers_harness import FAKE_CLI, SPENDSTREAM, spendstream_async
 

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
+from config.kafka import client_options
+from config.settings import Settings
 from streams.routing import partition_for
 from streams.sender import Batches
 from tests.integration.harness import read_topic

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from spendstream.settings import Settings
+from config.settings import Settings
 from tests.integration.convergence import converged_totals, lake_matches
 from tests.integration.harness import WorkerProcess
 from tests.integration.workload import build_workload, publish_workload

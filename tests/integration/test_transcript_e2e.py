@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from config.settings import Settings
 from producers.publish import PublishRequest, publish
-from spendstream.settings import Settings
 from tests.integration.harness import read_topic, running_worker, wait_for_query
 
 pytestmark = pytest.mark.integration

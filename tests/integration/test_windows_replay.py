@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
+from config.settings import Settings
 from producers.publish import make_producer
 from schemas.raw import RawLineMeta
 from schemas.rollup import ScopeTotals, WindowTotals
-from spendstream.settings import Settings
 from tests.integration.harness import read_topic, running_worker
 
 pytestmark = pytest.mark.integration

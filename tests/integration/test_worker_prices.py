@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
+from config.settings import Settings
 from producers.publish import PublishRequest, publish
-from spendstream.settings import Settings
 from tests.integration.harness import read_topic, running_worker
 
 pytestmark = pytest.mark.integration

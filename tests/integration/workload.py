@@ -17,8 +17,8 @@ from pathlib import Path
 
 import orjson
 
+from config.settings import Settings
 from producers.publish import PublishRequest, publish
-from spendstream.settings import Settings
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens")
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import psutil
 
-from spendstream.settings import Settings
+from config.settings import Settings
 from tests.integration.harness import WorkerProcess
 from tests.integration.producers_harness import free_port
 from tests.integration.workload import Workload, publish_workload

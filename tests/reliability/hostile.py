@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.normalize import StreamState, normalize_lines
 from schemas.raw import H_LINES, H_POS, H_TS, RawLineMeta, pack_lines
-from streams.normalize import StreamState, normalize_lines
 from tests.integration.workload import ScopeExpectation, Workload, result_line
 
 Headers = list[tuple[str, Any]]

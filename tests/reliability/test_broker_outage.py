@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from spendstream import broker
-from spendstream.kafka import ensure_topics
-from spendstream.settings import Settings
+from config import broker
+from config.kafka import ensure_topics
+from config.settings import Settings
 from tests.integration.convergence import converged_totals, lake_matches
 from tests.integration.producers_harness import spendstream_async
 from tests.integration.workload import build_workload
@@ -33,7 +33,7 @@ from tests.reliability.faults import (
 
 pytestmark = [
     pytest.mark.reliability,
-    # spendstream.broker.start() lets go of the broker's Popen object while the broker runs.
+    # config.broker.start() lets go of the broker's Popen object while the broker runs.
     pytest.mark.filterwarnings("ignore:Exception ignored in.*Popen:pytest.PytestUnraisableExceptionWarning"),
 ]
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from config.kafka import client_options
+from config.settings import Settings
 from schemas.deadletter import H_REASON
 from schemas.raw import MAX_LINE_BYTES
-from spendstream.kafka import client_options
-from spendstream.settings import Settings
 from tests.integration.convergence import converged_totals, lake_matches
 from tests.integration.harness import read_topic
 from tests.reliability.faults import (

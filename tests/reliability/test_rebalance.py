@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spendstream.settings import Settings
+from config.settings import Settings
 from tests.integration.convergence import converged_totals, lake_matches
 from tests.integration.harness import wait_until_shared
 from tests.integration.workload import build_workload

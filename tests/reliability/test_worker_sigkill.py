@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spendstream.settings import Settings
+from config.settings import Settings
 from tests.integration.convergence import converged_totals, lake_matches
 from tests.integration.workload import build_workload
 from tests.reliability.faults import (

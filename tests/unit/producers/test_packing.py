@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from config.settings import Settings
 from producers.emit import Emitter, Origin
 from producers.held import OVERSIZE_TYPE, HeldLines
 from producers.packing import Packer, PackLimits, split_packed
@@ -19,7 +20,6 @@ from producers.spool import Spool, SpoolFull
 from producers.watch import Watcher, WatchRoot
 from schemas.raw import H_LINES, context_from_headers, line_count, unpack_lines
 from spendstream.commands.publish_cmd import add_packing_options, packing_from
-from spendstream.settings import Settings
 
 
 class Collect:

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import OffsetAndMetadata
 
 import sinks.dataset
+from config.settings import Settings
 from schemas.usage import UsageEvent
 from sinks.catalog import audit, query
 from sinks.compact import DATASETS
@@ -30,7 +31,6 @@ from sinks.kafka_sink import LakeSink
 from sinks.lake import USAGE
 from sinks.layout import file_name, list_files, resolve
 from sinks.policy import SinkPolicy
-from spendstream.settings import Settings
 from tests.unit.sinks.factory import T0, TOPIC, event
 
 TP = TopicPartition(TOPIC, 0)

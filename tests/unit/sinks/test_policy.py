@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
+from config.settings import Settings
 from sinks.policy import BufferStats, SinkPolicy, cut_before, due, full
-from spendstream.settings import Settings
 from tests.unit.sinks.factory import T0
 
 

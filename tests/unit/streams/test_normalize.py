@@ -1,4 +1,4 @@
-"""Stage 1 of the worker: every raw record gets exactly one outcome (streams/normalize.py)."""
+"""Stage 1 of the worker: every raw record gets exactly one outcome (schemas/normalize.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import envelope
+from schemas.accounting import ledger_key
+from schemas.normalize import StreamState, normalize_record
 from schemas.raw import RawLineMeta
-from streams.accounting import ledger_key
-from streams.normalize import StreamState, normalize_record
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -68,9 +68,9 @@ def test_any_bytes_get_exactly_one_outcome(value: bytes, source: str) -> None:
 def test_a_run_scope_replaces_the_cli_session_in_scope_and_lineage() -> None:
     import dataclasses
 
+    from schemas.normalize import rescope
     from schemas.sources import Observation
     from schemas.usage import TokenCounts
-    from streams.normalize import rescope
 
     sub = Observation(
         identity="x", session_id="cli-sess/agent-toolu_1", event_time=T0, tokens=TokenCounts(input_tokens=1),
@@ -87,8 +87,8 @@ def test_a_run_scope_replaces_the_cli_session_in_scope_and_lineage() -> None:
 def test_rollup_skips_a_repeated_origin_key_by_key() -> None:
     from decimal import Decimal
 
+    from schemas.accounting import RollupView, Stored, WindowConfig, rollup_step
     from schemas.usage import TokenCounts, UsageEvent
-    from streams.accounting import RollupView, Stored, WindowConfig, rollup_step
 
     totals: dict[str, Stored[Any]] = {}
     windows: dict[str, Stored[Any]] = {}

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from schemas import envelope
+from schemas.accounting import RollupView, WindowConfig, ledger_step, rollup_step
+from schemas.normalize import Outcome, StreamState, normalize_lines
 from schemas.pricing import default_price_table
 from schemas.raw import H_LINES, H_POS, H_TS, RawLineMeta, line_count, pack_lines
 from schemas.sources import PARSERS
 from schemas.usage import UsageEvent
-from streams.accounting import RollupView, WindowConfig, ledger_step, rollup_step
-from streams.normalize import Outcome, StreamState, normalize_lines
 from tests.conftest import REPO, SHARED_FIXTURES
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.deadletter import H_LINE
+from schemas.normalize import StreamState, normalize_lines
 from schemas.raw import H_LINES, H_POS, RawLineMeta, pack_lines
 from streams.deadletter import dead_letter
-from streams.normalize import StreamState, normalize_lines
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

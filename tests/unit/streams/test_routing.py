@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from schemas import envelope
+from schemas.accounting import ORIGIN_SLOTS, delta_line, origin_header, origin_of, parse_delta
 from schemas.usage import SchemaError
-from streams.accounting import ORIGIN_SLOTS, delta_line, origin_header, origin_of, parse_delta
 from streams.routing import MAX_PACK_BYTES, Packs, crc32_partitioner, partition_for
 from tests.unit.sinks.factory import event
 

@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-from spendstream.settings import Settings
+from config.settings import Settings
 
 RAW, USAGE, DEADLETTER, TOTALS, WINDOWS = "raw", "usage", "deadletter", "totals", "windows"
 OBSERVATIONS, DELTAS = "observations", "deltas"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from spendstream.settings import Settings
+from config.settings import Settings
 
 KAFKA_VERSION = "3.9.1"
 _READY_TIMEOUT_S = 90.0
@@ -85,7 +85,7 @@ def ensure_jars(settings: Settings) -> Path:
     _require_tool("java", "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`).")
     mvn = _require_tool("mvn", "install Apache Maven (e.g. `apt-get install maven`) to fetch the Kafka jars.")
     paths.libs.mkdir(parents=True, exist_ok=True)
-    pom = resources.files("spendstream").joinpath("kafka-pom.xml")
+    pom = resources.files("config").joinpath("kafka-pom.xml")
     with resources.as_file(pom) as pom_path:
         cmd = [
             mvn, "-q", "-B", "-f", str(pom_path),
@@ -235,7 +235,7 @@ def _warm_up(settings: Settings) -> None:
 
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from spendstream.kafka import client_options
+    from config.kafka import client_options
 
     async def warm() -> None:
         producer = AIOKafkaProducer(**client_options(settings), transactional_id="spendstream-warm-up")
