@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import orjson
 
+from schemas.errors import TerminalError
 from schemas.money import ZERO_USD, MoneyError, to_usd, usd_str
 
 SCHEMA_VERSION = 1
@@ -33,7 +34,7 @@ _MAX_ID_LEN = 512
 _MAX_TOKENS = 10**15
 
 
-class SchemaError(ValueError):
+class SchemaError(TerminalError):
     """A record that does not satisfy the usage-event schema; the message names the field."""
 
 

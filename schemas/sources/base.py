@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from schemas.errors import TerminalError
 from schemas.money import MoneyError, to_usd
 from schemas.usage import AuthMode, SchemaError, TokenCounts, event_id_for
 
@@ -37,12 +38,8 @@ MAX_ID_LEN = 512
 UNREADABLE_MARKER_TYPE = "spendstream.unreadable"
 
 
-class BadLine(ValueError):
+class BadLine(TerminalError):
     """The line is not valid input for its declared format; terminal for that line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
