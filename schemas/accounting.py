@@ -178,37 +178,54 @@ class RollupView:
 
 def rollup_step(
     event: UsageEvent, view: RollupView, windows: WindowConfig, origin: Origin | None = None
-) -> None:
+) -> bool:
     """Add one usage event to totals and windows; the writes land in ``view``.
 
-    A key that already applied this ``origin`` is left alone (see :class:`Stored`), but
-    marked touched like the others: the caller sends every touched key's current record.
+    Returns whether some key applied the event now (False: every key had applied it, a
+    repeat). A key that already applied this ``origin`` is left alone (see :class:`Stored`),
+    but marked touched like the others: the caller sends every touched key's current
+    record. Atomic: every new record is computed before any is written, so an event that
+    would take a total out of its range raises :class:`schemas.rollup.TotalOutOfRange`
+    (terminal for the event) and changes nothing.
     Lateness for windows is judged by the event's source watermark (the highest event
     time its own stream had reached), not by the order the usage topic delivers events in:
     events of one tree reach this stage through several ledger partitions, out of order.
     """
     view.last_touched.clear()
+    skipped_windows: list[str] = []
 
     def totals(scope: str) -> ScopeTotals | None:
         stored = view.stored_totals(scope)
         return stored.record if stored is not None else None
 
-    for record in roll_up(event, totals):
-        stored = view.stored_totals(record.scope) or Stored(record)
-        if not stored.applied(origin):
-            view.totals_writes[record.scope] = stored.after(record, origin)
-        view.touched_totals[record.scope] = None
-        view.last_touched.append(record.scope)
+    def totals_applied(scope: str) -> bool:
+        stored = view.stored_totals(scope)
+        return stored is not None and stored.applied(origin)
 
     def window(key: str) -> WindowTotals | None:
         stored = view.stored_window(key)
         return stored.record if stored is not None else None
 
-    watermark = event.source_watermark
+    def window_applied(key: str) -> bool:
+        stored = view.stored_window(key)
+        done = stored is not None and stored.applied(origin)
+        if done:
+            skipped_windows.append(key)
+        return done
+
+    records = roll_up(event, totals, totals_applied)
     sizes, grace = windows.sizes_seconds, windows.grace_seconds
-    for record_w in roll_up_windows(event, sizes, watermark, grace, window):
+    window_records = roll_up_windows(event, sizes, event.source_watermark, grace, window, window_applied)
+    for record in records:
+        stored = view.stored_totals(record.scope) or Stored(record)
+        view.totals_writes[record.scope] = stored.after(record, origin)
+    for record_w in window_records:
         stored_w = view.stored_window(record_w.key) or Stored(record_w)
-        if not stored_w.applied(origin):
-            view.windows_writes[record_w.key] = stored_w.after(record_w, origin)
-        view.touched_windows[record_w.key] = None
-        view.last_touched.append(record_w.key)
+        view.windows_writes[record_w.key] = stored_w.after(record_w, origin)
+    for scope in event.scopes:
+        view.touched_totals[scope] = None
+        view.last_touched.append(scope)
+    for key in (*(r.key for r in window_records), *skipped_windows):
+        view.touched_windows[key] = None
+        view.last_touched.append(key)
+    return bool(records or window_records)

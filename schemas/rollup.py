@@ -15,10 +15,19 @@ from decimal import Decimal
 from typing import Any
 
 from schemas.money import ZERO_USD, to_usd, usd_str
-from schemas.usage import TOKEN_FIELDS, TokenCounts, UsageEvent
+from schemas.usage import MAX_TOKENS, TOKEN_FIELDS, SchemaError, TokenCounts, UsageEvent
 
 AGGREGATE_SCHEMA_VERSION = 1
+# What a total can hold (schemas/README.md, "Ranges"): every token field at most MAX_TOKENS,
+# like any usage record, and a cost of at most MAX_TOTAL_USD (DECIMAL(38, 12) in Parquet and
+# exact at 12 places in Python's default decimal context, with room for sums in DuckDB).
+MAX_TOTAL_TOKENS = MAX_TOKENS
+MAX_TOTAL_USD = Decimal(10**12)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class TotalOutOfRange(SchemaError):
+    """Adding this event would take a total out of its range: terminal for the event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +39,15 @@ class Totals:
     events: int = 0
 
     def plus(self, event: UsageEvent) -> Totals:
-        return Totals(self.tokens + event.tokens, self.cost_usd + event.cost_usd, self.events + 1)
+        """These totals with one more event; raises TotalOutOfRange past the ranges."""
+        try:
+            tokens = self.tokens + event.tokens
+        except SchemaError as exc:
+            raise TotalOutOfRange(f"a total would leave its range: {exc.reason}") from exc
+        cost = self.cost_usd + event.cost_usd
+        if cost > MAX_TOTAL_USD:
+            raise TotalOutOfRange(f"a total cost would exceed {MAX_TOTAL_USD} USD")
+        return Totals(tokens, cost, self.events + 1)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {**self.tokens.as_dict(), "cost_usd": usd_str(self.cost_usd), "events": self.events}
@@ -96,21 +113,29 @@ def _widen(first: datetime | None, last: datetime | None, at: datetime) -> tuple
     return (at if first is None or at < first else first, at if last is None or at > last else last)
 
 
-def roll_up(event: UsageEvent, current: Callable[[str], ScopeTotals | None]) -> list[ScopeTotals]:
+def roll_up(
+    event: UsageEvent,
+    current: Callable[[str], ScopeTotals | None],
+    skip: Callable[[str], bool] = lambda _scope: False,
+) -> list[ScopeTotals]:
     """New records of every scope the event adds to: its ancestors (root first), then its own.
 
     ``current(scope)`` returns the scope's record so far, or None when the scope is new.
     A scope seen for the first time counts as a child of the scope before it in the lineage.
+    Scopes for which ``skip(scope)`` holds (they applied this event already) get no record.
+    Raises :class:`TotalOutOfRange` when a new record would leave its range (schemas/README.md).
     """
     scopes = event.scopes
     updated: dict[str, ScopeTotals] = {}
     for depth, scope in enumerate(scopes):
+        if skip(scope):
+            continue
         parent = scopes[depth - 1] if depth else None
         record = current(scope)
         if record is None:
             record = ScopeTotals(scope=scope, root_id=event.root_id, parent_id=parent)
-            if parent is not None:
-                parent_record = updated[parent]
+            parent_record = updated.get(parent) if parent is not None else None
+            if parent is not None and parent_record is not None:
                 updated[parent] = replace(parent_record, children=parent_record.children + 1)
         first, last = _widen(record.first_event_time, record.last_event_time, event.event_time)
         is_own = depth == len(scopes) - 1
@@ -127,7 +152,7 @@ def roll_up(event: UsageEvent, current: Callable[[str], ScopeTotals | None]) -> 
             last,
             record.version + 1,
         )
-    return [updated[scope] for scope in scopes]
+    return list(updated.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,11 +233,13 @@ def roll_up_windows(
     watermark: datetime | None,
     grace_seconds: int,
     current: Callable[[str], WindowTotals | None],
+    skip: Callable[[str], bool] = lambda _key: False,
 ) -> list[WindowTotals]:
     """Updated window records for every scope of the event and every window size.
 
     Events too late for their window (past end + grace by the watermark) update no window;
-    they still count in ``totals`` and in Parquet.
+    they still count in ``totals`` and in Parquet. Keys for which ``skip(key)`` holds get
+    no record.
     """
     updated: list[WindowTotals] = []
     own_scope = event.session_id
@@ -222,6 +249,8 @@ def roll_up_windows(
             continue
         for scope in event.scopes:
             key = window_key(scope, size, start)
+            if skip(key):
+                continue
             record = current(key) or WindowTotals(scope, event.root_id, size, start)
             updated.append(
                 WindowTotals(

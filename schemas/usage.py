@@ -31,7 +31,8 @@ AuthMode = Literal["api_key", "subscription"]
 AUTH_MODES: tuple[str, ...] = ("api_key", "subscription")
 
 _MAX_ID_LEN = 512
-_MAX_TOKENS = 10**15
+# The range of every token field of a usage record and of a total (schemas/README.md, "Ranges").
+MAX_TOKENS = 10**15
 
 
 class SchemaError(TerminalError):
@@ -61,10 +62,10 @@ class TokenCounts:
             self.cache_write_1h_tokens,
             self.web_search_requests,
         ):
-            if type(value) is not int or not 0 <= value <= _MAX_TOKENS:
+            if type(value) is not int or not 0 <= value <= MAX_TOKENS:
                 for name in TOKEN_FIELDS:
                     bad = getattr(self, name)
-                    if type(bad) is not int or not 0 <= bad <= _MAX_TOKENS:
+                    if type(bad) is not int or not 0 <= bad <= MAX_TOKENS:
                         raise SchemaError(f"{name} must be a non-negative integer, got {bad!r}")
 
     @property

@@ -14,15 +14,23 @@ worker, as a crash would.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from types import FrameType
 
+from streams.metrics import RESTARTS_ENV
+from streams.runner.io import FAIL_STOP_EXIT_CODE, RECOVERY_STALLED_EXIT_CODE
+
 CHILD_ENV = "SPENDSTREAM_WORKER_CHILD"
+# Why a child stopped, by exit code (streams/runner/): passed to the next child, which shows
+# the counts on /metrics (``restarts``).
+STOP_REASONS = {FAIL_STOP_EXIT_CODE: "fail_stop", RECOVERY_STALLED_EXIT_CODE: "recovery_stalled"}
 NO_RESTART_CODES = frozenset({0, 2})
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
 STABLE_SECONDS = 60.0  # a child that ran this long restarts after FIRST_DELAY again
@@ -57,17 +65,19 @@ def supervise(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     delay = 0.0
+    restarts: Counter[str] = Counter()
     while True:
         started = time.monotonic()
         child = subprocess.Popen(
             [sys.executable, "-m", "spendstream.cli", *argv],
-            env={**os.environ, CHILD_ENV: "1"},
+            env={**os.environ, CHILD_ENV: "1", RESTARTS_ENV: json.dumps(restarts)},
             preexec_fn=_die_with_parent,
         )
         code = child.wait()
         if stopping or code in NO_RESTART_CODES:
             return code if code >= 0 else 128 - code
         ran = time.monotonic() - started
+        restarts[STOP_REASONS.get(code, f"exit_{code}")] += 1
         delay = next_delay(delay, ran)
         print(
             f"spendstream worker: the worker stopped (exit {code}) after {ran:.1f}s; "

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from schemas.money import usd_str
-from schemas.usage import UsageEvent
+from streams.stages.base import Effects
+
+# Set by the supervisor for its worker child: {"<reason>": count} of earlier stops.
+RESTARTS_ENV = "SPENDSTREAM_WORKER_RESTARTS"
 
 
 @dataclass
@@ -37,18 +43,48 @@ class Metrics:
     cost_usd: Decimal = Decimal(0)
     # Per stage: seconds spent waiting for Kafka to acknowledge outputs (part of ``stages``).
     waiting: dict[str, float] = field(default_factory=dict)
-    # Per table: keys forgotten after their time to live (streams/state.py).
+    # Per table: keys forgotten after their time to live (streams/runner/tables.py).
     expired: Counter[str] = field(default_factory=Counter)
+    # Deltas the rollup dead-lettered because a total would leave its range (schemas/README.md).
+    rejected_deltas: int = 0
+    # Per stage: times a batch's outputs were sent again after a Kafka error (transient).
+    transient_retries: Counter[str] = field(default_factory=Counter)
+    # Why earlier runs of this worker stopped and were restarted (spendstream/supervise.py).
+    restarts: dict[str, int] = field(default_factory=dict)
 
-    def count_record(self) -> None:
-        self.raw_records += 1
+    @classmethod
+    def for_this_run(cls) -> Metrics:
+        """Counters of a new worker process, with why its predecessors stopped (the supervisor
+        passes the counts in RESTARTS_ENV, spendstream/supervise.py)."""
+        metrics = cls()
+        try:
+            restarts = orjson.loads(os.environ.get(RESTARTS_ENV, "{}"))
+        except orjson.JSONDecodeError:
+            restarts = {}
+        if isinstance(restarts, dict):
+            metrics.restarts = {str(k): int(v) for k, v in restarts.items() if isinstance(v, int)}
+        return metrics
 
-    def count(self, outcome: str) -> None:
-        self.outcomes[outcome] += 1
+    def absorb(self, stage: str, records: int, effects: Effects, seconds: float) -> None:
+        """Count what one batch of ``stage`` did."""
+        self.timed(stage, records, seconds)
+        if stage == "normalize":
+            self.raw_records += records
+            self.outcomes.update(effects.outcomes)
+        if effects.dead_letters:
+            self.stage_dead_letters[stage] += effects.dead_letters
+        if stage == "ledger":
+            self.usage_events += len(effects.events)
+            self.cost_usd += effects.cost_usd
+        self.cost_disagreements += effects.counters["cost_disagreements"]
+        self.rollup_deltas += effects.counters["deltas"] + effects.counters["rejected_deltas"]
+        self.rejected_deltas += effects.counters["rejected_deltas"]
 
-    def count_event(self, event: UsageEvent) -> None:
-        self.usage_events += 1
-        self.cost_usd += event.cost_usd
+    def retried(self, stage: str) -> Callable[[], None]:
+        def count() -> None:
+            self.transient_retries[stage] += 1
+
+        return count
 
     async def acked(self, stage: str, delivered: Awaitable[None]) -> None:
         """Await a stage's output acknowledgements, counting the seconds spent waiting."""
@@ -70,6 +106,9 @@ class Metrics:
             "rollup_deltas": self.rollup_deltas,
             "cost_disagreements": self.cost_disagreements,
             "cost_usd": usd_str(self.cost_usd),
+            "rejected_deltas": self.rejected_deltas,
+            "transient_retries": dict(self.transient_retries),
+            "restarts": dict(self.restarts),
             "stages": {
                 stage: {
                     "batches": int(b),

@@ -16,11 +16,12 @@ import orjson
 from faust.web import Request, Response, View
 
 from streams.metrics import Metrics
+from streams.runner.worker import Worker
 
 
-def register_views(app: faust.App, tables_by_name: dict[str, Any], metrics: Metrics) -> None:
-    totals_table = tables_by_name["totals"]
-    tables: Any = app.tables  # the recovery service is not in Faust's type stubs
+def register_views(app: faust.App, worker: Worker, metrics: Metrics) -> None:
+    totals_table = worker.tables["totals"]
+    tables_by_name = worker.tables
 
     def json_response(view: View, body: Any, status: int = 200) -> Response:
         return view.bytes(orjson.dumps(body), content_type="application/json", status=status)
@@ -28,7 +29,7 @@ def register_views(app: faust.App, tables_by_name: dict[str, Any], metrics: Metr
     @app.page("/totals/{scope:.+}")
     class TotalsView(View):
         async def get(self, request: Request, scope: str) -> Response:
-            if not tables.recovery.completed.is_set():
+            if not worker.recovered():
                 return json_response(self, {"stale": True, "reason": "recovering"}, status=503)
             data = totals_table.get(unquote(scope).encode())
             if data is None:

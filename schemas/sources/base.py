@@ -27,8 +27,9 @@ from schemas.errors import TerminalError
 from schemas.money import MoneyError, to_usd
 from schemas.usage import AuthMode, SchemaError, TokenCounts, event_id_for
 
-# No real line reports a trillion tokens in one field; a bound keeps every later sum
-# (a group of parts, a day of events) far inside TokenCounts' range.
+# No real line reports a trillion tokens in one field. This bounds one line, not a sum: a
+# thousand such lines fill a total (schemas/README.md, "Ranges"), and the rollup
+# dead-letters a delta that would take a total past its range.
 MAX_COUNT = 10**12
 # Likewise no single line reports a million dollars.
 MAX_COST_USD = Decimal(10**6)

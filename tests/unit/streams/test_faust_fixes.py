@@ -11,7 +11,7 @@ from typing import Any
 
 from intervaltree import IntervalTree
 
-from streams.faust_fixes import guarded_new_offset
+from streams.runner.faust_fixes import guarded_new_offset
 
 TP = ("raw", 0)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.deadletter import H_LINE
 from schemas.normalize import StreamState, normalize_lines
 from schemas.raw import H_LINES, H_POS, RawLineMeta, pack_lines
-from streams.deadletter import dead_letter
+from streams.stages.base import Record
+from streams.stages.normalize import raw_dead_letter
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -50,20 +50,18 @@ def test_a_record_whose_line_count_disagrees_is_one_dead_outcome() -> None:
     )
 
 
-@dataclass
-class Message:
-    value: bytes
-    headers: list[tuple[str, bytes]]
-    topic: str = "p.raw"
-    partition: int = 3
-    offset: int = 77
-
-
 def test_a_dead_line_of_a_packed_record_is_dead_lettered_alone() -> None:
-    message = Message(pack_lines([b'{"type": "system"}', b"\xff\xfe"]), packed_headers(5, 2))
-    outcomes = normalize_lines(message.value, message.headers, lambda _s: None)
-    value, headers = dead_letter(message, outcomes[1])
-    names = dict(headers)
-    assert value == b"\xff\xfe"
+    record = Record(
+        "p.raw",
+        3,
+        77,
+        b"runner:/f.jsonl",
+        pack_lines([b'{"type": "system"}', b"\xff\xfe"]),
+        tuple(packed_headers(5, 2)),
+    )
+    outcomes = normalize_lines(record.value, record.headers, lambda _s: None)
+    dead = raw_dead_letter(record, outcomes[1])
+    names = dict(dead.headers)
+    assert dead.value == b"\xff\xfe" and dead.topic == "deadletter" and dead.key == record.key
     assert names[H_POS] == b"6" and names[H_LINE] == b"1" and H_LINES not in names
     assert names["ss-dlq-offset"] == b"77" and names["ss-dlq-reason"]

@@ -29,7 +29,7 @@ from typing import Any
 from faust.transport.consumer import Consumer
 from faust.utils.functional import consecutive_numbers
 
-from streams.batching import fail_stop
+from streams.runner.io import fail_stop
 
 
 def _skipped(tp: Any, committed: int, first_acked: int) -> None:

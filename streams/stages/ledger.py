@@ -1,0 +1,74 @@
+"""The ledger stage: observations in, usage deltas (packed per root-scope partition) out.
+
+Per observation, the identity's (and group's) state decides what usage is new
+(schemas/ledger.py: the largest counts win, only growth is emitted). Table ``ledger``: the
+identity and group states, keyed like the input (schemas/accounting.py::ledger_key), so
+every report of one usage meets one state. Each delta goes to ``deltas`` as
+``<origin> <event JSON>`` (schemas/accounting.py::delta_line), packed per root-scope
+partition; the origin (this input's partition, offset and envelope index) lets the rollup
+drop a delta it already applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from schemas import envelope
+from schemas.accounting import delta_line, ledger_step, origin_header
+from schemas.errors import TerminalError
+from schemas.pricing import CostMode, PriceTable, cost_disagrees
+from streams.routing import Packs
+from streams.stages.base import Effects, Output, Record, StateView, dead_letter, packed_dead_letter
+
+DELTAS = "deltas"
+LEDGER = "ledger"
+
+
+class LedgerStage:
+    name = "ledger"
+    input_topic = "observations"
+    tables: tuple[str, ...] = (LEDGER,)
+
+    def __init__(self, partitions: int, prices: PriceTable, cost_mode: CostMode) -> None:
+        self.partitions = partitions
+        self.prices = prices
+        self.cost_mode: CostMode = cost_mode
+
+    def handle(self, batch: Sequence[Record], read: Callable[[str, bytes], bytes | None]) -> Effects:
+        effects = Effects()
+        state = StateView(read, effects)
+        deltas = Packs(self.partitions)
+
+        def ledger_get(key: str) -> bytes | None:
+            return state.get(LEDGER, key.encode())
+
+        for record in batch:
+            try:
+                envelopes = envelope.unpack(record.value, record.headers)
+            except TerminalError as exc:
+                effects.dead_letters += 1
+                effects.send(dead_letter(record, f"observations record: {exc.reason}"))
+                continue
+            for index, data in enumerate(envelopes):
+                try:
+                    observation, context = envelope.decode(data)
+                    writes = ledger_step(observation, context, ledger_get, self.prices, self.cost_mode)
+                except TerminalError as exc:
+                    effects.dead_letters += 1
+                    effects.send(packed_dead_letter(record, f"observation: {exc.reason}", data, index))
+                    continue
+                for state_key, value in writes.states.items():
+                    effects.write(LEDGER, state_key.encode(), value, record.partition)
+                event = writes.event
+                if event is None:
+                    continue
+                effects.events.append(event)
+                if cost_disagrees(
+                    observation.tokens, observation.model, observation.reported_cost_usd, self.prices
+                ):
+                    effects.counters["cost_disagreements"] += 1
+                origin = origin_header(record.partition, record.offset, index)
+                deltas.add(event.root_id.encode(), delta_line(origin, event.to_json()))
+        for partition, key, value, headers in deltas.records():
+            effects.send(Output(DELTAS, key, value, tuple(headers), partition=partition))
+        return effects

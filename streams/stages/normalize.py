@@ -1,0 +1,74 @@
+"""The normalize stage: raw CLI lines in, observations (packed per ledger partition) out.
+
+Every raw line gets exactly one outcome (schemas/normalize.py): ``usage``, ``no_usage``,
+``duplicate`` (at or below its stream's high-water position) or ``dead`` (to the dead-letter
+topic with its bytes and a reason). Table ``streams``: per stream id, the high-water
+position, the parser's state and the stream's event-time watermark, written once per batch.
+Observations go to ``observations`` packed per ledger partition (streams/routing.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from schemas import envelope
+from schemas.accounting import ledger_key
+from schemas.normalize import Outcome, StreamState, normalize_lines
+from schemas.raw import H_LINES, H_POS
+from streams.routing import Packs
+from streams.stages.base import Effects, Output, Record, StateView, dead_letter
+
+OBSERVATIONS = "observations"
+STREAMS = "streams"
+
+
+class NormalizeStage:
+    name = "normalize"
+    input_topic = "raw"
+    tables: tuple[str, ...] = (STREAMS,)
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+
+    def handle(self, batch: Sequence[Record], read: Callable[[str, bytes], bytes | None]) -> Effects:
+        effects = Effects()
+        state = StateView(read, effects)
+        packs = Packs(self.partitions)
+
+        def stream_state(stream_id: str) -> StreamState | None:
+            data = state.get(STREAMS, stream_id.encode())
+            return StreamState.from_bytes(data) if data is not None else None
+
+        for record in batch:
+            last: Outcome | None = None  # the last line that moved the stream's state
+            for outcome in normalize_lines(record.value, record.headers, stream_state):
+                effects.outcomes[outcome.kind] += 1
+                if outcome.new_state is not None and outcome.context is not None:
+                    last = outcome
+                if outcome.kind == "dead":
+                    effects.send(raw_dead_letter(record, outcome))
+                for observation in outcome.observations:
+                    assert outcome.context is not None
+                    packs.add(ledger_key(observation).encode(), envelope.encode(observation, outcome.context))
+            if last is not None and last.new_state is not None and last.context is not None:
+                key = last.context.stream_id.encode()
+                effects.write(STREAMS, key, last.new_state.to_bytes(), record.partition)
+        for partition, key, value, headers in packs.records():
+            effects.send(Output(OBSERVATIONS, key, value, tuple(headers), partition=partition))
+        return effects
+
+
+def raw_dead_letter(record: Record, outcome: Outcome) -> Output:
+    """A dead raw line. One of a packed record goes alone: its own bytes, ``ss-pos`` its
+    position, no ``ss-lines``, and ``ss-dlq-line`` its index, so (topic, partition, offset,
+    line) names it."""
+    reason = outcome.reason or "unknown"
+    if outcome.line is None or outcome.context is None:
+        return dead_letter(record, reason)
+    position = outcome.context.position
+    first = int(next((v for k, v in record.headers if k == H_POS), b"0"))
+    headers = tuple(
+        (k, str(position).encode() if k == H_POS else v) for k, v in record.headers if k != H_LINES
+    )
+    alone = Record(record.topic, record.partition, record.offset, record.key, None, headers, record.timestamp)
+    return dead_letter(alone, reason, value=outcome.line, line=position - first)
