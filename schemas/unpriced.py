@@ -52,7 +52,7 @@ class UnpricedTally:
         self.counts[key] += events
         return first
 
-    def merge(self, counts: Mapping[str, int]) -> None:
+    def merge(self, counts: Mapping[str | None, int]) -> None:
         """Add counts from elsewhere (e.g. a lake query of unpriced events per model)."""
         for model, events in counts.items():
             self.add_model(model, events)
