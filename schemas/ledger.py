@@ -17,7 +17,8 @@ quantity's growth whenever either side grows: what the total already covers is n
 counted again, a total above the parts adds only its excess.
 
 Cost of a delta (cost modes in schemas/pricing.py): ``computed`` prices the tokens that
-grew, ``price(grown, model)``: exact and linear, i.e. price(new) - price(old).
+grew, ``price(grown, model, event time)``: exact and linear, i.e. price(new) - price(old),
+at the price in force on the observation's event date (so a replay prices the same).
 ``reported`` uses the identity's largest reported cost minus what it already counted
 (computing when nothing is reported). A counted cost never decreases: a reported cost
 below an earlier computed one emits no negative correction.
@@ -37,6 +38,7 @@ state yields identical events, and different deltas never share an id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -171,13 +173,19 @@ def merge(state: IdentityState, obs: Observation) -> IdentityState:
 
 
 def cost_growth(
-    before: IdentityState, merged: IdentityState, model: str | None, prices: PriceTable, mode: CostMode
+    before: IdentityState,
+    merged: IdentityState,
+    model: str | None,
+    prices: PriceTable,
+    mode: CostMode,
+    at: datetime,
 ) -> tuple[Decimal, CostSource]:
-    """The cost ``merged`` adds over ``before`` under ``mode``, and where it comes from."""
+    """The cost ``merged`` adds over ``before`` under ``mode``, and where it comes from;
+    computed at the price in force at ``at`` (the observation's event time)."""
     if mode != "computed" and merged.reported_cost is not None:
         return max(merged.reported_cost - before.cost, ZERO_USD), "reported"
     if mode != "reported-only":
-        computed = prices.cost(minus(merged.tokens, before.tokens), model)
+        computed = prices.cost(minus(merged.tokens, before.tokens), model, at)
         if computed is not None:
             return computed, "computed"
     return ZERO_USD, "unpriced"
@@ -229,7 +237,8 @@ def apply(
     merged = merge(before, obs)
     if merged == before:
         return LedgerStep(None, before, group_state)
-    cost, source = cost_growth(before, merged, obs.model, prices or default_price_table(), mode)
+    prices = prices or default_price_table()
+    cost, source = cost_growth(before, merged, obs.model, prices, mode, obs.event_time)
     after = replace(merged, cost=before.cost + cost)
     grown = minus(after.tokens, before.tokens)
     group_before = group_state

@@ -1,9 +1,18 @@
-"""Prices are data: ``schemas/pricing.json``, bundled so pricing works offline.
+"""Prices are data, bundled so pricing works offline, and dated: an event is priced at the
+price in force at its event time.
 
-The table gives USD per million tokens per model for input, output, 5-minute and 1-hour
-cache writes and cache reads (and USD per 1,000 web searches), with its date and sources.
-Prices have at most 6 decimal places, so a computed cost is exact at money's 12 places:
-``cost = sum(tokens_f * price_f) / 1e6`` with Decimal, never a float, never rounded.
+Where prices come from, in order of precedence:
+1. a user's price file (``SPENDSTREAM_PRICES_FILE``, ``parse --prices``): :func:`load_price_table`;
+2. ``schemas/pricing.json``: only models the snapshot below lacks, each naming its source;
+3. pydantic's ``genai-prices`` snapshot, shipped in its wheel (schemas/genai_table.py):
+   dated prices, 5-minute and 1-hour cache writes, long-context tiers.
+
+A model's prices are a history (:class:`ModelPrices`): periods, each in force from its
+``since`` UTC date (the first has none) until the next one starts. Each period gives USD
+per million tokens for input, output, 5-minute and 1-hour cache writes and cache reads
+(and USD per 1,000 web searches). Prices have at most 6 decimal places, so a computed cost
+is exact at money's 12 places: ``cost = sum(tokens_f * price_f) / 1e6`` with Decimal,
+never a float, never rounded.
 
 Model names are matched after :func:`canonical_model` removes what does not change the
 price (case, provider prefixes, date and version suffixes, the ``[1m]`` context marker),
@@ -17,17 +26,16 @@ Cost modes (how the ledger picks an event's cost; cf. ccusage's auto/calculate/d
   so every source is priced the same way; unpriced when the model is unknown.
 - ``reported-only``: only reported costs; everything else is unpriced (cost 0).
 
-A user's price file (``SPENDSTREAM_PRICES_FILE``, ``parse --prices``) overrides or adds
-models of the bundled table: :func:`load_price_table`. A reported cost that differs from
-the table's price of the same tokens by more than 1% is counted (:func:`cost_disagrees`),
-never an error.
+A reported cost that differs from the table's price of the same tokens by more than 1% is
+counted (:func:`cost_disagrees`), never an error.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
@@ -89,24 +97,87 @@ _REQUIRED_FIELDS = tuple(n for n in _PRICE_FIELDS if n != "web_search_per_1k")
 
 
 @dataclass(frozen=True, slots=True)
-class PriceTable:
-    """Prices by canonical model name, with aliases, the date checked and the sources."""
+class PriceTier:
+    """Long-context rates: a request whose prompt exceeds ``above`` tokens pays these for
+    every token of it (the "cliff" model of Anthropic, OpenAI and Google)."""
 
-    models: Mapping[str, ModelPrice]
+    above: int
+    price: ModelPrice
+
+
+@dataclass(frozen=True, slots=True)
+class PricePeriod:
+    """The prices in force from ``since`` (a UTC date; None: from the first listed price).
+
+    ``tiers`` are shown, not applied: a tier depends on one request's prompt size, and the
+    ledger prices token growth linearly (price(new) - price(old) = price(grown), which is
+    what makes any order and any replay converge) over identities that may be a session's
+    cumulative counter (Codex, Gemini), whose deltas do not say how large each request was.
+    Computed costs are therefore base rates; a CLI's reported cost (the default mode) has
+    the tier in it, and ``cost_disagrees`` counts where they differ.
+    """
+
+    since: date | None
+    price: ModelPrice
+    tiers: tuple[PriceTier, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrices:
+    """One model's price history, its periods ordered by ``since``, and where it comes from."""
+
+    name: str
+    periods: tuple[PricePeriod, ...]
+    source: str
+
+    def period_at(self, at: datetime | date | None = None) -> PricePeriod:
+        """The period in force at ``at`` (its UTC date; a naive datetime is UTC); the latest
+        listed period when ``at`` is None. Before the first dated period: the first one."""
+        if at is None:
+            return self.periods[-1]
+        day = _utc_date(at)
+        chosen = self.periods[0]
+        for period in self.periods:
+            if period.since is None or period.since <= day:
+                chosen = period
+        return chosen
+
+
+def _utc_date(at: datetime | date) -> date:
+    if isinstance(at, datetime):
+        return (at.astimezone(UTC) if at.tzinfo is not None else at).date()
+    return at
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """Price histories by canonical model name, with aliases, the table's date and sources."""
+
+    models: Mapping[str, ModelPrices]
     aliases: Mapping[str, str]
     as_of: str
     sources: Mapping[str, str]
 
-    def lookup(self, model: str | None) -> ModelPrice | None:
-        """The price of ``model`` (any spelling :func:`canonical_model` accepts), or None."""
+    def history(self, model: str | None) -> ModelPrices | None:
+        """The price history of ``model`` (any spelling :func:`canonical_model` accepts), or None."""
         if not model:
             return None
         name = canonical_model(model)
-        return self.models.get(self.aliases.get(name, name))
+        found = self.models.get(name)
+        if found is None and name in self.aliases:
+            found = self.models.get(self.aliases[name])
+        return found
 
-    def cost(self, tokens: TokenCounts, model: str | None) -> Decimal | None:
-        """The exact cost of ``tokens`` on ``model``; None when the model is not priced."""
-        price = self.lookup(model)
+    def lookup(self, model: str | None, at: datetime | date | None = None) -> ModelPrice | None:
+        """The price of ``model`` in force at ``at`` (None: the latest listed), or None."""
+        history = self.history(model)
+        return None if history is None else history.period_at(at).price
+
+    def cost(
+        self, tokens: TokenCounts, model: str | None, at: datetime | date | None = None
+    ) -> Decimal | None:
+        """The exact cost of ``tokens`` on ``model`` at ``at``; None when the model is not priced."""
+        price = self.lookup(model, at)
         return None if price is None else price.cost(tokens)
 
 
@@ -131,29 +202,55 @@ def _price(model: str, name: str, value: object) -> Decimal:
     return amount
 
 
-def price_table_from_json(data: bytes) -> PriceTable:
-    """Validate a price table document (the shape of ``schemas/pricing.json``)."""
-    try:
-        raw: Any = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise PricingError(f"price table is not JSON: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict):
-        raise PricingError("price table must be an object with a 'models' object")
-    models: dict[str, ModelPrice] = {}
-    for model, entry in raw["models"].items():
-        if not isinstance(entry, dict) or canonical_model(model) != model:
-            raise PricingError(f"{model}: an entry keyed by a canonical model name")
-        missing = [n for n in _REQUIRED_FIELDS if n not in entry]
-        if missing:
-            raise PricingError(f"{model}: missing {', '.join(missing)}")
-        models[model] = ModelPrice(**{n: _price(model, n, entry[n]) for n in _PRICE_FIELDS if n in entry})
-    aliases = raw.get("aliases") or {}
-    if not isinstance(aliases, dict):
-        raise PricingError("'aliases' must be an object mapping a model name to a priced model")
+def _json_model(model: str, entry: object, sources: Mapping[str, str], origin: str) -> ModelPrices:
+    """One ``models`` entry of a price file: one price in force at all times."""
+    if not isinstance(entry, dict) or canonical_model(model) != model:
+        raise PricingError(f"{model}: an entry keyed by a canonical model name")
+    missing = [n for n in _REQUIRED_FIELDS if n not in entry]
+    if missing:
+        raise PricingError(f"{model}: missing {', '.join(missing)}")
+    price = ModelPrice(**{n: _price(model, n, entry[n]) for n in _PRICE_FIELDS if n in entry})
+    source = entry.get("source") or sources.get(str(entry.get("provider")))
+    return ModelPrices(model, (PricePeriod(None, price),), f"{origin}: {source}" if source else origin)
+
+
+def _layer(base: PriceTable, raw: Mapping[str, Any], origin: str) -> PriceTable:
+    """``base`` with a price document laid over it: its models replace or add whole models
+    (every price of a model is given, so none is priced half from each), its aliases and
+    sources are added, its ``as_of`` wins."""
+    sources = {**base.sources, **(raw.get("sources") or {})}
+    models = dict(base.models)
+    for model, entry in (raw.get("models") or {}).items():
+        models[model] = _json_model(model, entry, raw.get("sources") or {}, origin)
+    aliases = {**base.aliases, **(raw.get("aliases") or {})}
     for alias, target in aliases.items():
         if not isinstance(target, str) or target not in models:
             raise PricingError(f"alias {alias} points to unknown model {target}")
-    return PriceTable(models, dict(aliases), str(raw.get("as_of", "")), dict(raw.get("sources") or {}))
+    return PriceTable(models, aliases, str(raw.get("as_of") or base.as_of), sources)
+
+
+def _document(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        raw: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise PricingError(f"{where}not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PricingError(f"{where}must be an object: expected an object with 'models' and/or 'aliases'")
+    for key in ("models", "aliases", "sources"):
+        if key in raw and not isinstance(raw[key], dict):
+            raise PricingError(f"{where}'{key}' must be an object")
+    return raw
+
+
+_EMPTY = PriceTable({}, {}, "", {})
+
+
+def price_table_from_json(data: bytes, origin: str = "price file") -> PriceTable:
+    """A table of only this document (the shape of ``schemas/pricing.json``), validated."""
+    raw = _document(data, "price table: ")
+    if not isinstance(raw.get("models"), dict):
+        raise PricingError("price table must be an object with a 'models' object")
+    return _layer(_EMPTY, raw, origin)
 
 
 def _bundled_bytes() -> bytes:
@@ -162,17 +259,23 @@ def _bundled_bytes() -> bytes:
 
 @cache
 def default_price_table() -> PriceTable:
-    """The bundled table (``schemas/pricing.json``), loaded once."""
-    return price_table_from_json(_bundled_bytes())
+    """The genai-prices snapshot with ``schemas/pricing.json`` over it, loaded once."""
+    from schemas.genai_table import genai_models, source_name  # imports pricing: not at top
+
+    models, aliases = genai_models()
+    snapshot = PriceTable(models, aliases, source_name(), {"genai-prices": source_name()})
+    overrides = _document(_bundled_bytes(), "schemas/pricing.json: ")
+    table = _layer(snapshot, overrides, "schemas/pricing.json")
+    return replace(table, as_of=f"{source_name()}; schemas/pricing.json of {overrides.get('as_of')}")
 
 
 def load_price_table(path: Path | None) -> PriceTable:
     """The bundled table, with a user's price file (same shape as pricing.json) laid over it.
 
-    The user's ``models`` entries replace or add whole entries (every price of a model is
-    given, so a model is never priced half from each file); its ``aliases`` and ``sources``
-    are added, its ``as_of`` wins. ``path`` None is the bundled table. A file that cannot be
-    read or is not a valid table raises PricingError naming the file and the problem.
+    The user's ``models`` entries replace or add whole models (one price at all times), its
+    ``aliases`` and ``sources`` are added, its ``as_of`` wins. ``path`` None is the bundled
+    table. A file that cannot be read or is not a valid table raises PricingError naming
+    the file and the problem.
     """
     if path is None:
         return default_price_table()
@@ -180,41 +283,32 @@ def load_price_table(path: Path | None) -> PriceTable:
         data = path.read_bytes()
     except OSError as exc:
         raise PricingError(f"{path}: cannot read the price file ({exc.strerror or exc})") from exc
-    try:
-        user: Any = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise PricingError(f"{path}: not JSON: {exc}") from exc
-    if not isinstance(user, dict) or not ({"models", "aliases"} & user.keys()):
+    user = _document(data, f"{path}: ")
+    if not ({"models", "aliases"} & user.keys()):
         raise PricingError(f"{path}: expected an object with 'models' and/or 'aliases' (as pricing.json)")
-    for key in ("models", "aliases", "sources"):
-        if key in user and not isinstance(user[key], dict):
-            raise PricingError(f"{path}: '{key}' must be an object")
-    bundled = orjson.loads(_bundled_bytes())
-    merged = {
-        **bundled,
-        "as_of": user.get("as_of", bundled.get("as_of")),
-        "models": {**bundled["models"], **user.get("models", {})},
-        "aliases": {**bundled.get("aliases", {}), **user.get("aliases", {})},
-        "sources": {**bundled.get("sources", {}), **user.get("sources", {})},
-    }
     try:
-        return price_table_from_json(orjson.dumps(merged))
+        return _layer(default_price_table(), user, str(path))
     except PricingError as exc:
         raise PricingError(f"{path}: {exc}") from exc
 
 
 def cost_disagrees(
-    tokens: TokenCounts, model: str | None, reported_cost: Decimal | None, prices: PriceTable
+    tokens: TokenCounts,
+    model: str | None,
+    reported_cost: Decimal | None,
+    prices: PriceTable,
+    at: datetime | date | None = None,
 ) -> bool:
     """True when a reported cost and the table's price of the same tokens differ by more than
-    1% of the larger; False when either is missing (no reported cost, unpriced model).
+    1% of the larger (the table's price at ``at``, the event time); False when either is
+    missing (no reported cost, unpriced model).
 
     Worth a counter, never an error: a CLI may price with other rates (a discount, an
     outdated table, a long-context tier the table does not model).
     """
     if reported_cost is None:
         return False
-    computed = prices.cost(tokens, model)
+    computed = prices.cost(tokens, model, at)
     if computed is None:
         return False
     return abs(reported_cost - computed) * _DISAGREEMENT_DIVISOR > max(reported_cost, computed)

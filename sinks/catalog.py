@@ -41,18 +41,20 @@ _DUCK_TYPES = {
 _TOTALS = ",\n".join(
     ["count(*) AS events", *[f"sum({name}) AS {name}" for name in TOKEN_FIELDS], "sum(cost_usd) AS cost_usd"]
 )
+# How a group's cost was obtained: the distinct cost_source values of its events.
+COST_SOURCES = "list_sort(list(DISTINCT cost_source) FILTER (WHERE cost_source IS NOT NULL)) AS cost_sources"
 
 _VIEWS = {
     "sessions": """
         SELECT session_id, any_value(root_id) AS root_id, any_value(lineage) AS lineage,
                coalesce(list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)), []) AS models,
-               min(event_time) AS first_event, max(event_time) AS last_event, @TOTALS
+               min(event_time) AS first_event, max(event_time) AS last_event, @SOURCES, @TOTALS
         FROM usage GROUP BY session_id""",
     "daily": """
-        SELECT date, count(DISTINCT session_id) AS sessions, @TOTALS
+        SELECT date, count(DISTINCT session_id) AS sessions, @SOURCES, @TOTALS
         FROM usage GROUP BY date""",
     "models": """
-        SELECT model, count(DISTINCT session_id) AS sessions, @TOTALS
+        SELECT model, count(DISTINCT session_id) AS sessions, @SOURCES, @TOTALS
         FROM usage GROUP BY model""",
     "tree": """
         WITH expanded AS (
@@ -64,7 +66,7 @@ _VIEWS = {
                min(depth) AS depth, any_value(path) AS path, count(DISTINCT session_id) AS sessions,
                count(*) FILTER (WHERE session_id = scope_id) AS own_events,
                coalesce(sum(cost_usd) FILTER (WHERE session_id = scope_id), 0) AS own_cost_usd,
-               @TOTALS
+               @SOURCES, @TOTALS
         FROM expanded GROUP BY scope_id""",
 }
 
@@ -127,7 +129,9 @@ def connect(
         dead_files = live_files(data_dir, DEADLETTER_DATASET, since=since, until=until)
         con.execute(f"CREATE VIEW deadletter AS {_dataset_sql(con, dead_files, DEADLETTER_SCHEMA, ())}")
         for name, sql in _VIEWS.items():
-            con.execute(f"CREATE VIEW {name} AS " + sql.replace("@TOTALS", _TOTALS))
+            con.execute(
+                f"CREATE VIEW {name} AS " + sql.replace("@TOTALS", _TOTALS).replace("@SOURCES", COST_SOURCES)
+            )
     except BaseException:
         con.close()
         raise

@@ -10,6 +10,10 @@ are computed here from those exact integers with ``Decimal`` and rounded for dis
 
 Both are ``None`` when no prompt tokens were used. Rows from ``tree`` are subtree totals
 (a root includes its descendants), so the tree report's grand total sums roots only.
+
+Never silently zero: every row names how its cost was obtained (``cost_sources``:
+reported, computed, unpriced), and a report counts its unpriced events per model
+(:class:`schemas.unpriced.UnpricedTally`): the text footer and ``unpriced_models``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from schemas.money import ZERO_USD
+from schemas.unpriced import UnpricedTally
 from schemas.usage import TOKEN_FIELDS
-from sinks.catalog import query
+from sinks.catalog import COST_SOURCES, query
 
 ReportKind = Literal["daily", "monthly", "session", "model", "tree"]
 REPORT_KINDS: tuple[str, ...] = ("daily", "monthly", "session", "model", "tree")
@@ -34,26 +39,32 @@ _TOTAL_COLUMNS = ", ".join(["events", *TOKEN_FIELDS, "cost_usd"])
 
 # Per kind: the key columns and the SQL giving (keys..., events, tokens..., cost_usd).
 _SQL: dict[str, tuple[tuple[str, ...], str]] = {  # constant SQL: S608 does not apply
-    "daily": (("date",), f"SELECT date, {_SUMS} FROM usage GROUP BY date ORDER BY date"),  # noqa: S608
+    "daily": (
+        ("date", "cost_sources"),
+        f"SELECT date, {COST_SOURCES}, {_SUMS} FROM usage GROUP BY date ORDER BY date",  # noqa: S608
+    ),
     "monthly": (
-        ("month",),
-        f"SELECT strftime(date, '%Y-%m') AS month, {_SUMS} FROM usage GROUP BY month ORDER BY month",  # noqa: S608
+        ("month", "cost_sources"),
+        f"SELECT strftime(date, '%Y-%m') AS month, {COST_SOURCES}, {_SUMS} "  # noqa: S608
+        "FROM usage GROUP BY month ORDER BY month",
     ),
     "session": (
-        ("session_id", "root_id", "models", "first_event", "last_event"),
-        "SELECT session_id, root_id, models, first_event, last_event, "  # noqa: S608
+        ("session_id", "root_id", "models", "first_event", "last_event", "cost_sources"),
+        "SELECT session_id, root_id, models, first_event, last_event, cost_sources, "  # noqa: S608
         f"{_TOTAL_COLUMNS} FROM sessions ORDER BY first_event, session_id",
     ),
     "model": (
-        ("model", "sessions"),
-        f"SELECT model, sessions, {_TOTAL_COLUMNS} FROM models ORDER BY cost_usd DESC, model NULLS LAST",  # noqa: S608
+        ("model", "sessions", "cost_sources"),
+        f"SELECT model, sessions, cost_sources, {_TOTAL_COLUMNS} "  # noqa: S608
+        "FROM models ORDER BY cost_usd DESC, model NULLS LAST",
     ),
     "tree": (
-        ("scope_id", "root_id", "parent_id", "depth", "sessions", "own_cost_usd"),
-        "SELECT scope_id, root_id, parent_id, depth, sessions, own_cost_usd, "  # noqa: S608
+        ("scope_id", "root_id", "parent_id", "depth", "sessions", "own_cost_usd", "cost_sources"),
+        "SELECT scope_id, root_id, parent_id, depth, sessions, own_cost_usd, cost_sources, "  # noqa: S608
         f"{_TOTAL_COLUMNS} FROM tree ORDER BY root_id, path",
     ),
 }
+_UNPRICED_SQL = "SELECT model, count(*) FROM usage WHERE cost_source = 'unpriced' GROUP BY model"
 
 
 def ratio(part: int, whole: int) -> Decimal | None:
@@ -134,6 +145,7 @@ class Report:
     until: str | None
     key_columns: tuple[str, ...]
     rows: list[ReportRow] = field(default_factory=list)
+    unpriced: UnpricedTally = field(default_factory=UnpricedTally)
 
     @property
     def totals(self) -> Totals:
@@ -150,6 +162,7 @@ class Report:
             "until": self.until,
             "rows": [row.as_dict() for row in self.rows],
             "totals": self.totals.as_dict(),
+            **self.unpriced.as_json(),
         }
 
 
@@ -164,4 +177,7 @@ def build_report(data_dir: Path, kind: str, *, since: str | None = None, until: 
         ReportRow(dict(zip(key_columns, row[:width], strict=True)), Totals.from_values(tuple(row[width:])))
         for row in rows
     ]
-    return Report(kind, since, until, key_columns, report_rows)
+    _, unpriced_rows = query(data_dir, _UNPRICED_SQL, since=since, until=until)
+    unpriced = UnpricedTally()
+    unpriced.merge({model: int(count) for model, count in unpriced_rows})
+    return Report(kind, since, until, key_columns, report_rows, unpriced)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +30,7 @@ from schemas.money import ZERO_USD
 from schemas.normalize import StreamState, normalize_record
 from schemas.pricing import cost_disagrees
 from schemas.raw import RawLineMeta
+from schemas.unpriced import UnpricedTally
 from schemas.usage import TokenCounts, UsageEvent
 
 _MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
@@ -84,6 +85,7 @@ class ParseSummary:
     files: dict[str, str] = field(default_factory=dict)  # path -> format used
     rejections: list[Rejection] = field(default_factory=list)
     disagreeing: set[str] = field(default_factory=set)  # identities whose reported cost disagrees
+    unpriced: UnpricedTally = field(default_factory=UnpricedTally)
 
     @property
     def cost_disagreements(self) -> int:
@@ -147,9 +149,11 @@ def file_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 class LocalParser:
     """Feeds files through the worker's first step and a MemoryLedger; collects a summary."""
 
-    def __init__(self, ledger: MemoryLedger, runner_id: str) -> None:
+    def __init__(self, ledger: MemoryLedger, runner_id: str, labels: Mapping[str, str] | None = None) -> None:
         self.ledger = ledger
         self.runner_id = runner_id
+        # As `publish --label`: the parsers see them (codex_json takes its model from `model`).
+        self.labels = dict(labels or {})
         self.summary = ParseSummary()
         self._streams: dict[str, StreamState] = {}
 
@@ -161,7 +165,7 @@ class LocalParser:
         stream_id = f"parse:{path.resolve()}"
         published_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         for position, line in lines:
-            meta = RawLineMeta(fmt, self.runner_id, stream_id, position, published_at)
+            meta = RawLineMeta(fmt, self.runner_id, stream_id, position, published_at, labels=self.labels)
             self._record(str(path), position, line, meta.headers())
 
     def _record(self, path: str, position: int, line: bytes, headers: list[tuple[str, bytes]]) -> None:
@@ -181,7 +185,11 @@ class LocalParser:
         self.summary.outcomes["usage"] += 1
         for observation in outcome.observations:
             if cost_disagrees(
-                observation.tokens, observation.model, observation.reported_cost_usd, self.ledger.prices
+                observation.tokens,
+                observation.model,
+                observation.reported_cost_usd,
+                self.ledger.prices,
+                observation.event_time,
             ):
                 self.summary.disagreeing.add(observation.identity)
             event = self.ledger.observe(observation, outcome.context)
@@ -193,13 +201,19 @@ class LocalParser:
         if session is None:
             session = self.summary.sessions[event.session_id] = SessionTotals(event.session_id)
         session.add(event)
+        self.summary.unpriced.add(event)
 
 
 def parse_paths(
-    paths: Sequence[Path], requested_format: str, ledger: MemoryLedger, runner_id: str
+    paths: Sequence[Path],
+    requested_format: str,
+    ledger: MemoryLedger,
+    runner_id: str,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[ParseSummary, list[tuple[Path, OSError]]]:
-    """Parse every file; returns the summary and the files that could not be read."""
-    parser = LocalParser(ledger, runner_id)
+    """Parse every file (each line labelled as ``publish --label`` would); returns the
+    summary and the files that could not be read."""
+    parser = LocalParser(ledger, runner_id, labels)
     unreadable: list[tuple[Path, OSError]] = []
     for path in paths:
         try:

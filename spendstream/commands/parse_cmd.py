@@ -1,4 +1,5 @@
-"""``spendstream parse [--format F] PATH... [--json]``: per-session usage of local files.
+"""``spendstream parse [--format F] [--label K=V]... PATH... [--json]``: per-session usage of
+local files.
 
 No broker and no worker: the files go through the same parsers, outcome rules and ledger
 as in the pipeline (spendstream/local_parse.py), so a user can check a file by hand.
@@ -19,9 +20,11 @@ import orjson
 from config.settings import Settings
 from schemas.ledger import MemoryLedger
 from schemas.money import usd_str
-from schemas.pricing import COST_MODES, CostMode, PricingError, load_price_table
+from schemas.pricing import COST_MODES, CostMode, PriceTable, PricingError, load_price_table
 from schemas.sources import PARSERS
 from schemas.sources.detect import AUTO
+from schemas.unpriced import NO_MODEL, UnpricedTally, unpriced_warning
+from spendstream.commands.publish_cmd import parse_label
 from spendstream.local_parse import ParseSummary, SessionTotals, expand_paths, ordered_sessions, parse_paths
 
 _DESCRIPTION = """\
@@ -37,12 +40,16 @@ openclaw; auto (default) detects a file's format from its path, else from its fi
 recognisable line. A folder is walked for *.jsonl and *.json files; a pretty-printed
 .json document (gemini) is one record.
 
-prices: the bundled table (schemas/pricing.json), overridden by --prices FILE or
-SPENDSTREAM_PRICES_FILE (same shape). Cost mode: --cost-mode, else SPENDSTREAM_COST_MODE.
+prices: the genai-prices snapshot with schemas/pricing.json over it, overridden by
+--prices FILE or SPENDSTREAM_PRICES_FILE (same shape as pricing.json); each event is priced
+at the price in force at its event time (`spendstream prices MODEL` shows them). Cost mode:
+--cost-mode, else SPENDSTREAM_COST_MODE. An unpriced event keeps its tokens, is named in a
+warning (once per model) and in the footer, and in `unpriced_models` of --json.
 
 examples:
   spendstream parse ~/.claude/projects/-home-me-proj/
   spendstream parse --format codex-json run.jsonl --json
+  spendstream parse --label model=gpt-5.3-codex codex-exec.jsonl   # codex exec names no model
 """
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -77,6 +84,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print JSON: totals, sessions and line outcomes (costs as exact decimal strings)",
     )
     parser.add_argument(
+        "--label",
+        action="append",
+        type=parse_label,
+        default=[],
+        metavar="K=V",
+        help="label every line as `publish --label` does (repeatable); "
+        "model=NAME names the model of lines that name none (codex exec --json)",
+    )
+    parser.add_argument(
         "--prices",
         type=Path,
         default=None,
@@ -106,15 +122,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     mode: CostMode = args.cost_mode or settings.cost_mode
     ledger = MemoryLedger(prices=prices, mode=mode)
-    summary, unreadable = parse_paths(paths, args.format, ledger, settings.runner_id)
+    summary, unreadable = parse_paths(paths, args.format, ledger, settings.runner_id, dict(args.label))
     for path, error in unreadable:
         print(f"spendstream parse: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+    warn_unpriced(summary.unpriced, prices)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(summary_json(summary), option=orjson.OPT_INDENT_2) + b"\n")
     else:
         sys.stdout.write(render_summary(summary))
     sys.stdout.flush()
     return 1 if unreadable else 0
+
+
+def warn_unpriced(tally: UnpricedTally, prices: PriceTable) -> None:
+    """One stderr warning per unpriced model (a parse is one process, one tally)."""
+    for model in tally.models:
+        name = None if model == NO_MODEL else model
+        print(f"spendstream parse: warning: {unpriced_warning(name, prices)}", file=sys.stderr)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -146,6 +170,7 @@ def summary_json(summary: ParseSummary) -> dict[str, Any]:
         "sessions": sessions,
         "outcomes": {k: summary.outcomes[k] for k in ("usage", "no_usage", "rejected")},
         "cost_disagreements": summary.cost_disagreements,
+        **summary.unpriced.as_json(),
         "files": [{"path": path, "format": fmt} for path, fmt in summary.files.items()],
         "rejected_lines": [{"path": r.path, "line": r.line, "reason": r.reason} for r in summary.rejections],
     }
@@ -190,6 +215,9 @@ def render_summary(summary: ParseSummary) -> str:
     out.extend(f"rejected {r.path}:{r.line}: {r.reason}\n" for r in summary.rejections)
     if summary.outcomes["rejected"] > len(summary.rejections):
         out.append(f"... and {summary.outcomes['rejected'] - len(summary.rejections):,} more rejected\n")
+    footer = summary.unpriced.footer()
+    if footer:
+        out.append(footer + "\n")
     return "".join(out)
 
 

@@ -58,7 +58,7 @@ def _key_cells(report: Report, keys: dict[str, Any]) -> list[Any]:
         value = keys[column]
         if column == "scope_id":
             value = "  " * int(keys.get("depth") or 0) + str(value)
-        elif column == "models":
+        elif column in ("models", "cost_sources"):
             value = ",".join(value or ())
         elif column in ("first_event", "last_event") and value is not None:
             value = value.isoformat(timespec="seconds")
@@ -76,7 +76,8 @@ def render_report(report: Report) -> str:
     totals = report.totals.as_dict()
     blanks: list[Any] = [None] * (len(report.key_columns) - 1)
     rows.append(["TOTAL", *blanks, *(totals[name] for _, name in _COUNT_COLUMNS)])
-    return render_table(columns, rows)
+    footer = report.unpriced.footer()
+    return render_table(columns, rows) + (f"{footer}\n" if footer else "")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
 
+from sinks.lake import write_usage_batch
 from spendstream.cli import main
-from tests.unit.sinks.factory import write_report_lake, write_small_files
+from tests.unit.sinks.factory import TOPIC, event, write_report_lake, write_small_files
 
 
 @pytest.fixture
@@ -56,3 +58,22 @@ def test_compact_command(lake: Path, capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert "usage date=2025-03-31 p0: 15 files" in out
     assert out.splitlines()[-1].startswith("2 merged file(s)")
+
+
+def test_reports_name_cost_sources_and_unpriced_models(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_report_lake(lake)
+    unpriced = [
+        (offset, replace(event(10 + offset, model=model, cost="0"), cost_source="unpriced"))
+        for offset, model in enumerate(["claude-imaginary-9", "claude-imaginary-9", None])
+    ]
+    write_usage_batch(lake, TOPIC, 2, unpriced)
+    assert main(["report", "model"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "3 events unpriced: claude-imaginary-9, (no model)"
+    assert "cost_sources" in lines[0] and any("reported,unpriced" in line for line in lines)
+    assert main(["report", "daily", "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert (out["unpriced_events"], out["unpriced_models"]) == (3, ["claude-imaginary-9", "(no model)"])
+    assert out["rows"][0]["cost_sources"] == ["reported", "unpriced"]

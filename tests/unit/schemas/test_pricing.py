@@ -92,12 +92,14 @@ def test_web_searches_are_priced_per_request() -> None:
 
 def test_bundled_table_records_date_and_sources() -> None:
     table = default_price_table()
-    assert table.as_of == "2026-11-23"
-    assert set(table.sources) == {"anthropic", "openai", "google"}
+    assert table.as_of == "genai-prices 0.2.3; schemas/pricing.json of 2026-11-23"
+    assert all(h.source for h in table.models.values())
     claude_1h_is_twice_input = [
-        name
-        for name, p in table.models.items()
-        if name.startswith("claude") and p.cache_write_1h != 2 * p.input
+        (name, period.since)
+        for name, h in table.models.items()
+        for period in h.periods
+        if name.startswith(("claude-opus", "claude-sonnet", "claude-haiku", "claude-3-"))
+        and period.price.cache_write_1h != 2 * period.price.input
     ]
     assert claude_1h_is_twice_input == []
 

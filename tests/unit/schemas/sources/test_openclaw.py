@@ -53,7 +53,10 @@ def test_zero_usage_error_and_injected_lines_carry_no_usage() -> None:
 
 
 def test_computed_mode_prices_the_tokens_when_the_model_is_in_the_table(tmp_path: Path) -> None:
-    assert {e.cost_source for e in run(FMT, lines(), mode="computed")} == {"unpriced"}
+    # The bundled table (genai-prices) prices gpt-5.4 at $2.50/M input, not OpenClaw's $1.75.
+    bundled = run(FMT, lines(), mode="computed")
+    assert {e.cost_source for e in bundled} == {"computed"}
+    assert total_cost(bundled) != Decimal("0.1879332")
     prices = tmp_path / "prices.json"
     entry = {
         "input": "1.75",
