@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
@@ -13,7 +14,10 @@ from typing import Any
 import orjson
 
 from schemas.money import usd_str
+from schemas.unpriced import model_key
 from streams.stages.base import Effects
+
+log = logging.getLogger(__name__)
 
 # Set by the supervisor for its worker child: {"<reason>": count} of earlier stops.
 RESTARTS_ENV = "SPENDSTREAM_WORKER_RESTARTS"
@@ -47,6 +51,8 @@ class Metrics:
     expired: Counter[str] = field(default_factory=Counter)
     # Deltas the rollup dead-lettered because a total would leave its range (schemas/README.md).
     rejected_deltas: int = 0
+    # Usage events that got no cost, per model ("(no model)" when they name none).
+    unpriced_events: Counter[str] = field(default_factory=Counter)
     # Per stage: times a batch's outputs were sent again after a Kafka error (transient).
     transient_retries: Counter[str] = field(default_factory=Counter)
     # Why earlier runs of this worker stopped and were restarted (spendstream/supervise.py).
@@ -76,6 +82,11 @@ class Metrics:
         if stage == "ledger":
             self.usage_events += len(effects.events)
             self.cost_usd += effects.cost_usd
+            for event in effects.events:
+                if event.cost_source == "unpriced":
+                    self.unpriced_events[model_key(event.model)] += 1
+        for warning in effects.warnings:
+            log.warning("%s: %s", stage, warning)
         self.cost_disagreements += effects.counters["cost_disagreements"]
         self.rollup_deltas += effects.counters["deltas"] + effects.counters["rejected_deltas"]
         self.rejected_deltas += effects.counters["rejected_deltas"]
@@ -107,6 +118,7 @@ class Metrics:
             "cost_disagreements": self.cost_disagreements,
             "cost_usd": usd_str(self.cost_usd),
             "rejected_deltas": self.rejected_deltas,
+            "unpriced_events": dict(self.unpriced_events),
             "transient_retries": dict(self.transient_retries),
             "restarts": dict(self.restarts),
             "stages": {

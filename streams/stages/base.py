@@ -72,6 +72,7 @@ class Effects:
     dead_letters: int = 0
     events: list[UsageEvent] = field(default_factory=list)  # usage events this batch made
     counters: Counter[str] = field(default_factory=Counter)  # stage-specific counts
+    warnings: list[str] = field(default_factory=list)  # one-liners for the log (no content)
 
     def write(self, table: str, key: bytes, value: bytes, partition: int) -> None:
         self.writes.setdefault(table, {})[key] = (value, partition)

@@ -17,6 +17,7 @@ from schemas import envelope
 from schemas.accounting import delta_line, ledger_step, origin_header
 from schemas.errors import TerminalError
 from schemas.pricing import CostMode, PriceTable, cost_disagrees
+from schemas.unpriced import UnpricedTally, unpriced_warning
 from streams.routing import Packs
 from streams.stages.base import Effects, Output, Record, StateView, dead_letter, packed_dead_letter
 
@@ -33,15 +34,12 @@ class LedgerStage:
         self.partitions = partitions
         self.prices = prices
         self.cost_mode: CostMode = cost_mode
+        self.unpriced = UnpricedTally()  # models met unpriced by this process: one warning each
 
     def handle(self, batch: Sequence[Record], read: Callable[[str, bytes], bytes | None]) -> Effects:
         effects = Effects()
         state = StateView(read, effects)
         deltas = Packs(self.partitions)
-
-        def ledger_get(key: str) -> bytes | None:
-            return state.get(LEDGER, key.encode())
-
         for record in batch:
             try:
                 envelopes = envelope.unpack(record.value, record.headers)
@@ -50,25 +48,35 @@ class LedgerStage:
                 effects.send(dead_letter(record, f"observations record: {exc.reason}"))
                 continue
             for index, data in enumerate(envelopes):
-                try:
-                    observation, context = envelope.decode(data)
-                    writes = ledger_step(observation, context, ledger_get, self.prices, self.cost_mode)
-                except TerminalError as exc:
-                    effects.dead_letters += 1
-                    effects.send(packed_dead_letter(record, f"observation: {exc.reason}", data, index))
-                    continue
-                for state_key, value in writes.states.items():
-                    effects.write(LEDGER, state_key.encode(), value, record.partition)
-                event = writes.event
-                if event is None:
-                    continue
-                effects.events.append(event)
-                if cost_disagrees(
-                    observation.tokens, observation.model, observation.reported_cost_usd, self.prices
-                ):
-                    effects.counters["cost_disagreements"] += 1
-                origin = origin_header(record.partition, record.offset, index)
-                deltas.add(event.root_id.encode(), delta_line(origin, event.to_json()))
+                self._account(effects, state, deltas, record, index, data)
         for partition, key, value, headers in deltas.records():
             effects.send(Output(DELTAS, key, value, tuple(headers), partition=partition))
         return effects
+
+    def _account(
+        self, effects: Effects, state: StateView, deltas: Packs, record: Record, index: int, data: bytes
+    ) -> None:
+        """One observation envelope: its state writes, and its delta if it adds usage."""
+
+        def ledger_get(key: str) -> bytes | None:
+            return state.get(LEDGER, key.encode())
+
+        try:
+            obs, context = envelope.decode(data)
+            writes = ledger_step(obs, context, ledger_get, self.prices, self.cost_mode)
+        except TerminalError as exc:
+            effects.dead_letters += 1
+            effects.send(packed_dead_letter(record, f"observation: {exc.reason}", data, index))
+            return
+        for key, value in writes.states.items():
+            effects.write(LEDGER, key.encode(), value, record.partition)
+        event = writes.event
+        if event is None:
+            return
+        effects.events.append(event)
+        if event.cost_source == "unpriced" and self.unpriced.add(event):
+            effects.warnings.append(unpriced_warning(event.model, self.prices))
+        if cost_disagrees(obs.tokens, obs.model, obs.reported_cost_usd, self.prices, obs.event_time):
+            effects.counters["cost_disagreements"] += 1
+        origin = origin_header(record.partition, record.offset, index)
+        deltas.add(event.root_id.encode(), delta_line(origin, event.to_json()))

@@ -154,6 +154,7 @@ def private_broker(tmp_path: Path) -> Iterator[Settings]:
     shared_libs = _base_settings().state_dir.resolve() / "kafka" / "libs"
     (state / "kafka" / "libs").symlink_to(shared_libs, target_is_directory=True)
     settings = Settings(
+        broker=None,  # its own broker, whatever SPENDSTREAM_BROKER says
         state_dir=state,
         local_broker_port=free_port(),
         local_controller_port=free_port(),

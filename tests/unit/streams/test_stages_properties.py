@@ -58,8 +58,13 @@ LINES = st.lists(
     min_size=1,
     max_size=40,
 )
+# One lineage for every stream of an example: a scope reported under two different roots
+# lands in two rollup partitions, whose origin marks cannot order its deltas (a known
+# limit, streams/README.md "One scope, one tree").
 LINEAGES = st.sampled_from([(), ("root",), ("root", "mid")])
-STREAMS = st.lists(st.tuples(LINES, LINEAGES), min_size=1, max_size=3)
+STREAMS = LINEAGES.flatmap(
+    lambda lineage: st.lists(st.tuples(LINES, st.just(lineage)), min_size=1, max_size=3)
+)
 
 
 def run(streams: list[tuple[list[bytes], tuple[str, ...]]], batch: int, crashes: list[int]) -> MemoryPipeline:
