@@ -13,7 +13,9 @@ Sections (``--sections``, comma separated; default all):
 - ``ccusage``: bench/ccusage_compare.py at ``--ccusage-size`` (1 GiB: ccusage, spendstream in
   process, ``spendstream parse`` and the whole pipeline on the same files).
 
-The default run takes about 35 minutes; ``--quick`` about 5.
+The default run takes about 35 minutes; ``--quick`` about 3-5. No broker needs to run first:
+the local one (``SPENDSTREAM_STATE_DIR``, ``SPENDSTREAM_LOCAL_BROKER_PORT``) is started unless
+``SPENDSTREAM_BROKER`` names a cluster.
 
 ``--quick`` shrinks every size. ``--profile`` runs py-spy on the
 worker during the live run. ``--markdown PATH`` writes the tables there too.
@@ -50,7 +52,7 @@ def parse_args() -> argparse.Namespace:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sections", default=",".join(ALL), help=f"any of {','.join(ALL)}")
-    parser.add_argument("--quick", action="store_true", help="small sizes: about 2-3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about 3-5 minutes")
     parser.add_argument(
         "--history", type=parse_size, default=None, help="generated history size (default 24M, quick 4M)"
     )

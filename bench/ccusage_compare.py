@@ -41,6 +41,8 @@ from bench.spendstream_side import (
     run_parse_command,
     run_pipeline,
 )
+from config import broker as local_broker
+from config.settings import Settings
 
 CCUSAGE_VERSION = "20.0.24"
 COST_TOLERANCE = Decimal("0.000001")  # ccusage sums floats; spendstream and the generator are exact
@@ -54,11 +56,18 @@ def ensure_ccusage(cache: Path, version: str) -> Path:
         and subprocess.run([binary, "--version"], capture_output=True, check=False).returncode == 0
     ):
         return binary
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("npm was not found on PATH: install Node.js 20+ (with npm) to run ccusage")
     cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache), f"ccusage@{version}"],
-        check=True, capture_output=True,
+    installed = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--save-exact", "--prefix", str(cache),
+         f"ccusage@{version}"],
+        check=False, capture_output=True, text=True,
     )  # fmt: skip
+    if installed.returncode != 0:
+        tail = (installed.stdout + installed.stderr)[-2000:]
+        raise SystemExit(f"npm could not install ccusage@{version} into {cache}:\n{tail}")
     if subprocess.run([binary, "--version"], capture_output=True, check=False).returncode != 0:
         raise SystemExit(f"ccusage@{version} installed but does not run here (native binary missing?)")
     return binary
@@ -163,6 +172,13 @@ async def _delete_topics(broker: str, prefix: str) -> None:
         await admin.close()
 
 
+def pipeline_broker() -> str:
+    """Bootstrap servers from the settings (SPENDSTREAM_*), the local broker started if needed."""
+    settings = Settings()
+    local_broker.start(settings)  # a no-op with SPENDSTREAM_BROKER or a running local broker
+    return settings.bootstrap_servers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,7 +188,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a new one in /tmp)")
     parser.add_argument("--modes", default="ledger,parse,pipeline", help="spendstream modes to run")
-    parser.add_argument("--broker", default="127.0.0.1:9092")
+    parser.add_argument(
+        "--broker",
+        default=None,
+        help="bootstrap servers for the pipeline mode (default: SPENDSTREAM_BROKER, else the local "
+        "broker of SPENDSTREAM_STATE_DIR / SPENDSTREAM_LOCAL_BROKER_PORT, started if it is not running)",
+    )
     parser.add_argument("--pipeline-timeout", type=float, default=1800.0)
     parser.add_argument("--ccusage-version", default=CCUSAGE_VERSION)
     parser.add_argument("--cache", type=Path, default=REPO / "bench" / ".cache" / "ccusage")
@@ -197,6 +218,7 @@ def main() -> None:
         results.append(parsed)
         print(f"{parsed.name}: {parsed.seconds:.1f}s")
     if "pipeline" in modes:
+        args.broker = args.broker or pipeline_broker()
         expected_output = sum(s.output for s in want.values())
         results.append(run_pipeline(history, work, args.broker, expected_output, args.pipeline_timeout))
         if not args.keep:

@@ -8,6 +8,7 @@ only a broker that this folder started.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -15,6 +16,8 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -231,28 +234,49 @@ def _warm_up(settings: Settings) -> None:
     be assigned nothing from stale metadata (reproduced: the first worker after a cold start
     never consumed). One group join and one transactional producer settle both.
     """
-    import asyncio
+    try:
+        _run_blocking(lambda: asyncio.wait_for(_warm_up_clients(settings), timeout=_READY_TIMEOUT_S))
+    except Exception as exc:
+        raise BrokerError(f"the local broker started but its coordinators did not come up: {exc}") from exc
 
+
+async def _warm_up_clients(settings: Settings) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     from config.kafka import client_options
 
-    async def warm() -> None:
-        producer = AIOKafkaProducer(**client_options(settings), transactional_id="spendstream-warm-up")
-        await producer.start()
-        await producer.stop()
-        consumer = AIOKafkaConsumer(**client_options(settings), group_id="spendstream-warm-up")
-        await consumer.start()
-        try:
-            consumer.subscribe(pattern="^spendstream-warm-up$")
-            await consumer.getmany(timeout_ms=500)
-        finally:
-            await consumer.stop()
+    producer = AIOKafkaProducer(**client_options(settings), transactional_id="spendstream-warm-up")
+    await producer.start()
+    await producer.stop()
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id="spendstream-warm-up")
+    await consumer.start()
+    try:
+        consumer.subscribe(pattern="^spendstream-warm-up$")
+        await consumer.getmany(timeout_ms=500)
+    finally:
+        await consumer.stop()
+
+
+def _run_blocking(make: Callable[[], Awaitable[None]]) -> None:
+    """Run the coroutine ``make()`` to completion and return when it is done, from any caller.
+
+    ``start`` is a blocking call. Outside an event loop the coroutine runs on a new loop here;
+    inside one (``broker.start`` called from async code) ``asyncio.run`` is not allowed, so it
+    runs on a new loop in a worker thread while this thread waits. The caller's loop is
+    blocked meanwhile, as by the rest of ``start``; async callers that need their loop to
+    keep running use ``await asyncio.to_thread(broker.start, settings)``.
+    """
+
+    async def main() -> None:
+        await make()
 
     try:
-        asyncio.run(asyncio.wait_for(warm(), timeout=_READY_TIMEOUT_S))
-    except Exception as exc:
-        raise BrokerError(f"the local broker started but its coordinators did not come up: {exc}") from exc
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(main())
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spendstream-broker-warm-up") as pool:
+        pool.submit(lambda: asyncio.run(main())).result()
 
 
 def _launch(settings: Settings, paths: BrokerPaths) -> subprocess.Popen[bytes]:
