@@ -2,8 +2,9 @@
 
 Format names are the parser names of ``schemas.sources`` (issue 3). Detection is a
 best effort from what the runner can see without reading content: the command line
-for ``run``; for ``watch`` and ``publish`` the path, then the file's first recognisable
-line (line shapes: ``schemas/sources/detect.py``). When it cannot tell, the caller's
+for ``run``, then (a script that calls the CLI inside names none) the first recognisable
+line of its output; for ``watch`` and ``publish`` the path, then the file's first
+recognisable line (line shapes: ``schemas/sources/detect.py``). When it cannot tell, the caller's
 ``--format`` decides; ``auto`` leaves the choice to the worker's ``auto`` parser, which
 detects per stream the same way.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePath
 
 from schemas.sources.detect import (
@@ -111,6 +112,22 @@ def detect_path_format(path: str) -> str | None:
 def detect_line_format(line: bytes) -> str | None:
     """Format of one JSON line from its shape (schemas/sources/detect.py), else None."""
     return detect_format(line)
+
+
+def detect_output_format(lines: Iterable[bytes]) -> tuple[int, str] | None:
+    """The index and format of the first recognisable line of a wrapped command's output.
+
+    That line decides the format of the whole run, as the first recognisable line of a file
+    does; the lines before it (a script's banners, text, JSON of no known shape) are not
+    usage. Unlike a file's, the search has no line limit: a script may print a lot before
+    it calls the agent CLI. None while no line is recognisable.
+    """
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        fmt = detect_format(stripped) if stripped.startswith(b"{") else None
+        if fmt is not None:
+            return index, fmt
+    return None
 
 
 def detect_file_content_format(path: str) -> str | None:

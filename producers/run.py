@@ -5,6 +5,12 @@ our stdin and stderr, and its stdout is copied through by producers/passthrough.
 Publishing happens beside it and can only fail quietly: a broker that is down means the
 lines are spooled; anything worse is logged, and the command's result is untouched.
 
+Format: ``--format``, else the command line (``claude -p --output-format json`` ...), else
+the first recognisable line of the output (a script that calls the CLI inside names no
+format): the lines before it are not published. A run without ``--format`` whose output
+held no recognisable line ends with ONE line on stderr saying so (:func:`end_of_run_note`),
+unless ``--quiet``: otherwise it would publish nothing and say nothing.
+
 Signals: SIGTERM, SIGHUP, SIGUSR1/2 are forwarded. SIGINT is forwarded only when it
 cannot have come from the terminal (a Ctrl-C reaches the child directly; a second copy
 would make some CLIs quit instead of stopping the current turn).
@@ -16,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -27,9 +34,9 @@ import orjson
 from config.settings import Settings
 from producers.claims import ClaimReader, ClaimWriter, claims_file
 from producers.emit import Emitter, Origin, run_stream_id
-from producers.formats import DOCUMENT_FORMATS
+from producers.formats import DOCUMENT_FORMATS, detect_output_format
 from producers.lineage import ENV_SESSION, Scope
-from producers.passthrough import Delivery, Document, Passthrough
+from producers.passthrough import Delivery, Document, Lines, Passthrough
 from producers.redact import is_known
 from producers.shipper import Shipper
 
@@ -46,6 +53,24 @@ class RunRequest:
     scope: Scope
     labels: Mapping[str, str] = field(default_factory=dict)
     keep_content: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class OutputSeen:
+    """What the publisher learnt about the command's output, for the end-of-run note."""
+
+    detected: str | None = None  # the format its first recognisable line gave
+    nested_lines: bool = False  # lines a nested ``spendstream run`` passed through (its to explain)
+
+
+def end_of_run_note(request: RunRequest, fmt: str | None, seen: OutputSeen) -> str | None:
+    """The line ``run`` prints on stderr at its end, if any: no format was given or found in
+    the command line, and the output held no recognisable line of its own."""
+    if fmt is not None or seen.detected is not None or seen.nested_lines or request.quiet:
+        return None
+    command = shlex.join(request.argv)
+    return f"spendstream run: no usage lines recognised in the output of {command}; pass --format"
 
 
 def _from_terminal() -> bool:
@@ -89,27 +114,53 @@ async def _emit_document(emitter: Emitter, fmt: str, stream_id: str, doc: Docume
             await emitter.emit(fmt, stream_id, number, line)
 
 
+async def _detect_output_format(
+    queue: asyncio.Queue[Delivery | None], nested: ClaimReader, seen: OutputSeen
+) -> tuple[str | None, Lines]:
+    """Reads the output until a line of its own is recognisable: that line's format, and the
+    lines from it on of its batch; (None, []) at the end of an output with none."""
+    while (item := await queue.get()) is not None:
+        assert not isinstance(item, Document)  # document mode needs a known format
+        own = [(number, line) for number, line in item if not nested.seen(line)]
+        seen.nested_lines |= len(own) < len(item)
+        found = detect_output_format(line for _, line in own)
+        if found is not None:
+            index, seen.detected = found
+            log.info("format %s detected from line %d of the output", seen.detected, own[index][0])
+            return seen.detected, own[index:]
+    log.warning("no usage format in the command line or its output; pass --format to publish it")
+    return None, []
+
+
 async def _publish(
     settings: Settings,
     request: RunRequest,
-    fmt: str,
+    fmt: str | None,
     queue: asyncio.Queue[Delivery | None],
     nested: ClaimReader,
+    seen: OutputSeen,
 ) -> None:
     assert request.scope.session is not None
+    first: Lines = []
+    if fmt is None:
+        fmt, first = await _detect_output_format(queue, nested, seen)
+        if fmt is None:
+            return
     stream_id = run_stream_id(settings.runner_id, request.scope.session)
     origin = Origin(settings.runner_id, request.scope, request.labels, request.keep_content)
     shipper = Shipper(settings, overflow_ok=True)
     try:
         await shipper.start()
         emitter = Emitter(shipper, origin, max_record_bytes=settings.max_record_bytes)
-        while (item := await queue.get()) is not None:
+        item: Delivery | None = first
+        while item is not None:
             if isinstance(item, Document):
                 await _emit_document(emitter, fmt, stream_id, item)
-                continue
-            for number, line in item:
-                if _publishable(fmt, line) and not nested.seen(line):
-                    await emitter.emit(fmt, stream_id, number, line)
+            else:
+                for number, line in item:
+                    if _publishable(fmt, line) and not nested.seen(line):
+                        await emitter.emit(fmt, stream_id, number, line)
+            item = await queue.get()
     finally:
         await shipper.close()
         stats = shipper.stats
@@ -122,12 +173,10 @@ async def _publish_quietly(
     fmt: str | None,
     queue: asyncio.Queue[Delivery | None],
     nested: ClaimReader,
+    seen: OutputSeen,
 ) -> None:
-    if fmt is None:
-        log.warning("no usage format recognised in the command line; pass --format to publish its output")
-        return
     try:
-        await _publish(settings, request, fmt, queue, nested)
+        await _publish(settings, request, fmt, queue, nested, seen)
     except Exception:
         log.exception("publishing this run's lines failed; the command is not affected")
 
@@ -177,7 +226,8 @@ async def supervise(settings: Settings, request: RunRequest, fmt: str | None) ->
         claim=claims.claim if claims is not None else None,
     )
     copier.start()
-    publisher = loop.create_task(_publish_quietly(settings, request, fmt, queue, nested))
+    seen = OutputSeen()
+    publisher = loop.create_task(_publish_quietly(settings, request, fmt, queue, nested, seen))
     returncode = await asyncio.to_thread(child.wait)
     await asyncio.to_thread(copier.join, _EOF_GRACE_S)
     queue.put_nowait(None)
@@ -190,4 +240,6 @@ async def supervise(settings: Settings, request: RunRequest, fmt: str | None) ->
     nested.close()
     if claims is not None and not copier.is_alive():
         claims.close()
+    if (note := end_of_run_note(request, fmt, seen)) is not None:
+        print(note, file=sys.stderr, flush=True)
     return returncode

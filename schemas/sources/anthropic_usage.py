@@ -10,10 +10,23 @@ Two shapes occur:
   ``costUSD`` per model).
 
 Cache writes the source does not split by TTL count as 5-minute writes (schemas/usage.py).
+
+A result may carry both, and they need not report the same fields: Claude Code 2.1.141
+printed ``usage.cache_creation_input_tokens: 83842`` beside a ``modelUsage`` entry with
+only ``inputTokens``, ``outputTokens`` and ``costUSD`` (issue 12, seed 000). Rule
+(:func:`result_model_tokens`): when NO ``modelUsage`` entry has ``cacheCreationInputTokens``
+(or ``cacheReadInputTokens``), that field comes from ``usage``: all of it with one model;
+with several, split over the models in proportion to each entry's own reported tokens
+(input + output + the cache fields it has), floor division, the remainder to the model of
+the largest weight (the first by name among equals, and all of it when every weight is 0).
+So the run's total of that field equals ``usage``'s exactly. A 5m/1h split in ``usage``
+is kept, each part split the same way. A field any entry reports is modelUsage's own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -74,6 +87,57 @@ def model_usage_entries(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
     return entries
 
 
+# A modelUsage key, and the fields of ``usage`` that stand in for it when no entry has it.
+_FILLED_FROM_USAGE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cacheCreationInputTokens", ("cache_write_5m_tokens", "cache_write_1h_tokens")),
+    ("cacheReadInputTokens", ("cache_read_tokens",)),
+)
+
+
+def split_by_weight(amount: int, weights: Sequence[int]) -> list[int]:
+    """``amount`` in integer shares proportional to ``weights``, summing to ``amount``.
+
+    Each share is rounded down; what rounding left over goes to the largest weight (the
+    first of equal ones), which also takes everything when every weight is 0.
+    """
+    if not weights:
+        return []
+    total = sum(weights)
+    shares = [amount * weight // total if total else 0 for weight in weights]
+    largest = max(range(len(weights)), key=lambda i: (weights[i], -i))
+    shares[largest] += amount - sum(shares)
+    return shares
+
+
+def fill_from_usage(
+    entries: Sequence[dict[str, Any]], tokens: Sequence[TokenCounts], usage: TokenCounts
+) -> list[TokenCounts]:
+    """``tokens`` (one per ``modelUsage`` entry) with the fields no entry reports taken from
+    ``usage``, split by :func:`split_by_weight` over the entries' own totals."""
+    filled = list(tokens)
+    weights = [part.total for part in tokens]
+    for key, names in _FILLED_FROM_USAGE:
+        if any(entry.get(key) is not None for entry in entries):
+            continue
+        for name in names:
+            shares = split_by_weight(getattr(usage, name), weights)
+            filled = [replace(part, **{name: share}) for part, share in zip(filled, shares, strict=True)]
+    return filled
+
+
+def result_model_tokens(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any], TokenCounts]]:
+    """A result's ``modelUsage`` as sorted (model, entry, tokens), the fields it lacks filled
+    from ``usage`` (module doc); empty when there is no ``modelUsage``."""
+    entries = model_usage_entries(obj)
+    if not entries:
+        return []
+    tokens = [model_usage_tokens(entry) for _model, entry in entries]
+    usage = object_field(obj, "usage")
+    if usage is not None:
+        tokens = fill_from_usage([entry for _model, entry in entries], tokens, usage_tokens(usage))
+    return [(model, entry, part) for (model, entry), part in zip(entries, tokens, strict=True)]
+
+
 def result_cost(obj: dict[str, Any]) -> Decimal | None:
     """A result's reported run cost: ``total_cost_usd``, on older builds ``cost_usd``."""
     cost = cost_field(obj, "total_cost_usd")
@@ -81,14 +145,15 @@ def result_cost(obj: dict[str, Any]) -> Decimal | None:
 
 
 def result_totals(obj: dict[str, Any]) -> tuple[TokenCounts, str | None]:
-    """A result's run totals (summed over ``modelUsage``, else ``usage``) and its only model.
+    """A result's run totals (summed over ``modelUsage`` as :func:`result_model_tokens` fills
+    it, else ``usage``) and its only model.
 
     The model is None when the run used several models or the build does not say.
     """
-    entries = model_usage_entries(obj)
-    if entries:
-        total = sum_tokens(model_usage_tokens(entry) for _model, entry in entries)
-        return total, entries[0][0] if len(entries) == 1 else None
+    per_model = result_model_tokens(obj)
+    if per_model:
+        total = sum_tokens(tokens for _model, _entry, tokens in per_model)
+        return total, per_model[0][0] if len(per_model) == 1 else None
     usage = object_field(obj, "usage")
     if usage is None:
         raise BadLine("result has neither modelUsage nor usage")

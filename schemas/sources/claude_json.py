@@ -6,6 +6,12 @@ Quirks (observed in ../shared/fixtures/real/claude-json/ and public captures):
 - ``modelUsage`` (newer builds) gives per-model tokens and ``costUSD``: one observation
   per model (subagents run on other models, e.g. Haiku). Older builds only have ``usage``
   + ``total_cost_usd`` (older still: ``cost_usd``) and no model name.
+- ``modelUsage`` may lack fields that ``usage`` has: CLI 2.1.141 gave ``usage``
+  ``cache_creation_input_tokens: 83842`` and a ``modelUsage`` entry without cache fields
+  (issue 12, seed 000; tests/fixtures/claude-json/). A cache field no entry reports is
+  taken from ``usage``: all of it with one model, split over several by their reported
+  tokens, remainder to the largest, so the run's total equals ``usage``
+  (anthropic_usage.py, ``result_model_tokens``).
 - Error subtypes (``error_max_turns``, ``error_during_execution``) still cost money: the
   subtype is not looked at.
 - No timestamp: the event time is the producer's.
@@ -18,9 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.sources.anthropic_usage import (
-    model_usage_entries,
-    model_usage_tokens,
     result_cost,
+    result_model_tokens,
     usage_tokens,
 )
 from schemas.sources.base import (
@@ -50,17 +55,17 @@ def parse(line: bytes, context: LineContext, state: Any) -> ParseResult:
         "event_time": context.published_at,
         "lineage": scope_lineage(context, session_id),
     }
-    entries = model_usage_entries(obj)
-    if entries:
+    per_model = result_model_tokens(obj)
+    if per_model:
         return [
             Observation(
                 identity=f"{FORMAT}:{session_id}:{run_id}:{model}",
-                tokens=model_usage_tokens(entry),
+                tokens=tokens,
                 reported_cost_usd=cost_field(entry, "costUSD"),
                 model=model,
                 **common,
             )
-            for model, entry in entries
+            for model, entry, tokens in per_model
         ], None
     usage = object_field(obj, "usage")
     if usage is None:

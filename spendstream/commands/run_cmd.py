@@ -2,7 +2,10 @@
 
 Standard output, standard error and the exit status of COMMAND pass through unchanged,
 so spendstream itself writes nothing to them: its diagnostics go to
-``<state_dir>/logs/run.log`` (and to stderr as well with ``spendstream -v run``).
+``<state_dir>/logs/run.log`` (and to stderr as well with ``spendstream -v run``). One
+exception, so that a run never publishes nothing in silence: without ``--format`` or a
+format in the command line, and with no recognisable line in the output, one line on
+stderr at the end says so (``--quiet``: not even that).
 """
 
 from __future__ import annotations
@@ -41,8 +44,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser,
         format_help=(
             "format of the command's output (default: detected from the command line: claude -p "
-            "--output-format json|stream-json, codex exec --json, gemini --output-format json)"
+            "--output-format json|stream-json, codex exec --json, gemini --output-format json; "
+            "else from the first recognisable line of the output)"
         ),
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="do not print the end-of-run line saying no usage line was recognised in the output",
     )
     parser.add_argument("--session", default=None, help="scope id for this run (default: a new UUID)")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND", help="command to run")
@@ -95,6 +104,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("ignoring the inherited lineage (%s): this run is a root", exc)
         scope = child_scope({})
     fmt = args.format or detect_command_format(argv)
-    request = RunRequest(argv, fmt, scope, dict(args.label), args.keep_content)
+    request = RunRequest(argv, fmt, scope, dict(args.label), args.keep_content, quiet=args.quiet)
     returncode = asyncio.run(supervise(settings, request, fmt))
     return _exit_like(returncode)

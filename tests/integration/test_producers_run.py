@@ -82,8 +82,11 @@ async def test_output_stderr_and_status_pass_through_unchanged(
     fake = [sys.executable, str(FAKE_CLI), "--emit", str(fixture), "--stderr", "oops\n", "--exit", "3"]
     proc = await spendstream_async(settings, "run", "--", *fake)
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, fixture.read_bytes(), b"oops\n")
-    # No format on this command line: nothing published, and the log says why.
-    assert "no usage format recognised" in (tmp_path / "state" / "logs" / "run.log").read_text()
+    # No format on this command line: the output's first recognisable line decides (issue 12).
+    (line,) = await read_all(settings, expect_at_least=1)
+    published, original = orjson.loads(line.value), orjson.loads(fixture.read_bytes())
+    assert (header(line, "ss-format"), published["usage"]) == ("claude-json", original["usage"])
+    assert "format claude-json detected from line 1" in (tmp_path / "state" / "logs" / "run.log").read_text()
 
 
 def test_a_command_killed_by_a_signal_ends_the_wrapper_the_same_way(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,26 @@ def test_help_names_formats_and_prices(capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     for word in ("openclaw", "auto", "--prices", "SPENDSTREAM_PRICES_FILE", "--json", "--cost-mode"):
         assert word in text
+
+
+def test_seed_000_result_counts_the_cache_write_usage_has_and_model_usage_lacks() -> None:
+    """Issue 12 item 2: CLI 2.1.141 put the 83,842-token cache write only in ``usage``."""
+    fixture = REPO / "tests" / "fixtures" / "claude-json" / "seed-000-result.json"
+    for mode, source in (("reported", "reported"), ("computed", "computed")):
+        result = subprocess.run(
+            [sys.executable, "-m", "spendstream.cli", "parse", str(fixture), "--json", "--cost-mode", mode],
+            capture_output=True,
+            check=True,
+            cwd=REPO,
+        )
+        out = orjson.loads(result.stdout)
+        (session,) = out["sessions"]
+        assert {k: out["totals"][k] for k in ("input_tokens", "output_tokens", "cache_write_5m_tokens")} == {
+            "input_tokens": 6,
+            "output_tokens": 6,
+            "cache_write_5m_tokens": 83_842,
+        }
+        assert (out["totals"]["cache_write_1h_tokens"], out["totals"]["cache_read_tokens"]) == (0, 0)
+        assert Decimal(out["totals"]["cost_usd"]) == Decimal("0.5241925")
+        assert (session["models"], session["cost_sources"]) == (["claude-opus-4-6"], [source])
+        assert (out["outcomes"], out["cost_disagreements"]) == ({"usage": 1, "no_usage": 0, "rejected": 0}, 0)

@@ -11,6 +11,7 @@ from producers.formats import (
     detect_command_format,
     detect_file_format,
     detect_line_format,
+    detect_output_format,
     detect_path_format,
 )
 
@@ -90,3 +91,13 @@ def test_a_file_is_classified_by_its_first_recognisable_line(tmp_path: Path) -> 
     assert detect_file_format(str(log), b'{"note":1}') == "codex-json"
     assert detect_file_format(str(tmp_path / "gone.jsonl"), b'{"note":1}') == "auto"
     assert detect_file_format("-", b'{"note":1}') == "auto"
+
+
+def test_a_run_output_is_classified_by_its_first_recognisable_line(real_fixtures: Path) -> None:
+    result = (real_fixtures / "claude-json" / "result-success.json").read_bytes().strip()
+    codex = b'{"type":"thread.started","thread_id":"t"}'
+    before = [b"starting agent.sh ...", b"", b'{"note": 1}', b"[1, 2]", b"{not json"]
+    assert detect_output_format([*before, result, codex]) == (len(before), "claude-json")
+    assert detect_output_format([*before, b"  " + codex + b"\r", result]) == (len(before), "codex-json")
+    assert detect_output_format(before) is None
+    assert detect_output_format([]) is None
