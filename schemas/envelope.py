@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import orjson
 
+from schemas import packing
 from schemas.money import to_usd, usd_str
-from schemas.sources.base import LineContext, Observation
+from schemas.sources.base import BadLine, LineContext, Observation
 from schemas.usage import SchemaError, TokenCounts
 
 ENVELOPE_VERSION = 1
@@ -74,31 +75,30 @@ def decode(data: bytes) -> tuple[Observation, LineContext]:
         raise SchemaError(f"bad observation envelope: {exc}") from exc
 
 
-# Several envelopes travel in one observations record (normalize packs a batch's
-# observations per ledger partition): the value is the envelopes joined by newlines (an
-# envelope is JSON without one) and this header says how many (absent: exactly one).
-H_COUNT = "ss-obs"
-MAX_PER_RECORD = 4096
+# Several envelopes travel in one observations or deltas record (normalize packs a batch's
+# observations per ledger partition, the ledger its deltas): schemas/packing.py, the same
+# codec as raw records (an envelope is JSON without a newline). This bound is the
+# internal topics' ``max_items``; accounting.ORIGIN_SLOTS depends on it.
+MAX_ENVELOPES = 4096
+
+# Deprecated: the worker's own codec before schemas/packing.py. Kept only until streams/
+# switches over; use packing.pack / packing.unpack(..., max_items=MAX_ENVELOPES).
+H_COUNT = packing.H_COUNT
+MAX_PER_RECORD = MAX_ENVELOPES
 
 
 def pack(envelopes: list[bytes]) -> bytes:
-    if not 1 <= len(envelopes) <= MAX_PER_RECORD:
-        raise ValueError(f"a record holds 1..{MAX_PER_RECORD} envelopes, not {len(envelopes)}")
-    return b"\n".join(envelopes)
+    """Deprecated: ``packing.pack(envelopes)[0]``, with the count bound checked here."""
+    if not 1 <= len(envelopes) <= MAX_ENVELOPES:
+        raise ValueError(f"a record holds 1..{MAX_ENVELOPES} envelopes, not {len(envelopes)}")
+    value, _headers = packing.pack(envelopes)
+    return value
 
 
 def unpack(value: bytes | None, headers: Any) -> list[bytes]:
-    """The envelopes of an observations record; raises SchemaError when it is malformed."""
-    count = 1
-    for key, raw in headers or ():
-        if key == H_COUNT:
-            try:
-                count = int(raw.decode("ascii"))
-            except (AttributeError, UnicodeDecodeError, ValueError) as exc:
-                raise SchemaError(f"header {H_COUNT} is not an integer") from exc
-    if not 1 <= count <= MAX_PER_RECORD:
-        raise SchemaError(f"header {H_COUNT} out of range 1..{MAX_PER_RECORD}")
-    parts = (value or b"").split(b"\n") if count > 1 else [value or b""]
-    if len(parts) != count:
-        raise SchemaError(f"record holds {len(parts)} envelopes, header {H_COUNT} says {count}")
-    return parts
+    """Deprecated: ``packing.unpack(value, headers, max_items=MAX_ENVELOPES)``, raising
+    SchemaError (as streams/ expects) instead of BadLine."""
+    try:
+        return packing.unpack(value, headers, max_items=MAX_ENVELOPES)
+    except BadLine as exc:
+        raise SchemaError(exc.reason) from exc
