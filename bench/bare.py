@@ -19,7 +19,8 @@ from aiokafka.admin import NewTopic
 from bench.kafka_tools import make_fast_producer
 from config.kafka import create_topics
 from config.settings import Settings
-from schemas.raw import H_LINES
+from schemas import packing
+from schemas.raw import MAX_PACKED_LINES
 
 
 async def bare_loop(settings: Settings, source: str, target: str) -> tuple[int, float]:
@@ -45,8 +46,7 @@ async def bare_loop(settings: Settings, source: str, target: str) -> tuple[int, 
                     started = time.perf_counter()
                 for m in messages:
                     seen += 1
-                    count = next((int(v) for k, v in m.headers if k == H_LINES), 1)
-                    values = m.value.split(b"\n") if count > 1 else [m.value]
+                    values = packing.unpack(m.value, m.headers, max_items=MAX_PACKED_LINES)
                     for position, line in enumerate(values):
                         obj = orjson.loads(line)
                         out = orjson.dumps(

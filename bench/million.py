@@ -32,7 +32,8 @@ from bench.kafka_tools import (
 from bench.pipeline import result_line
 from bench.report import load, machine
 from config.kafka import RAW
-from schemas.raw import RawLineMeta, pack_lines
+from schemas.raw import encode_record
+from schemas.sources import LineContext
 
 PACK = 500
 Sample = tuple[int, float, float, dict[str, int]]  # events, seconds, RSS MiB, state keys
@@ -50,10 +51,8 @@ def records(first: int, count: int, sessions: int, roots: int) -> list[RawRecord
         lineage = (f"root-{session % roots}",) if session >= roots else ()
         for start in range(0, len(lines), PACK):
             pack = lines[start : start + PACK]
-            meta = RawLineMeta(
-                "claude-json", "bench", stream, start + 1, now, lineage=lineage, line_count=len(pack)
-            )
-            out.append(RawRecord(stream.encode(), pack_lines(pack), meta.headers(), len(pack)))
+            context = LineContext("claude-json", "bench", stream, start + 1, now, lineage=lineage)
+            out.append(RawRecord(*encode_record(context, pack), len(pack)))
     return out
 
 

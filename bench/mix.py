@@ -21,7 +21,8 @@ from pathlib import Path
 from bench.gen_history import generate
 from bench.kafka_tools import RawRecord
 from producers.packing import DEFAULT_PACK_BYTES, DEFAULT_PACK_LINES
-from schemas.raw import RawLineMeta, pack_lines
+from schemas.raw import encode_record
+from schemas.sources import LineContext
 
 FIXTURES = Path("/work/shared/fixtures/real")
 RUNNER = "bench"
@@ -77,8 +78,9 @@ def build(history_dir: Path, history_bytes: int, fixture_copies: int, seed: int 
     return Workload(streams, expected.size)
 
 
-def _meta(stream: Stream, position: int, count: int, now: datetime) -> list[tuple[str, bytes]]:
-    return RawLineMeta(stream.source, RUNNER, stream.stream_id, position, now, line_count=count).headers()
+def _record(stream: Stream, first: int, lines: list[bytes], now: datetime) -> RawRecord:
+    context = LineContext(stream.source, RUNNER, stream.stream_id, first, now)
+    return RawRecord(*encode_record(context, lines), len(lines))
 
 
 def live_records(workload: Workload) -> list[RawRecord]:
@@ -93,7 +95,7 @@ def live_records(workload: Workload) -> list[RawRecord]:
             if item is None:
                 continue
             position, line = item
-            out.append(RawRecord(stream.stream_id.encode(), line, _meta(stream, position, 1, now), 1))
+            out.append(_record(stream, position, [line], now))
             still.append((stream, lines))
         iterators = still
     return out
@@ -107,10 +109,7 @@ def backfill_records(
     out: list[RawRecord] = []
     for stream in workload.streams:
         for first, pack in _packs(stream.lines, max_lines, max_bytes):
-            value = pack_lines(pack)
-            out.append(
-                RawRecord(stream.stream_id.encode(), value, _meta(stream, first, len(pack), now), len(pack))
-            )
+            out.append(_record(stream, first, pack, now))
     return out
 
 

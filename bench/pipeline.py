@@ -35,7 +35,8 @@ from bench.kafka_tools import (
 )
 from config.kafka import client_options
 from config.settings import Settings
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_record
+from schemas.sources import LineContext
 
 
 @dataclass
@@ -176,13 +177,10 @@ async def run_latency(settings: Settings, rate: float, seconds: float, roots: in
             root = f"lat{run}-root{n % roots}"
             scope = f"{root}/s{n}"
             stream = f"lat:{scope}"
-            meta = RawLineMeta("claude-json", "bench", stream, 1, datetime.now(UTC), lineage=(root,))
+            context = LineContext("claude-json", "bench", stream, 1, datetime.now(UTC), lineage=(root,))
+            key, value, headers = encode_record(context, [result_line(scope, n)])
             sent[scope] = time.perf_counter()
-            pending.append(
-                await producer.send(
-                    settings.topic("raw"), result_line(scope, n), key=stream.encode(), headers=meta.headers()
-                )
-            )
+            pending.append(await producer.send(settings.topic("raw"), value, key=key, headers=headers))
         await asyncio.gather(*pending)
         stop.set()
         with contextlib.suppress(asyncio.TimeoutError):

@@ -35,7 +35,8 @@ from bench.pipeline import result_line
 from bench.report import load, machine
 from config.kafka import DELTAS, OBSERVATIONS, RAW
 from config.settings import Settings
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_record
+from schemas.sources import LineContext
 
 # seconds, RSS MiB, lag, raw records, usage events, live keys per state table
 Sample = tuple[float, float, int, int, int, dict[str, int]]
@@ -57,15 +58,11 @@ async def offer(settings: Settings, rate: float, seconds: float, roots: int, sen
                 session, position = divmod(n, lines_per_session)
                 root = f"soak{run}-root{session % roots}"
                 scope = f"{root}/s{session}"
-                meta = RawLineMeta(
+                context = LineContext(
                     "claude-json", "bench", f"soak:{scope}", position + 1, datetime.now(UTC), lineage=(root,)
                 )
-                await producer.send(
-                    settings.topic(RAW),
-                    result_line(scope, n),
-                    key=f"soak:{scope}".encode(),
-                    headers=meta.headers(),
-                )
+                key, value, headers = encode_record(context, [result_line(scope, n)])
+                await producer.send(settings.topic(RAW), value, key=key, headers=headers)
                 n += 1
                 sent[0] = n
             await asyncio.sleep(0.01)

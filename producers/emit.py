@@ -1,8 +1,9 @@
 """Turn source lines into raw-topic records: redact, size-check, pack, describe (headers).
 
 Each line is redacted and size-checked on its own; with packing on (producers/packing.py)
-consecutive lines of one stream then share one record (``ss-lines``), otherwise each line
-is its own record.
+consecutive lines of one stream then share one record (``ss-lines``, schemas/packing.py),
+otherwise each line is its own record. Keys and headers come from the contract's one
+encoder (schemas/raw.py).
 
 Stream ids (the record key) are stable so that re-publishing a line is recognised:
 
@@ -28,7 +29,9 @@ from producers.packing import NO_PACKING, Pack, Packer, PackLimits
 from producers.records import OutRecord
 from producers.redact import is_known, redact_line
 from producers.shipper import Shipper
-from schemas.raw import H_LINES, H_POS, H_TS, RawLineMeta
+from schemas import packing
+from schemas.raw import H_POS, H_TS, encode_headers, format_timestamp, record_key
+from schemas.sources.base import LineContext
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ class Emitter:
         self._packer = Packer(PackLimits(packing.max_lines, limit)) if packing.enabled else None
         self.stats = EmitStats()
         self._warned: set[str] = set()
-        self._templates: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+        self._templates: dict[tuple[str, str], tuple[bytes, list[tuple[str, bytes]]]] = {}
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -103,14 +106,15 @@ class Emitter:
             value = redact_line(line, fmt).value
         return value
 
-    def _headers(
-        self, fmt: str, stream_id: str, position: int, count: int = 1
-    ) -> tuple[tuple[str, bytes], ...]:
-        """The contract's headers (schemas/raw.py); per stream only position, time and count change."""
+    def _describe(self, fmt: str, stream_id: str, position: int) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """The record key and contract headers (schemas/raw.py; ``ss-lines`` apart).
+
+        They are encoded once per stream: only the position and the time change per record.
+        """
         now = datetime.now(UTC)
-        template = self._templates.get((fmt, stream_id))
-        if template is None:
-            template = RawLineMeta(
+        cached = self._templates.get((fmt, stream_id))
+        if cached is None:
+            context = LineContext(
                 source=fmt,
                 runner_id=self.origin.runner_id,
                 stream_id=stream_id,
@@ -119,21 +123,18 @@ class Emitter:
                 lineage=self.origin.scope.lineage,
                 session_hint=self.origin.scope.session,
                 labels=self.origin.labels,
-            ).headers()
+            )
+            cached = record_key(context), encode_headers(context)
             if len(self._templates) > 10_000:
                 self._templates.clear()
-            self._templates[(fmt, stream_id)] = template
-        stamp = now.isoformat(timespec="microseconds").encode("ascii")
+            self._templates[(fmt, stream_id)] = cached
+        key, template = cached
+        stamp = format_timestamp(now).encode("ascii")
         position_text = str(position).encode("ascii")
-        headers = [
+        return key, [
             (name, position_text if name == H_POS else stamp if name == H_TS else value)
             for name, value in template
         ]
-        if count != 1:
-            # Same place as RawLineMeta.headers puts it: after the session, before the labels.
-            labels = len(self.origin.labels)
-            headers.insert(len(headers) - labels, (H_LINES, str(count).encode("ascii")))
-        return tuple(headers)
 
     async def emit(self, fmt: str, stream_id: str, position: int, line: bytes) -> None:
         """Publish one line (no newline) at its 1-based position in its stream.
@@ -144,15 +145,15 @@ class Emitter:
         value = self._value(fmt, line)
         if len(value) > self.max_record_bytes:
             self.stats.oversize += 1
-            headers = self._headers(fmt, stream_id, position)
-            held = OutRecord(stream_id.encode("utf-8"), line, headers)
+            key, headers = self._describe(fmt, stream_id, position)
+            held = OutRecord(key, line, tuple(headers))
             self.shipper.held.keep(held, f"{len(value)} bytes > max_record_bytes")
             value = oversize_marker(len(value), self.max_record_bytes)
         self.stats.lines += 1
         self.stats.bytes_in += len(line)
         self.stats.bytes_out += len(value)
         if self._packer is None:
-            await self._put(fmt, stream_id, position, 1, value)
+            await self._put(fmt, stream_id, position, [value])
             return
         for pack in self._packer.offer(fmt, stream_id, position, value):
             await self._put_pack(pack)
@@ -169,9 +170,10 @@ class Emitter:
             self._packer.take()
 
     async def _put_pack(self, pack: Pack) -> None:
-        await self._put(pack.fmt, pack.stream_id, pack.first, len(pack.values), pack.value())
+        await self._put(pack.fmt, pack.stream_id, pack.first, pack.values)
 
-    async def _put(self, fmt: str, stream_id: str, position: int, count: int, value: bytes) -> None:
+    async def _put(self, fmt: str, stream_id: str, position: int, values: list[bytes]) -> None:
         self.stats.records += 1
-        headers = self._headers(fmt, stream_id, position, count)
-        await self.shipper.put(OutRecord(stream_id.encode("utf-8"), value, headers))
+        value, count_headers = packing.pack(values)
+        key, headers = self._describe(fmt, stream_id, position)
+        await self.shipper.put(OutRecord(key, value, tuple(headers + count_headers)))

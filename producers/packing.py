@@ -1,4 +1,4 @@
-"""Packing consecutive lines of one stream into one raw record (``ss-lines``, schemas/raw.py).
+"""Packing consecutive lines of one stream into one raw record (``ss-lines``, schemas/packing.py).
 
 Faust pays about 0.2 ms per record whatever the record holds, so a backfill sends many
 lines per record. A pack is always *consecutive* positions of *one* stream in *one*
@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from producers.records import OutRecord
-from schemas.raw import H_LINES, H_POS, MAX_PACKED_LINES, line_count, unpack_lines
+from schemas import packing
+from schemas.raw import H_POS, MAX_PACKED_LINES
 
 DEFAULT_PACK_LINES = 500
 DEFAULT_PACK_BYTES = 512 * 1024
@@ -60,9 +61,6 @@ class Pack:
     def add(self, value: bytes) -> None:
         self.size += len(value) + (1 if self.values else 0)
         self.values.append(value)
-
-    def value(self) -> bytes:
-        return b"\n".join(self.values)
 
 
 class Packer:
@@ -113,15 +111,17 @@ def split_packed(record: OutRecord) -> list[OutRecord]:
     Used when the broker refuses a pack as too large: its lines then go one by one, so only
     a line that is too large by itself is held.
     """
-    count = line_count(record.headers)
-    if count == 1:
+    values = packing.unpack(record.value, record.headers, max_items=MAX_PACKED_LINES)
+    if len(values) == 1:
         return [record]
     first = int(dict(record.headers)[H_POS])
     singles = []
-    for offset, value in enumerate(unpack_lines(record.value, count)):
+    for offset, value in enumerate(values):
         position = str(first + offset).encode("ascii")
         headers = tuple(
-            (name, position if name == H_POS else raw) for name, raw in record.headers if name != H_LINES
+            (name, position if name == H_POS else raw)
+            for name, raw in record.headers
+            if name != packing.H_COUNT
         )
         singles.append(OutRecord(record.key, value, headers))
     return singles

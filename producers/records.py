@@ -11,7 +11,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from schemas.raw import H_LINES
+from schemas.packing import H_COUNT
 
 FRAME = struct.Struct(">II")
 _U16 = struct.Struct(">H")
@@ -36,7 +36,7 @@ class OutRecord:
     def __post_init__(self) -> None:
         size = len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
         object.__setattr__(self, "size", size)
-        lines = next((v for k, v in self.headers if k == H_LINES), b"1")
+        lines = next((v for k, v in self.headers if k == H_COUNT), b"1")
         object.__setattr__(self, "lines", int(lines) if lines.isdigit() else 1)
 
 

@@ -115,9 +115,9 @@ class Stored(Generic[R]):
 
 
 H_ORIGIN = "ss-origin"
-# An observations record packs up to MAX_PER_RECORD envelopes: the origin of the i-th is
+# An observations record packs up to MAX_ENVELOPES envelopes: the origin of the i-th is
 # offset * ORIGIN_SLOTS + i, so origins still grow with the ledger's input order.
-ORIGIN_SLOTS = envelope.MAX_PER_RECORD
+ORIGIN_SLOTS = envelope.MAX_ENVELOPES
 
 
 def origin_header(partition: int, offset: int, index: int = 0) -> bytes:

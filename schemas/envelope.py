@@ -74,31 +74,8 @@ def decode(data: bytes) -> tuple[Observation, LineContext]:
         raise SchemaError(f"bad observation envelope: {exc}") from exc
 
 
-# Several envelopes travel in one observations record (normalize packs a batch's
-# observations per ledger partition): the value is the envelopes joined by newlines (an
-# envelope is JSON without one) and this header says how many (absent: exactly one).
-H_COUNT = "ss-obs"
-MAX_PER_RECORD = 4096
-
-
-def pack(envelopes: list[bytes]) -> bytes:
-    if not 1 <= len(envelopes) <= MAX_PER_RECORD:
-        raise ValueError(f"a record holds 1..{MAX_PER_RECORD} envelopes, not {len(envelopes)}")
-    return b"\n".join(envelopes)
-
-
-def unpack(value: bytes | None, headers: Any) -> list[bytes]:
-    """The envelopes of an observations record; raises SchemaError when it is malformed."""
-    count = 1
-    for key, raw in headers or ():
-        if key == H_COUNT:
-            try:
-                count = int(raw.decode("ascii"))
-            except (AttributeError, UnicodeDecodeError, ValueError) as exc:
-                raise SchemaError(f"header {H_COUNT} is not an integer") from exc
-    if not 1 <= count <= MAX_PER_RECORD:
-        raise SchemaError(f"header {H_COUNT} out of range 1..{MAX_PER_RECORD}")
-    parts = (value or b"").split(b"\n") if count > 1 else [value or b""]
-    if len(parts) != count:
-        raise SchemaError(f"record holds {len(parts)} envelopes, header {H_COUNT} says {count}")
-    return parts
+# Several envelopes travel in one observations or deltas record (normalize packs a batch's
+# observations per ledger partition, the ledger its deltas): schemas/packing.py, the same
+# codec as raw records (an envelope is JSON without a newline). This bound is the
+# internal topics' ``max_items``; accounting.ORIGIN_SLOTS depends on it.
+MAX_ENVELOPES = 4096

@@ -2,7 +2,7 @@
 
 Outcomes: observations (usage to account), "no usage", "duplicate" (the stream already
 delivered this position), or a dead letter with a reason. Never an exception. A packed
-record (``ss-lines``, schemas/raw.py) is split into its lines, each at its own position.
+record (``ss-lines``, schemas/packing.py) is split into its lines, each at its own position.
 
 Transport dedup relies on the raw contract (schemas/raw.py): within one stream, positions
 only grow, and all of a stream's records share one partition, in order. A position at or
@@ -20,7 +20,8 @@ from typing import Any
 
 import orjson
 
-from schemas.raw import MAX_LINE_BYTES, context_from_headers, line_count, unpack_lines
+from schemas import packing
+from schemas.raw import MAX_LINE_BYTES, MAX_PACKED_LINES, decode_headers
 from schemas.sources import PARSERS, BadLine, LineContext, Observation
 from schemas.usage import SchemaError
 
@@ -67,9 +68,11 @@ def normalize_record(
     value: bytes | None,
     headers: Sequence[tuple[str, bytes]] | None,
     state_of: Any,
+    *,
+    key: bytes | None,
 ) -> Outcome:
     """Classify a one-line raw record. ``state_of(stream_id)`` gives a StreamState or None."""
-    outcomes = normalize_lines(value, headers, state_of)
+    outcomes = normalize_lines(value, headers, state_of, key=key)
     return outcomes[0]
 
 
@@ -77,32 +80,31 @@ def normalize_lines(
     value: bytes | None,
     headers: Sequence[tuple[str, bytes]] | None,
     state_of: Any,
+    *,
+    key: bytes | None,
 ) -> list[Outcome]:
     """One outcome per line of a raw record (a packed record holds ``ss-lines`` lines).
 
-    A record whose headers or packing are invalid is one dead outcome (no context, no
-    state change). Otherwise line ``i`` is at position ``ss-pos + i`` and each line is
-    classified with the stream state the previous line left; the last outcome that
-    carries a ``new_state`` holds the stream's state after the record.
+    A record whose key, headers or packing are invalid (schemas/raw.py) is one dead
+    outcome with no state change (and no context when the headers are what is invalid).
+    Otherwise line ``i`` is at position ``ss-pos + i`` and each line is classified with
+    the stream state the previous line left; the last outcome that carries a
+    ``new_state`` holds the stream's state after the record.
     """
     try:
-        context = context_from_headers(headers or ())
-        count = line_count(headers or ())
+        context = decode_headers(headers, key=key)
     except BadLine as exc:
         return [Outcome("dead", reason=exc.reason)]
-    if value is None:
-        lines: list[bytes | None] = [None]
-    else:
-        try:
-            lines = list(unpack_lines(value, count))
-        except BadLine as exc:
-            return [Outcome("dead", context, reason=exc.reason)]
+    try:
+        lines = packing.unpack(value, headers, max_items=MAX_PACKED_LINES)
+    except BadLine as exc:
+        return [Outcome("dead", context, reason=exc.reason)]
     state: StreamState | None = state_of(context.stream_id)
     outcomes: list[Outcome] = []
     for index, line in enumerate(lines):
         line_context = context if index == 0 else replace(context, position=context.position + index)
         outcome = _normalize_line(line, line_context, state)
-        if outcome.kind == "dead" and count > 1:
+        if outcome.kind == "dead" and len(lines) > 1:
             outcome = replace(outcome, line=line)
         if outcome.new_state is not None:
             state = outcome.new_state
@@ -110,18 +112,11 @@ def normalize_lines(
     return outcomes
 
 
-def _normalize_line(value: bytes | None, context: LineContext, state: StreamState | None) -> Outcome:
+def _normalize_line(value: bytes, context: LineContext, state: StreamState | None) -> Outcome:
     if state is not None and context.position <= state.high_water:
         return Outcome("duplicate", context=context)
     parser_state = state.parser_state if state is not None else None
     watermark = state.watermark if state is not None else None
-    if value is None:
-        return Outcome(
-            "dead",
-            context,
-            reason="record has no value",
-            new_state=_stream_state(context, parser_state, watermark),
-        )
     if len(value) > MAX_LINE_BYTES:
         reason = f"line longer than {MAX_LINE_BYTES} bytes"
         return Outcome(

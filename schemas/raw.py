@@ -1,31 +1,40 @@
-"""The raw topic's record contract, shared by producers (write) and the worker (read).
+"""The raw topic's record contract, written once: producers encode it, the worker decodes it.
 
-Value: one CLI output line, byte for byte (no trailing newline); or, with ``ss-lines: N``,
-N consecutive lines of one stream joined by ``\n`` (a packed record: backfills and
-catching-up watchers pack lines so the worker pays its per-record cost once per pack).
-Key: the stream id, so every line of one stream lands in one partition, in order.
-Headers (all UTF-8 text):
+A raw record describes consecutive lines of one stream:
 
-- ``ss-format``   the source format (``claude-json``, ``claude-transcript`` ...)
-- ``ss-runner``   runner id (default: the runner's hostname)
-- ``ss-stream``   stable id of the stream the line came from (runner + file path, or a
-                  run id); with ``ss-pos`` it names a line, so a re-published line is
-                  recognised as the same line
-- ``ss-pos``      the line's position in its stream (1-based line number); in a packed
-                  record, the first line's position (line i is at ``ss-pos + i``)
-- ``ss-lines``    number of lines in a packed record (absent: 1)
-- ``ss-ts``       producer timestamp, ISO-8601 UTC, used when the line has no time
-- ``ss-lineage``  ancestor scope ids, root first, comma separated (may be empty)
-- ``ss-session``  the scope id the runner assigned to this run, when it did
-- ``ss-label-<k>`` free labels (task id, pipeline ...)
+- **Key**: the stream id (``ss-stream``) as UTF-8, so every line of one stream lands in
+  one partition, in order. A record whose key is missing or is not its ``ss-stream`` is
+  invalid (:func:`record_key`, checked by :func:`decode_headers`).
+- **Value**: one CLI output line, byte for byte (no trailing newline); or, with
+  ``ss-lines: N``, N lines joined by ``\n`` (a packed record, schemas/packing.py:
+  backfills and catching-up watchers pack lines so the worker pays its per-record cost
+  once per pack). Line i of a pack is at position ``ss-pos + i``.
+- **Headers** (all UTF-8 text; each ``ss-*`` header at most once, a repeated one makes the
+  record invalid), written by :func:`encode_headers` from a :class:`LineContext` and read
+  back by :func:`decode_headers`:
+
+  - ``ss-format``   the source format (``claude-json``, ``claude-transcript`` ...)
+  - ``ss-runner``   runner id (default: the runner's hostname)
+  - ``ss-stream``   stable id of the stream the line came from (runner + file path, or a
+                    run id); with ``ss-pos`` it names a line, so a re-published line is
+                    recognised as the same line
+  - ``ss-pos``      the (first) line's position in its stream (1-based line number)
+  - ``ss-ts``       producer timestamp, ISO-8601 UTC, used when the line has no time
+  - ``ss-lineage``  ancestor scope ids, root first, comma separated (may be empty)
+  - ``ss-session``  the scope id the runner assigned to this run, when it did
+  - ``ss-label-<k>`` free labels (task id, pipeline ...)
+  - ``ss-lines``    number of lines in a packed record (absent: 1), schemas/packing.py
+
+A record that breaks the contract is terminal for the whole record: :class:`BadLine` with a
+reason that names the header, never its content.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from schemas import packing
 from schemas.sources.base import BadLine, LineContext
 
 H_FORMAT = "ss-format"
@@ -35,8 +44,9 @@ H_POS = "ss-pos"
 H_TS = "ss-ts"
 H_LINEAGE = "ss-lineage"
 H_SESSION = "ss-session"
-H_LINES = "ss-lines"
+H_LINES = packing.H_COUNT
 LABEL_PREFIX = "ss-label-"
+CONTRACT_PREFIX = "ss-"
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_PACKED_LINES = 10_000
@@ -45,67 +55,43 @@ MAX_PACKED_LINES = 10_000
 MAX_POSITION = 2**62
 
 
-@dataclass(frozen=True, slots=True)
-class RawLineMeta:
-    """Producer-side description of one line, turned into record headers."""
-
-    source: str
-    runner_id: str
-    stream_id: str
-    position: int
-    published_at: datetime
-    lineage: tuple[str, ...] = ()
-    session_hint: str | None = None
-    labels: Mapping[str, str] | None = None
-    line_count: int = 1
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        items = [
-            (H_FORMAT, self.source),
-            (H_RUNNER, self.runner_id),
-            (H_STREAM, self.stream_id),
-            (H_POS, str(self.position)),
-            (H_TS, self.published_at.astimezone(UTC).isoformat(timespec="microseconds")),
-            (H_LINEAGE, ",".join(self.lineage)),
-        ]
-        if self.session_hint:
-            items.append((H_SESSION, self.session_hint))
-        if self.line_count != 1:
-            items.append((H_LINES, str(self.line_count)))
-        for key, value in sorted((self.labels or {}).items()):
-            items.append((LABEL_PREFIX + key, value))
-        return [(k, v.encode("utf-8")) for k, v in items]
+def record_key(context: LineContext) -> bytes:
+    """The key of a raw record: its stream id, so one stream stays in one partition."""
+    return context.stream_id.encode("utf-8")
 
 
-def pack_lines(lines: Iterable[bytes]) -> bytes:
-    """The value of a packed record (lines must not contain ``\n``)."""
-    return b"\n".join(lines)
+def format_timestamp(at: datetime) -> str:
+    """The ``ss-ts`` text of ``at``: ISO-8601 in UTC, to the microsecond."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def unpack_lines(value: bytes, count: int) -> list[bytes]:
-    """The lines of a record with ``ss-lines: count``; raises BadLine when they disagree."""
-    if count == 1:
-        return [value]
-    lines = value.split(b"\n")
-    if len(lines) != count:
-        raise BadLine(f"packed record holds {len(lines)} lines, header {H_LINES} says {count}")
-    return lines
+def encode_headers(context: LineContext) -> list[tuple[str, bytes]]:
+    """The headers of a raw record whose first line ``context`` describes.
+
+    ``ss-lines`` is not among them: schemas/packing.py adds it with the value it describes.
+    ``context.stream_watermark`` is the worker's, never on the wire.
+    """
+    items = [
+        (H_FORMAT, context.source),
+        (H_RUNNER, context.runner_id),
+        (H_STREAM, context.stream_id),
+        (H_POS, str(context.position)),
+        (H_TS, format_timestamp(context.published_at)),
+        (H_LINEAGE, ",".join(context.lineage)),
+    ]
+    if context.session_hint:
+        items.append((H_SESSION, context.session_hint))
+    for name, value in sorted(context.labels.items()):
+        items.append((LABEL_PREFIX + name, value))
+    return [(name, value.encode("utf-8")) for name, value in items]
 
 
-def line_count(headers: Iterable[tuple[str, bytes]]) -> int:
-    """``ss-lines`` of a raw record (1 when absent); raises BadLine when invalid."""
-    for key, raw in headers:
-        if key == H_LINES:
-            if raw is None:  # Kafka allows a header without a value
-                raise BadLine(f"header {H_LINES} has no value")
-            try:
-                count = int(raw.decode("ascii"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise BadLine(f"header {H_LINES} is not an integer") from exc
-            if not 1 <= count <= MAX_PACKED_LINES:
-                raise BadLine(f"header {H_LINES} out of range 1..{MAX_PACKED_LINES}")
-            return count
-    return 1
+def encode_record(
+    context: LineContext, lines: Sequence[bytes]
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Key, value and headers of a raw record holding ``lines``, the first at ``context.position``."""
+    value, count_headers = packing.pack(lines)
+    return record_key(context), value, encode_headers(context) + count_headers
 
 
 def parse_lineage(text: str) -> tuple[str, ...]:
@@ -113,19 +99,36 @@ def parse_lineage(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def context_from_headers(headers: Iterable[tuple[str, bytes]]) -> LineContext:
-    """Validate a raw record's headers into a LineContext, or raise BadLine."""
+def _header_texts(headers: Iterable[tuple[str, bytes | None]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers as text, contract headers and labels apart; refuses a repeated ``ss-*``."""
     values: dict[str, str] = {}
     labels: dict[str, str] = {}
-    for key, raw in headers:
+    seen: set[str] = set()
+    for name, raw in headers:
+        if name.startswith(CONTRACT_PREFIX):
+            if name in seen:
+                # Kafka keeps both values and which one is meant is unknowable: refuse both.
+                raise BadLine(f"header {name[:64]} repeated")
+            seen.add(name)
         try:
             text = raw.decode("utf-8") if raw is not None else ""
         except UnicodeDecodeError as exc:
-            raise BadLine(f"header {key} is not UTF-8") from exc
-        if key.startswith(LABEL_PREFIX):
-            labels[key[len(LABEL_PREFIX) :]] = text
+            raise BadLine(f"header {name[:64]} is not UTF-8") from exc
+        if name.startswith(LABEL_PREFIX):
+            labels[name[len(LABEL_PREFIX) :]] = text
         else:
-            values[key] = text
+            values[name] = text
+    return values, labels
+
+
+def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None, *, key: bytes | None) -> LineContext:
+    """Validate a raw record's key and headers into the LineContext of its first line.
+
+    Raises BadLine when a required header is missing or invalid, an ``ss-*`` header is
+    repeated, or the key is not the record's ``ss-stream``. ``ss-lines`` is read by
+    schemas/packing.py.
+    """
+    values, labels = _header_texts(headers or ())
     for required in (H_FORMAT, H_RUNNER, H_STREAM, H_POS, H_TS):
         if not values.get(required):
             raise BadLine(f"missing header {required}")
@@ -145,7 +148,7 @@ def context_from_headers(headers: Iterable[tuple[str, bytes]]) -> LineContext:
         published_at = published_at.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
         raise BadLine(f"header {H_TS} out of range") from exc
-    return LineContext(
+    context = LineContext(
         source=values[H_FORMAT],
         runner_id=values[H_RUNNER],
         stream_id=values[H_STREAM],
@@ -155,3 +158,8 @@ def context_from_headers(headers: Iterable[tuple[str, bytes]]) -> LineContext:
         session_hint=values.get(H_SESSION) or None,
         labels=labels,
     )
+    if key is None:
+        raise BadLine("record has no key")
+    if key != record_key(context):
+        raise BadLine(f"record key is not its {H_STREAM} header")
+    return context

@@ -29,7 +29,8 @@ from schemas.money import ZERO_USD
 # worker does (the only import of streams/ outside its entry point; it is pure).
 from schemas.normalize import StreamState, normalize_record
 from schemas.pricing import cost_disagrees
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_record
+from schemas.sources.base import LineContext
 from schemas.unpriced import UnpricedTally
 from schemas.usage import TokenCounts, UsageEvent
 
@@ -165,11 +166,13 @@ class LocalParser:
         stream_id = f"parse:{path.resolve()}"
         published_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         for position, line in lines:
-            meta = RawLineMeta(fmt, self.runner_id, stream_id, position, published_at, labels=self.labels)
-            self._record(str(path), position, line, meta.headers())
+            context = LineContext(fmt, self.runner_id, stream_id, position, published_at, labels=self.labels)
+            self._record(str(path), position, *encode_record(context, [line]))
 
-    def _record(self, path: str, position: int, line: bytes, headers: list[tuple[str, bytes]]) -> None:
-        outcome = normalize_record(line, headers, self._streams.get)
+    def _record(
+        self, path: str, position: int, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        outcome = normalize_record(value, headers, self._streams.get, key=key)
         if outcome.new_state is not None and outcome.context is not None:
             self._streams[outcome.context.stream_id] = outcome.new_state
         if outcome.kind == "dead":

@@ -7,7 +7,7 @@ key, once per record sent). Raw records are routed by the producers (murmur2, as
 client); the worker only needs each of its own keys to land in one place.
 
 Normalize sends a batch's observations packed: one record per ledger partition (at most
-``MAX_PER_RECORD`` envelopes or ``MAX_PACK_BYTES``), each envelope in the partition its
+``MAX_ENVELOPES`` envelopes or ``MAX_PACK_BYTES``), each envelope in the partition its
 ledger key routes to, so the ledger stage meets them exactly where single records would go.
 The ledger sends its usage deltas for the rollup the same way, per root-scope partition.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Sequence
 
-from schemas import envelope
+from schemas import envelope, packing
 
 MAX_PACK_BYTES = 512 * 1024
 
@@ -44,7 +44,7 @@ class Packs:
     def add(self, key: bytes, value: bytes) -> None:
         partition = partition_for(key, self.partitions)
         first_key, values, size = self._open.get(partition, (key, [], 0))
-        if values and (len(values) >= envelope.MAX_PER_RECORD or size + len(value) > MAX_PACK_BYTES):
+        if values and (len(values) >= envelope.MAX_ENVELOPES or size + len(value) > MAX_PACK_BYTES):
             self._full.append((partition, first_key, values))
             first_key, values, size = key, [], 0
         values.append(value)
@@ -54,5 +54,5 @@ class Packs:
         """(partition, key, value, headers) of every pack, a partition's in the order added."""
         packs = [*self._full, *((p, k, v) for p, (k, v, _) in self._open.items())]
         for partition, key, values in packs:
-            headers = [(envelope.H_COUNT, str(len(values)).encode())] if len(values) > 1 else []
-            yield partition, key, envelope.pack(values), headers
+            value, headers = packing.pack(values)
+            yield partition, key, value, headers

@@ -45,7 +45,11 @@ class BadLine(TerminalError):
 
 @dataclass(frozen=True, slots=True)
 class LineContext:
-    """What the producer said about a line (from record headers), never its content."""
+    """What the producer said about a line, never its content.
+
+    It is the raw record's contract: schemas/raw.py encodes it as record headers
+    (``encode_headers``) and decodes them back (``decode_headers``), in one place.
+    """
 
     source: str
     runner_id: str

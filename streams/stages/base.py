@@ -23,8 +23,8 @@ from decimal import Decimal
 from typing import Protocol
 
 from schemas.deadletter import DLQ_PREFIX, H_LINE, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
-from schemas.envelope import H_COUNT as H_PACK_COUNT
 from schemas.money import ZERO_USD
+from schemas.packing import H_COUNT as H_PACK_COUNT
 from schemas.usage import UsageEvent
 
 Headers = tuple[tuple[str, bytes], ...]

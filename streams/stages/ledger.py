@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from schemas import envelope
+from schemas import envelope, packing
 from schemas.accounting import delta_line, ledger_step, origin_header
 from schemas.errors import TerminalError
 from schemas.pricing import CostMode, PriceTable, cost_disagrees
@@ -42,7 +42,7 @@ class LedgerStage:
         deltas = Packs(self.partitions)
         for record in batch:
             try:
-                envelopes = envelope.unpack(record.value, record.headers)
+                envelopes = packing.unpack(record.value, record.headers, max_items=envelope.MAX_ENVELOPES)
             except TerminalError as exc:
                 effects.dead_letters += 1
                 effects.send(dead_letter(record, f"observations record: {exc.reason}"))

@@ -41,7 +41,7 @@ class NormalizeStage:
 
         for record in batch:
             last: Outcome | None = None  # the last line that moved the stream's state
-            for outcome in normalize_lines(record.value, record.headers, stream_state):
+            for outcome in normalize_lines(record.value, record.headers, stream_state, key=record.key):
                 effects.outcomes[outcome.kind] += 1
                 if outcome.new_state is not None and outcome.context is not None:
                     last = outcome

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from schemas import envelope
+from schemas import envelope, packing
 from schemas.accounting import H_ORIGIN, RollupView, Stored, WindowConfig, parse_delta, rollup_step
 from schemas.errors import TerminalError
 from schemas.rollup import ScopeTotals, WindowTotals
@@ -70,7 +70,7 @@ class RollupStage:
         source_of: dict[str, int] = {}
         for record in batch:
             try:
-                packed = envelope.unpack(record.value, record.headers)
+                packed = packing.unpack(record.value, record.headers, max_items=envelope.MAX_ENVELOPES)
             except TerminalError as exc:
                 effects.dead_letters += 1
                 effects.send(dead_letter(record, f"deltas record: {exc.reason}"))

@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer
 from config import broker
 from config.kafka import client_options
 from config.settings import Settings
-from schemas.raw import H_LINES, H_POS, line_count, unpack_lines
+from schemas import packing
+from schemas.raw import H_LINES, H_POS, MAX_PACKED_LINES
 from tests.integration.conftest import REPO, _base_settings
 from tests.integration.harness import settings_env
 
@@ -63,10 +64,10 @@ class LineRecord:
 
 def as_lines(record: Any) -> list[LineRecord]:
     """A raw record's lines, each with its own ``ss-pos`` and no ``ss-lines``."""
-    count = line_count(record.headers)
+    values = packing.unpack(record.value, record.headers, max_items=MAX_PACKED_LINES)
     first = int(dict(record.headers)[H_POS])
     out = []
-    for i, value in enumerate(unpack_lines(record.value, count)):
+    for i, value in enumerate(values):
         position = str(first + i).encode()
         headers = [(k, position if k == H_POS else v) for k, v in record.headers if k != H_LINES]
         out.append(LineRecord(record.key, value, headers, record.partition, record.offset))

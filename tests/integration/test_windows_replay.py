@@ -17,8 +17,9 @@ import pytest
 
 from config.settings import Settings
 from producers.publish import make_producer
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_record
 from schemas.rollup import ScopeTotals, WindowTotals
+from schemas.sources import LineContext
 from tests.integration.harness import read_topic, running_worker
 
 pytestmark = pytest.mark.integration
@@ -86,7 +87,7 @@ async def test_replayed_history_builds_event_time_windows(topics: Settings) -> N
     await producer.start()
     try:
         for n, (offset_s, scope, cost) in enumerate(HISTORY):
-            meta = RawLineMeta(
+            context = LineContext(
                 source="claude-json",
                 runner_id="historian",
                 stream_id="historian:replay",
@@ -94,9 +95,8 @@ async def test_replayed_history_builds_event_time_windows(topics: Settings) -> N
                 published_at=T0 + timedelta(seconds=offset_s),
                 lineage=(ROOT,) if scope == CHILD else (),
             )
-            await producer.send(
-                topics.topic("raw"), line(scope, n, cost), key=b"historian:replay", headers=meta.headers()
-            )
+            key, value, headers = encode_record(context, [line(scope, n, cost)])
+            await producer.send(topics.topic("raw"), value, key=key, headers=headers)
         await producer.flush()
     finally:
         await producer.stop()

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.normalize import StreamState, normalize_lines
-from schemas.raw import H_LINES, H_POS, H_TS, RawLineMeta, pack_lines
+from schemas.raw import H_LINES, H_POS, H_TS, encode_headers
+from schemas.sources import LineContext
 from tests.integration.workload import ScopeExpectation, Workload, result_line
 
 Headers = list[tuple[str, Any]]
@@ -46,8 +47,8 @@ class Expected:
 def headers(
     stream: str, position: int, source: str = "claude-json", *, count: int = 1, at: datetime = T0
 ) -> Headers:
-    meta = RawLineMeta(source, "hostile-runner", stream, position, at, line_count=count)
-    return list(meta.headers())
+    headers = encode_headers(LineContext(source, "hostile-runner", stream, position, at))
+    return headers + ([(H_LINES, str(count).encode())] if count != 1 else [])
 
 
 def _with(base: Headers, name: str, value: Any) -> Headers:
@@ -173,11 +174,11 @@ def build_hostile_stream(seed: int, *, groups: int, big_lines: int) -> HostileSt
         packed = [next(lines).replace(b"\n", b" ") for _ in range(3)]
         bad_pos += 1  # ss-lines says 3, the value holds 2 lines: the whole record is dead
         records.append(
-            RawRecord(bad_stream.encode(), pack_lines(packed[:2]), headers(bad_stream, bad_pos, count=3))
+            RawRecord(bad_stream.encode(), b"\n".join(packed[:2]), headers(bad_stream, bad_pos, count=3))
         )
         bad_pos += 1  # a packed record of 3 hostile lines: each line is its own dead letter
         records.append(
-            RawRecord(bad_stream.encode(), pack_lines(packed), headers(bad_stream, bad_pos, count=3))
+            RawRecord(bad_stream.encode(), b"\n".join(packed), headers(bad_stream, bad_pos, count=3))
         )
         bad_pos += 2
     for _ in range(big_lines):
@@ -193,7 +194,7 @@ def expected_outcomes(records: list[RawRecord]) -> Expected:
     states: dict[str, StreamState] = {}
     expected = Expected()
     for record in records:
-        for outcome in normalize_lines(record.value, record.headers, states.get):
+        for outcome in normalize_lines(record.value, record.headers, states.get, key=record.key):
             expected.lines += 1
             expected.kinds[outcome.kind] += 1
             if outcome.new_state is not None and outcome.context is not None:

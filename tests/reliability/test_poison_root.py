@@ -21,9 +21,9 @@ from aiokafka import AIOKafkaProducer
 from config.kafka import client_options
 from config.settings import Settings
 from schemas.deadletter import H_REASON
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_headers
 from schemas.rollup import ScopeTotals
-from schemas.sources.base import MAX_COUNT
+from schemas.sources.base import MAX_COUNT, LineContext
 from tests.integration.harness import read_topic
 from tests.reliability.faults import (
     assert_alive,
@@ -57,7 +57,7 @@ async def publish(settings: Settings, stream: str, lines: list[bytes]) -> None:
     try:
         sent = []
         for position, line in enumerate(lines, start=1):
-            headers = RawLineMeta("claude-json", "poison-runner", stream, position, T0).headers()
+            headers = encode_headers(LineContext("claude-json", "poison-runner", stream, position, T0))
             sent.append(
                 await producer.send(settings.topic("raw"), line, key=stream.encode(), headers=headers)
             )

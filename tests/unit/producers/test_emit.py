@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -13,7 +12,8 @@ from producers.emit import Emitter, Origin, file_stream_id
 from producers.held import OVERSIZE_TYPE, HeldLines
 from producers.lineage import Scope
 from producers.records import OutRecord
-from schemas.raw import RawLineMeta, context_from_headers
+from schemas.raw import decode_headers, encode_headers
+from schemas.sources import LineContext
 
 
 class Collect:
@@ -37,7 +37,7 @@ async def test_headers_are_the_contracts(tmp_path: Path) -> None:
     line = b'{"type":"result","session_id":"s","result":"secret","usage":{"input_tokens":3}}'
     await made.emit("claude-json", "runner-1:run:scope-1", 7, line)
     (record,) = sink.records
-    context = context_from_headers(record.headers)
+    context = decode_headers(record.headers, key=record.key)
     assert (context.source, context.runner_id, context.stream_id, context.position) == (
         "claude-json", "runner-1", "runner-1:run:scope-1", 7,
     )  # fmt: skip
@@ -46,9 +46,13 @@ async def test_headers_are_the_contracts(tmp_path: Path) -> None:
         "scope-1",
         {"job": "j7"},
     )
-    reference = RawLineMeta("claude-json", "runner-1", "runner-1:run:scope-1", 7, datetime.now(UTC),
-                            ("root", "parent"), "scope-1", {"job": "j7"}).headers()  # fmt: skip
-    assert [name for name, _ in record.headers] == [name for name, _ in reference]
+    reference = encode_headers(
+        LineContext(
+            "claude-json", "runner-1", "runner-1:run:scope-1", 7, context.published_at,
+            ("root", "parent"), "scope-1", {"job": "j7"},
+        )
+    )  # fmt: skip
+    assert list(record.headers) == reference
     assert record.key == b"runner-1:run:scope-1"
     assert b"secret" not in record.value and orjson.loads(record.value)["usage"] == {"input_tokens": 3}
 

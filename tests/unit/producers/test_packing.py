@@ -18,7 +18,8 @@ from producers.records import OutRecord, decode_frames, encode
 from producers.redact import redact_line
 from producers.spool import Spool, SpoolFull
 from producers.watch import Watcher, WatchRoot
-from schemas.raw import H_LINES, context_from_headers, line_count, unpack_lines
+from schemas import packing
+from schemas.raw import H_LINES, MAX_PACKED_LINES, decode_headers
 from spendstream.commands.publish_cmd import add_packing_options, packing_from
 
 
@@ -40,8 +41,8 @@ class Collect:
         """(stream, position, line) of every line in every record, in record order."""
         out = []
         for record in self.records:
-            context = context_from_headers(record.headers)
-            values = unpack_lines(record.value, line_count(record.headers))
+            context = decode_headers(record.headers, key=record.key)
+            values = packing.unpack(record.value, record.headers, max_items=MAX_PACKED_LINES)
             out += [(context.stream_id, context.position + i, v) for i, v in enumerate(values)]
         return out
 
@@ -108,7 +109,7 @@ async def test_packed_records_carry_exact_positions_and_redacted_lines(tmp_path:
     ]
     assert all(b"secret" not in r.value for r in sink.records)
     names = [name for name, _ in sink.records[0].headers]
-    assert names.index(H_LINES) == len(names) - 2 and names[-1] == "ss-label-job"
+    assert names[-2:] == ["ss-label-job", H_LINES]
     assert made.stats.lines == 10 and made.stats.records == 3
 
 

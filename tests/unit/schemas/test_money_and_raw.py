@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.money import MoneyError, to_usd
-from schemas.raw import context_from_headers
+from schemas.raw import decode_headers
 from schemas.sources import BadLine
 
 
@@ -20,7 +20,7 @@ def headers(ts: str) -> list[tuple[str, bytes]]:
 
 
 def test_producer_timestamps_are_utc_and_bounded() -> None:
-    ctx = context_from_headers(headers("2026-01-06T10:00:00+01:00"))
+    ctx = decode_headers(headers("2026-01-06T10:00:00+01:00"), key=b"s")
     assert ctx.published_at == datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
     with pytest.raises(BadLine, match="out of range"):
-        context_from_headers(headers("9999-12-31T23:59:59-12:00"))
+        decode_headers(headers("9999-12-31T23:59:59-12:00"), key=b"s")

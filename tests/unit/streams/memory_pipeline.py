@@ -17,7 +17,8 @@ import orjson
 
 from schemas.accounting import WindowConfig
 from schemas.pricing import default_price_table
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_headers
+from schemas.sources.base import LineContext
 from streams.routing import partition_for
 from streams.stages.base import Effects, Output, Record
 from streams.stages.ledger import LedgerStage
@@ -77,9 +78,9 @@ class MemoryPipeline:
         from datetime import datetime
 
         for position, line in enumerate(lines, start=first):
-            raw = RawLineMeta(source, "runner", stream, position, datetime.fromisoformat(at), **meta)  # type: ignore[arg-type]
+            context = LineContext(source, "runner", stream, position, datetime.fromisoformat(at), **meta)  # type: ignore[arg-type]
             self.topic("raw").append(
-                Output("raw", stream.encode(), line, tuple(raw.headers())), self.partitions
+                Output("raw", stream.encode(), line, tuple(encode_headers(context))), self.partitions
             )
 
     def read(self, table: str, key: bytes) -> bytes | None:

@@ -12,18 +12,21 @@ from hypothesis import strategies as st
 from schemas import envelope
 from schemas.accounting import ledger_key
 from schemas.normalize import StreamState, normalize_record
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_headers
+from schemas.sources import LineContext
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+STREAM = "runner:/f.jsonl"
+KEY = STREAM.encode()
 
 
 def headers(position: int, *, source: str = "claude-json", at: datetime = T0) -> list[tuple[str, bytes]]:
-    return RawLineMeta(source, "runner", "runner:/f.jsonl", position, at, lineage=("root",)).headers()
+    return encode_headers(LineContext(source, "runner", STREAM, position, at, lineage=("root",)))
 
 
 def test_real_result_line_is_usage_with_lineage_and_watermark(real_fixtures: Path) -> None:
     line = (real_fixtures / "claude-json" / "result-success.json").read_bytes().strip()
-    outcome = normalize_record(line, headers(1), lambda _s: None)
+    outcome = normalize_record(line, headers(1), lambda _s: None, key=KEY)
     assert outcome.kind == "usage"
     (obs,) = outcome.observations
     assert obs.tokens.input_tokens == 4 and obs.tokens.cache_read_tokens == 11459
@@ -38,27 +41,47 @@ def test_real_result_line_is_usage_with_lineage_and_watermark(real_fixtures: Pat
 def test_position_at_or_below_high_water_is_a_transport_duplicate() -> None:
     state = StreamState(5, None, T0)
     for position in (1, 5):
-        assert normalize_record(b"{}", headers(position), lambda _s: state).kind == "duplicate"
-    assert normalize_record(b"{}", headers(6), lambda _s: state).kind == "dead"
+        assert normalize_record(b"{}", headers(position), lambda _s: state, key=KEY).kind == "duplicate"
+    assert normalize_record(b"{}", headers(6), lambda _s: state, key=KEY).kind == "dead"
 
 
 def test_stream_watermark_never_goes_back() -> None:
     state = StreamState(1, None, T0 + timedelta(hours=1))
     line = b'{"type":"result","session_id":"s","uuid":"u","total_cost_usd":0.5,"usage":{"input_tokens":1}}'
-    outcome = normalize_record(line, headers(2, at=T0), lambda _s: state)
+    outcome = normalize_record(line, headers(2, at=T0), lambda _s: state, key=KEY)
     assert outcome.context is not None and outcome.context.stream_watermark == T0 + timedelta(hours=1)
 
 
 def test_missing_headers_and_unknown_format_are_dead_letters() -> None:
-    assert normalize_record(b"{}", [], lambda _s: None).reason == "missing header ss-format"
-    outcome = normalize_record(b"{}", headers(1, source="nope"), lambda _s: None)
+    assert normalize_record(b"{}", [], lambda _s: None, key=KEY).reason == "missing header ss-format"
+    outcome = normalize_record(b"{}", headers(1, source="nope"), lambda _s: None, key=KEY)
     assert outcome.kind == "dead" and outcome.reason == "unknown format 'nope'"
     assert outcome.new_state is not None  # a re-published bad line is then a duplicate
 
 
+def test_a_record_keyed_by_another_stream_or_by_nothing_is_dead_without_touching_state() -> None:
+    line = b'{"type":"result","session_id":"s","uuid":"u","total_cost_usd":0.5,"usage":{"input_tokens":1}}'
+    for key, reason in (
+        (b"runner:/other.jsonl", "record key is not its ss-stream header"),
+        (None, "record has no key"),
+    ):
+        outcome = normalize_record(line, headers(1), lambda _s: None, key=key)
+        assert (outcome.kind, outcome.reason, outcome.new_state) == ("dead", reason, None)
+
+
+def test_a_repeated_contract_header_is_dead_with_a_reason() -> None:
+    line = b'{"type":"system"}'
+    for name, value in (("ss-pos", b"2"), ("ss-label-task", b"t")):
+        record_headers = [*headers(1), (name, value)]
+        if name.startswith("ss-label-"):
+            record_headers.append((name, b"u"))
+        outcome = normalize_record(line, record_headers, lambda _s: None, key=KEY)
+        assert (outcome.kind, outcome.reason) == ("dead", f"header {name} repeated")
+
+
 @given(st.binary(max_size=2000), st.sampled_from(["claude-json", "claude-transcript", "codex-json"]))
 def test_any_bytes_get_exactly_one_outcome(value: bytes, source: str) -> None:
-    outcome = normalize_record(value, headers(1, source=source), lambda _s: None)
+    outcome = normalize_record(value, headers(1, source=source), lambda _s: None, key=KEY)
     assert outcome.kind in {"usage", "no_usage", "dead"}
     if outcome.kind == "dead":
         assert outcome.reason

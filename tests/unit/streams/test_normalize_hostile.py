@@ -19,16 +19,18 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from schemas import envelope
+from schemas import envelope, packing
 from schemas.accounting import RollupView, WindowConfig, ledger_step, rollup_step
 from schemas.normalize import Outcome, StreamState, normalize_lines
 from schemas.pricing import default_price_table
-from schemas.raw import H_LINES, H_POS, H_TS, RawLineMeta, line_count, pack_lines
-from schemas.sources import PARSERS
+from schemas.raw import H_LINES, H_POS, H_TS, MAX_PACKED_LINES, encode_headers
+from schemas.sources import PARSERS, BadLine, LineContext
 from schemas.usage import UsageEvent
 from tests.conftest import REPO, SHARED_FIXTURES
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+STREAM = "runner:/f"
+KEY = STREAM.encode()
 KINDS = {"usage", "no_usage", "duplicate", "dead"}
 PRICES = default_price_table()
 
@@ -164,8 +166,8 @@ def hostile_headers(draw: st.DrawFn, count: int) -> list[tuple[str, Any]]:
     """Valid headers for ``count`` lines, then dropped, replaced, duplicated or null values."""
     source = draw(SOURCES)
     at = draw(st.sampled_from([T0, datetime(9999, 12, 31, 23, 59, tzinfo=UTC)]))
-    meta = RawLineMeta(source, "runner", "runner:/f", draw(st.integers(1, 10**6)), at, ("root",))
-    headers: list[tuple[str, Any]] = list(meta.headers())
+    context = LineContext(source, "runner", STREAM, draw(st.integers(1, 10**6)), at, ("root",))
+    headers: list[tuple[str, Any]] = list(encode_headers(context))
     if count != 1:
         headers.append((H_LINES, str(count).encode()))
     for _ in range(draw(st.integers(0, 3))):
@@ -185,13 +187,26 @@ def hostile_headers(draw: st.DrawFn, count: int) -> list[tuple[str, Any]]:
     return headers
 
 
+HostileRecord = tuple[bytes | None, bytes | None, list[tuple[str, Any]]]
+# Mostly the right key; sometimes none, another stream's, or the stream id in another encoding.
+KEYS = st.one_of(
+    st.just(KEY),
+    st.just(KEY),
+    st.just(KEY),
+    st.none(),
+    st.binary(max_size=12),
+    st.just(STREAM.encode("utf-16")),
+)
+
+
 @st.composite
-def hostile_records(draw: st.DrawFn) -> tuple[bytes | None, list[tuple[str, Any]]]:
+def hostile_records(draw: st.DrawFn) -> HostileRecord:
+    """(key, value, headers) of a raw record: mostly well packed, with hostile parts."""
     lines = draw(st.lists(LINES, min_size=1, max_size=4))
     if draw(st.booleans()):
         lines = [line.replace(b"\n", b" ") for line in lines]
-    value: bytes | None = pack_lines(lines) if draw(st.integers(0, 20)) else None
-    return value, draw(hostile_headers(len(lines)))
+    value: bytes | None = b"\n".join(lines) if draw(st.integers(0, 20)) else None
+    return draw(KEYS), value, draw(hostile_headers(len(lines)))
 
 
 def follow_like_the_worker(outcome: Outcome) -> None:
@@ -216,13 +231,19 @@ def follow_like_the_worker(outcome: Outcome) -> None:
         windows.update(view.windows_writes)
 
 
-def check(value: bytes | None, headers: list[tuple[str, Any]], state_of: Callable[[str], Any]) -> None:
-    outcomes = normalize_lines(value, headers, state_of)
+def check(record: HostileRecord, state_of: Callable[[str], Any]) -> None:
+    key, value, headers = record
+    outcomes = normalize_lines(value, headers, state_of, key=key)
     assert outcomes and all(o.kind in KINDS for o in outcomes)
     whole_record_dead = len(outcomes) == 1 and outcomes[0].kind == "dead"
-    if not whole_record_dead and value is not None:
-        declared = line_count(headers)  # a repeated ss-lines header: the first counts
-        assert len(outcomes) == declared
+    try:
+        declared = len(packing.unpack(value, headers, max_items=MAX_PACKED_LINES))
+    except BadLine:
+        assert whole_record_dead
+    else:
+        assert whole_record_dead or len(outcomes) == declared
+    if key is None or (key != KEY and [v for k, v in headers if k == "ss-stream"] == [KEY]):
+        assert whole_record_dead and outcomes[0].new_state is None
     for outcome in outcomes:
         if outcome.kind == "dead":
             assert outcome.reason
@@ -236,25 +257,21 @@ def check(value: bytes | None, headers: list[tuple[str, Any]], state_of: Callabl
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_records())
-def test_hostile_records_never_raise_and_get_one_outcome_per_line(
-    record: tuple[bytes | None, list[tuple[str, Any]]],
-) -> None:
-    value, headers = record
-    check(value, headers, lambda _stream: None)
+def test_hostile_records_never_raise_and_get_one_outcome_per_line(record: HostileRecord) -> None:
+    check(record, lambda _stream: None)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_records(), st.integers(0, 2**62), st.sampled_from([None, {"x": 1}, [1, 2], "s"]))
 def test_hostile_records_on_an_existing_stream_never_raise(
-    record: tuple[bytes | None, list[tuple[str, Any]]], high_water: int, parser_state: Any
+    record: HostileRecord, high_water: int, parser_state: Any
 ) -> None:
-    value, headers = record
     state = StreamState(high_water, parser_state, T0)
-    check(value, headers, lambda _stream: state)
+    check(record, lambda _stream: state)
 
 
 def _one_line_headers(**replace: bytes | None) -> list[tuple[str, Any]]:
-    headers: list[tuple[str, Any]] = list(RawLineMeta("claude-json", "r", "r:/f", 1, T0).headers())
+    headers: list[tuple[str, Any]] = list(encode_headers(LineContext("claude-json", "r", STREAM, 1, T0)))
     return [(k, replace.get(k, v)) for k, v in headers] + [
         (k, v) for k, v in replace.items() if k not in dict(headers)
     ]
@@ -268,14 +285,14 @@ RESULT = b'{"type":"result","session_id":"s","uuid":"u","total_cost_usd":0.5,"us
 def test_a_position_beyond_64_bits_is_a_dead_letter_not_a_poison_pill(position: bytes) -> None:
     """The stream state and the envelope are JSON with 64-bit integers (orjson): a position
     that does not fit used to pass normalize and make the worker's batch raise on every replay."""
-    check(RESULT, _one_line_headers(**{H_POS: position}), lambda _stream: None)
+    check((KEY, RESULT, _one_line_headers(**{H_POS: position})), lambda _stream: None)
 
 
 def test_an_event_time_at_the_end_of_the_calendar_is_a_dead_letter_not_a_poison_pill() -> None:
     """A window's end (start + size + grace) past datetime.max raised OverflowError in the
     rollup batch, stopping the worker on every replay of that usage event."""
     outcomes = normalize_lines(
-        RESULT, _one_line_headers(**{H_TS: b"9999-12-31T23:59:59+00:00"}), lambda _: None
+        RESULT, _one_line_headers(**{H_TS: b"9999-12-31T23:59:59+00:00"}), lambda _: None, key=KEY
     )
     (outcome,) = outcomes
     assert outcome.kind == "dead"
@@ -285,5 +302,5 @@ def test_an_event_time_at_the_end_of_the_calendar_is_a_dead_letter_not_a_poison_
 def test_a_header_without_a_value_is_a_dead_letter() -> None:
     """Kafka headers may carry no value (aiokafka gives None)."""
     for key in (H_LINES, H_POS):
-        (outcome,) = normalize_lines(RESULT, _one_line_headers(**{key: None}), lambda _stream: None)
+        (outcome,) = normalize_lines(RESULT, _one_line_headers(**{key: None}), lambda _stream: None, key=KEY)
         assert outcome.kind == "dead", key

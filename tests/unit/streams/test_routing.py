@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import envelope
+from schemas import envelope, packing
 from schemas.accounting import ORIGIN_SLOTS, delta_line, origin_header, origin_of, parse_delta
+from schemas.errors import TerminalError
 from schemas.usage import SchemaError
 from streams.routing import MAX_PACK_BYTES, Packs, crc32_partitioner, partition_for
 from tests.unit.sinks.factory import event
@@ -18,7 +19,7 @@ def test_each_envelope_lands_in_the_partition_of_its_key_in_order() -> None:
         packs.add(key, value)
     seen: dict[int, list[bytes]] = {}
     for partition, _key, value, headers in packs.records():
-        parts = envelope.unpack(value, headers)
+        parts = packing.unpack(value, headers, max_items=envelope.MAX_ENVELOPES)
         seen.setdefault(partition, []).extend(parts)
     expected: dict[int, list[bytes]] = {}
     for key, value in added:
@@ -29,14 +30,15 @@ def test_each_envelope_lands_in_the_partition_of_its_key_in_order() -> None:
 
 def test_packs_are_cut_at_the_count_and_byte_limits() -> None:
     packs = Packs(1)
-    for i in range(envelope.MAX_PER_RECORD + 10):
+    for i in range(envelope.MAX_ENVELOPES + 10):
         packs.add(b"k", b"x" * 10 + str(i).encode())
-    counts = [len(envelope.unpack(v, h)) for _, _, v, h in packs.records()]
-    assert counts == [envelope.MAX_PER_RECORD, 10]
+    counts = [len(packing.unpack(v, h, max_items=envelope.MAX_ENVELOPES)) for _, _, v, h in packs.records()]
+    assert counts == [envelope.MAX_ENVELOPES, 10]
     big = Packs(1)
     for _ in range(3):
         big.add(b"k", b"y" * (MAX_PACK_BYTES // 2))
-    assert [len(envelope.unpack(v, h)) for _, _, v, h in big.records()] == [1, 1, 1]
+    sizes = [len(packing.unpack(v, h, max_items=envelope.MAX_ENVELOPES)) for _, _, v, h in big.records()]
+    assert sizes == [1, 1, 1]
 
 
 def test_a_single_envelope_travels_without_a_count_header() -> None:
@@ -44,21 +46,21 @@ def test_a_single_envelope_travels_without_a_count_header() -> None:
     packs.add(b"only", b'{"v":1}')
     [(_, key, value, headers)] = list(packs.records())
     assert (key, value, headers) == (b"only", b'{"v":1}', [])
-    assert envelope.unpack(value, headers) == [b'{"v":1}']
+    assert packing.unpack(value, headers, max_items=envelope.MAX_ENVELOPES) == [b'{"v":1}']
 
 
 @pytest.mark.parametrize(
     ("value", "headers"),
     [
-        (b"a\nb", [(envelope.H_COUNT, b"3")]),
-        (b"a", [(envelope.H_COUNT, b"zero")]),
-        (b"a", [(envelope.H_COUNT, b"0")]),
-        (b"a", [(envelope.H_COUNT, str(envelope.MAX_PER_RECORD + 1).encode())]),
+        (b"a\nb", [(packing.H_COUNT, b"3")]),
+        (b"a", [(packing.H_COUNT, b"zero")]),
+        (b"a", [(packing.H_COUNT, b"0")]),
+        (b"a", [(packing.H_COUNT, str(envelope.MAX_ENVELOPES + 1).encode())]),
     ],
 )
-def test_a_malformed_pack_is_a_schema_error(value: bytes, headers: list[tuple[str, bytes]]) -> None:
-    with pytest.raises(SchemaError):
-        envelope.unpack(value, headers)
+def test_a_malformed_pack_is_a_terminal_error(value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    with pytest.raises(TerminalError):
+        packing.unpack(value, headers, max_items=envelope.MAX_ENVELOPES)
 
 
 def test_origins_grow_with_offset_then_index() -> None:
@@ -81,7 +83,7 @@ def test_a_delta_carries_its_origin_and_event_through_a_pack() -> None:
         packs.add(b"root", delta_line(origin_header(1, 7, index), usage.to_json()))
     [(partition, key, value, headers)] = list(packs.records())
     assert (partition, key) == (partition_for(b"root", 4), b"root")
-    parsed = [parse_delta(data) for data in envelope.unpack(value, headers)]
+    parsed = [parse_delta(data) for data in packing.unpack(value, headers, max_items=envelope.MAX_ENVELOPES)]
     assert parsed == [((1, 7 * ORIGIN_SLOTS + i), usage) for i, usage in enumerate(events)]
 
 

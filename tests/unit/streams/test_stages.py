@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 
 from schemas.deadletter import H_REASON
-from schemas.raw import RawLineMeta
+from schemas.raw import encode_headers
 from schemas.rollup import MAX_TOTAL_TOKENS
-from schemas.sources.base import MAX_COUNT
+from schemas.sources.base import MAX_COUNT, LineContext
 from streams.stages.base import Record
 from streams.stages.normalize import NormalizeStage
 from tests.unit.streams.memory_pipeline import MemoryPipeline
@@ -42,8 +42,8 @@ def test_normalize_gives_each_line_one_outcome_and_writes_a_stream_once(real_fix
     from datetime import UTC, datetime
 
     def raw(position: int, value: bytes) -> Record:
-        meta = RawLineMeta("claude-json", "r", "r:/f", position, datetime(2026, 11, 1, tzinfo=UTC))
-        return Record("p.raw", 1, position, b"r:/f", value, tuple(meta.headers()), 1.0)
+        context = LineContext("claude-json", "r", "r:/f", position, datetime(2026, 11, 1, tzinfo=UTC))
+        return Record("p.raw", 1, position, b"r:/f", value, tuple(encode_headers(context)), 1.0)
 
     effects = stage.handle([raw(1, line), raw(2, b"{not json"), raw(1, line)], lambda _t, _k: None)
     assert effects.outcomes == {"usage": 1, "dead": 1, "duplicate": 1}
