@@ -1,15 +1,15 @@
-"""The sink's loop without a broker: one file per date per flush, and resume from the commit.
+"""The resume rule on the buffer's decisions and the real file writer, without a broker.
 
-``FakeConsumer`` stands in for aiokafka's consumer over one partition: it hands out the log
-from where the sink sought it, keeps the group's committed offset in ``Log`` (what survives a
-crash), and stops the sink once the whole log is handed out. A crash is an exception raised
-by the file writer: the sink dies with it, as with a SIGKILL between two files.
+``run_once`` is one life of a sink over one partition, done by hand: assign at the committed
+offset, add the log in fetches, write each flush (``write_batch``, the lake's own files),
+report it written, then commit it. ``Log`` is what survives a crash: the records and the
+committed offset. A crash is an exception raised by the file writer, as with a SIGKILL
+between two files. The same rule on the real broker: ``tests/integration/test_lake_*.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,32 +18,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.errors import KafkaConnectionError
-from aiokafka.structs import OffsetAndMetadata
 
 import sinks.dataset
-from config.settings import Settings
 from schemas.usage import UsageEvent
+from sinks.buffer import Flush, PartitionBuffers, SinkStats
 from sinks.catalog import audit, query
-from sinks.compact import DATASETS
-from sinks.kafka_sink import LakeSink
+from sinks.dataset import write_batch
 from sinks.lake import USAGE
 from sinks.layout import file_name, list_files, resolve
 from sinks.policy import SinkPolicy
+from sinks.recent import load_day_ids
 from tests.unit.sinks.factory import T0, TOPIC, event
-
-TP = TopicPartition(TOPIC, 0)
-WIDE = SinkPolicy(max_rows=1_000_000, flush_seconds=3600.0)
-
-
-@dataclass(frozen=True)
-class Record:
-    partition: int
-    offset: int
-    value: bytes | None
-    timestamp: int = 0
-    headers: tuple[tuple[str, bytes], ...] = ()
+from tests.unit.sinks.test_buffer import WIDE, records
 
 
 @dataclass
@@ -53,60 +39,28 @@ class Log:
     values: list[bytes]
     committed: int | None = None
     fail_commits: bool = False
-    commits: list[int] = field(default_factory=list)
 
 
-class FakeConsumer:
-    """What the sink uses of ``AIOKafkaConsumer``, over one partition (see the module docstring)."""
+def run_once(data_dir: Path, log: Log, policy: SinkPolicy, fetch: int = 64) -> SinkStats:
+    def load(partition: int, day: str) -> set[str]:
+        return load_day_ids(data_dir, USAGE.name, TOPIC, partition, day, USAGE.identity_column)
 
-    def __init__(self, sink: LakeSink[Any], log: Log, batch: int = 64) -> None:
-        self.sink, self.log, self.batch = sink, log, batch
-        self.position = 0
-        self.listener: Any = None
-        self.early: list[Record] = []
+    buffers = PartitionBuffers(USAGE, policy, load)
 
-    def subscribe(self, topics: Sequence[str], listener: Any) -> None:
-        assert list(topics) == [TOPIC]
-        self.listener = listener
+    def complete(flushes: list[Flush[UsageEvent]]) -> None:
+        for flush in flushes:
+            if flush.rows:
+                files = write_batch(data_dir, USAGE, TOPIC, flush.partition, flush.rows)
+                buffers.written(flush, len(files))
+            if not log.fail_commits:
+                log.committed = flush.commit
 
-    async def start(self) -> None:
-        # Records fetched from offset 0 before the seek: the sink must drop them as stale.
-        self.early = [Record(0, o, v) for o, v in enumerate(self.log.values[:3])]
-        await self.listener.on_partitions_assigned([TP])
-
-    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
-        if self.early:
-            early, self.early = self.early, []
-            return {TP: early}
-        if self.position >= len(self.log.values):
-            self.sink.stop()
-            return {}
-        chunk = self.log.values[self.position : self.position + self.batch]
-        records = [Record(0, offset, value) for offset, value in enumerate(chunk, self.position)]
-        self.position += len(chunk)
-        return {TP: records}
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        assert tp == TP
-        self.position = offset
-
-    async def committed(self, tp: TopicPartition) -> int | None:
-        return self.log.committed
-
-    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        if self.log.fail_commits:
-            raise KafkaConnectionError("broker gone")
-        self.log.committed = offsets[TP].offset
-        self.log.commits.append(offsets[TP].offset)
-
-    async def stop(self) -> None:
-        return None
-
-
-async def run_sink(data_dir: Path, log: Log, policy: SinkPolicy) -> LakeSink[UsageEvent]:
-    sink = LakeSink(Settings(), USAGE, TOPIC, group_id="g", data_dir=data_dir, policy=policy)
-    await sink.consume(FakeConsumer(sink, log))
-    return sink
+    start = log.committed or 0
+    buffers.assign(0, start)
+    for at in range(start, len(log.values), fetch):
+        complete(buffers.add(0, records(log.values[at : at + fetch], start=at), now=0.0))
+    complete(buffers.drain())
+    return buffers.stats
 
 
 class Crash(Exception):
@@ -132,7 +86,7 @@ def lake_rows(data_dir: Path) -> list[tuple[int, str, Decimal]]:
     return query(data_dir, "SELECT kafka_offset, event_id, cost_usd FROM usage ORDER BY 1")[1]
 
 
-async def test_one_buffer_of_1000_rows_over_30_interleaved_dates_makes_30_files(tmp_path: Path) -> None:
+def test_one_buffer_of_1000_rows_over_30_interleaved_dates_makes_30_files(tmp_path: Path) -> None:
     # Dates alternate row by row; each date's items lie within 33 minutes, so even a one-hour
     # span (per date) never cuts: one flush, one file per date.
     events = [
@@ -140,10 +94,10 @@ async def test_one_buffer_of_1000_rows_over_30_interleaved_dates_makes_30_files(
         for n in range(1000)
     ]
     policy = SinkPolicy(max_rows=1_000_000, flush_seconds=3600.0, max_span=timedelta(hours=1))
-    sink = await run_sink(tmp_path, Log([e.to_json() for e in events]), policy)
+    stats = run_once(tmp_path, Log([e.to_json() for e in events]), policy)
 
     files = list_files(tmp_path, "usage")
-    assert sink.stats.files_written == len(files) == 30 and sink.stats.rows_written == 1000
+    assert stats.files_written == len(files) == 30 and stats.rows_written == 1000
     for d, lake_file in enumerate(sorted(files, key=lambda f: f.first)):
         # Named by the first and last offset of its own rows: d, d + 30, ..., the last below 1000.
         assert lake_file.day == (T0 + timedelta(days=d)).date().isoformat()
@@ -158,7 +112,7 @@ async def test_one_buffer_of_1000_rows_over_30_interleaved_dates_makes_30_files(
     )
 
 
-def interleaved_log(n: int, days: int) -> tuple[list[UsageEvent], Log]:
+def interleaved_log(n: int, days: int) -> Log:
     """``n`` events alternating over ``days`` dates, every seventh repeated three records later."""
     events = [event(i, at=T0 + timedelta(days=i % days, seconds=i), cost=f"0.{i + 1:09d}") for i in range(n)]
     values: list[bytes] = []
@@ -170,7 +124,7 @@ def interleaved_log(n: int, days: int) -> tuple[list[UsageEvent], Log]:
         if i % 7 == 0:
             later[i + 3] = e.to_json()
     values.extend(later.values())
-    return events, Log(values)
+    return Log(values)
 
 
 def first_copies(log: Log) -> list[tuple[int, str]]:
@@ -181,15 +135,15 @@ def first_copies(log: Log) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize("crash_at", range(1, 10))
-async def test_a_crash_between_two_date_files_of_a_flush_then_a_resume_lands_every_row_once(
+def test_a_crash_between_two_date_files_of_a_flush_then_a_resume_lands_every_row_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_at: int
 ) -> None:
-    _, log = interleaved_log(120, days=3)
+    log = interleaved_log(120, days=3)
     assert len(log.values) == 138
     policy = SinkPolicy(max_rows=40, flush_seconds=3600.0)  # 3 flushes of 40 rows, 3 files each
     landed = crash_before_file(monkeypatch, crash_at)
     with pytest.raises(Crash):
-        await run_sink(tmp_path, log, policy)
+        run_once(tmp_path, log, policy)
     assert len(landed) == crash_at - 1
     flushes_done = (crash_at - 1) // 3
     before = [(offset, event_id) for offset, event_id, _ in lake_rows(tmp_path)]
@@ -206,10 +160,10 @@ async def test_a_crash_between_two_date_files_of_a_flush_then_a_resume_lands_eve
     assert resume_at <= first_row_not_committed  # the commit never passes a row not yet durable
 
     monkeypatch.undo()
-    sink = await run_sink(tmp_path, log, policy)
-    assert sink.stats.rows_written == 120 - in_lake
+    stats = run_once(tmp_path, log, policy)
+    assert stats.rows_written == 120 - in_lake
     # Everything after the commit was read again; what the lake held, it dropped as repeats.
-    assert sink.stats.rows_written + sink.stats.repeated_records == len(log.values) - resume_at
+    assert stats.rows_written + stats.repeated_records == len(log.values) - resume_at
     rows = lake_rows(tmp_path)
     assert [(offset, event_id) for offset, event_id, _ in rows] == first_copies(log)
     assert sum(cost for _, _, cost in rows) == Decimal("0.000007260")  # (1 + ... + 120) nano-dollars
@@ -219,27 +173,18 @@ async def test_a_crash_between_two_date_files_of_a_flush_then_a_resume_lands_eve
     assert {f.day for f in files} == {(T0 + timedelta(days=d)).date().isoformat() for d in range(3)}
 
 
-async def test_after_failed_commits_a_restart_reads_everything_again_and_writes_nothing(
+def test_after_failed_commits_a_restart_reads_everything_again_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
-    _, log = interleaved_log(60, days=4)
+    log = interleaved_log(60, days=4)
     log.fail_commits = True
-    first = await run_sink(tmp_path, log, SinkPolicy(max_rows=25, flush_seconds=3600.0))
+    first = run_once(tmp_path, log, SinkPolicy(max_rows=25, flush_seconds=3600.0))
     before = sorted(p.path.name for p in list_files(tmp_path, "usage"))
-    assert (first.stats.rows_written, log.committed, len(before)) == (60, None, 12)  # 3 flushes x 4 dates
+    assert (first.rows_written, log.committed, len(before)) == (60, None, 12)  # 3 flushes x 4 dates
 
     log.fail_commits = False
-    again = await run_sink(tmp_path, log, WIDE)
-    assert (again.stats.rows_written, again.stats.repeated_records) == (0, len(log.values))
+    again = run_once(tmp_path, log, WIDE)
+    assert (again.rows_written, again.repeated_records) == (0, len(log.values))
     assert log.committed == len(log.values)
     assert sorted(p.path.name for p in list_files(tmp_path, "usage")) == before
     assert [(o, e) for o, e, _ in lake_rows(tmp_path)] == first_copies(log)
-
-
-def test_every_dataset_names_an_identity_column_it_writes() -> None:
-    # The resume rule drops what it reads again by identity: a dataset without one would not be exact.
-    for dataset in DATASETS.values():
-        assert dataset.identity_column in dataset.schema.names, dataset.name
-    record = event(7)
-    table = USAGE.to_table(0, [(3, record)])
-    assert table[USAGE.identity_column].to_pylist() == [USAGE.identity(record)] == ["e000007"]
