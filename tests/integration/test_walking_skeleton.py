@@ -11,7 +11,7 @@ import pytest
 from config.settings import Settings
 from producers.publish import PublishRequest, publish
 from schemas.deadletter import H_LINE, H_REASON
-from schemas.envelope import H_COUNT
+from schemas.packing import H_COUNT
 from tests.integration.harness import read_topic, running_worker, wait_for_query
 
 pytestmark = pytest.mark.integration
