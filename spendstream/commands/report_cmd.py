@@ -26,7 +26,16 @@ from spendstream.table import render_table, to_jsonable
 
 FORMATS = ("table", "json", "csv", "line")
 
-_EPILOG = """--format line (kinds: label, model, daily, monthly, session, tree) prints the total, then
+_DESCRIPTION = """\
+Exact cost and tokens by type from the lake under SPENDSTREAM_DATA_DIR (or local files:
+--from), with cache hit ratio (cache_read / prompt tokens) and cache-write overhead (cache
+writes / prompt tokens), where prompt tokens = input + cache_read + cache writes. `tree`
+gives subtree totals: a root's row includes all its descendants. `label KEY` groups by a
+free label (publish/run --label KEY=V). Dates are UTC event dates.
+"""
+
+_EPILOG = """\
+--format line (kinds: label, model, daily, monthly, session, tree) prints the total, then
 one line per group: `Developer · 45.2k in / 12.1k out · $0.21`, where `in` is every
 prompt token (input + cache reads + cache writes) and `out` the output tokens; dollars to
 the cent (json has the exact cost). csv: one row per group, json field names, no total row.
@@ -69,13 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "report",
         help="cost and token reports from the lake or local files "
         "(daily, monthly, session, model, tree, label)",
-        description=(
-            "Exact cost and tokens by type from the lake under SPENDSTREAM_DATA_DIR (or local files: "
-            "--from), with cache hit ratio (cache_read / prompt tokens) and cache-write overhead (cache "
-            "writes / prompt tokens), where prompt tokens = input + cache_read + cache writes. `tree` "
-            "gives subtree totals: a root's row includes all its descendants. `label KEY` groups by a "
-            "free label (publish/run --label KEY=V). Dates are UTC event dates."
-        ),
+        description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
