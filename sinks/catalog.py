@@ -8,17 +8,23 @@
 - ``deadletter``: why and where raw lines failed (no content).
 
 Views read only *live* files (superseded ones are skipped; see ``layout.resolve``) and list
-them when the connection is made. Schema evolution: files are read with ``union_by_name``;
-every column of today's schema is projected with its type (NULL, or 0 for token counts,
-where older files lack it), and extra columns from newer files pass through.
+them when the connection is made. ``where`` (label key -> value) keeps only the events
+labelled so, in ``usage`` and so in every view built on it. Schema evolution: files are
+read with ``union_by_name``; every column of today's schema is projected with its type
+(NULL, or 0 for token counts, where older files lack it), and extra columns from newer files
+pass through.
+
+The views are built over any relation with the usage schema: ``sinks/memory_lake.py`` puts
+local files' events in a DuckDB table and gets the same views, so the same report SQL.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -117,35 +123,80 @@ def _dataset_sql(
     return f"SELECT {', '.join(columns)} FROM {source}"  # noqa: S608 - quoted names and paths
 
 
+def label_filter(where: Mapping[str, str] | None) -> str:
+    """SQL condition on ``labels`` keeping events labelled with every ``key=value``."""
+    if not where:
+        return "true"
+    return " AND ".join(f"labels[{_quote_text(k)}] = {_quote_text(v)}" for k, v in sorted(where.items()))
+
+
+def create_views(
+    con: duckdb.DuckDBPyConnection,
+    usage_sql: str,
+    deadletter_sql: str,
+    where: Mapping[str, str] | None = None,
+) -> None:
+    """The analysts' views over ``usage_sql`` (rows of the usage schema plus ``date``)."""
+    usage = f"SELECT * FROM ({usage_sql}) WHERE {label_filter(where)}"  # noqa: S608 - quoted values
+    con.execute(f"CREATE VIEW usage AS {usage}")
+    con.execute(f"CREATE VIEW deadletter AS {deadletter_sql}")
+    for name, sql in _VIEWS.items():
+        con.execute(
+            f"CREATE VIEW {name} AS " + sql.replace("@TOTALS", _TOTALS).replace("@SOURCES", COST_SOURCES)
+        )
+
+
+def empty_deadletter_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """A ``deadletter`` relation with no rows (for sources other than the lake)."""
+    return _dataset_sql(con, [], DEADLETTER_SCHEMA, ())
+
+
 def connect(
-    data_dir: Path, *, since: str | None = None, until: str | None = None
+    data_dir: Path,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection (UTC) with the lake's views over dates ``since..until``."""
+    """An in-memory DuckDB connection (UTC) with the lake's views over dates ``since..until``
+    (and events labelled as ``where`` says)."""
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
         usage_files = live_files(data_dir, USAGE_DATASET, since=since, until=until)
-        con.execute(f"CREATE VIEW usage AS {_dataset_sql(con, usage_files, USAGE_SCHEMA, TOKEN_FIELDS)}")
         dead_files = live_files(data_dir, DEADLETTER_DATASET, since=since, until=until)
-        con.execute(f"CREATE VIEW deadletter AS {_dataset_sql(con, dead_files, DEADLETTER_SCHEMA, ())}")
-        for name, sql in _VIEWS.items():
-            con.execute(
-                f"CREATE VIEW {name} AS " + sql.replace("@TOTALS", _TOTALS).replace("@SOURCES", COST_SOURCES)
-            )
+        create_views(
+            con,
+            _dataset_sql(con, usage_files, USAGE_SCHEMA, TOKEN_FIELDS),
+            _dataset_sql(con, dead_files, DEADLETTER_SCHEMA, ()),
+            where,
+        )
     except BaseException:
         con.close()
         raise
     return con
 
 
-def _run(
-    data_dir: Path, sql: str, params: Sequence[object] | None, since: str | None, until: str | None
+def execute(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    con = connect(data_dir, since=since, until=until)
+    """Column names and rows of one statement on ``con``."""
+    cursor = con.execute(sql, params) if params is not None else con.execute(sql)
+    columns = [d[0] for d in cursor.description or ()]
+    return columns, list(cursor.fetchall())
+
+
+def _run(
+    data_dir: Path,
+    sql: str,
+    params: Sequence[object] | None,
+    since: str | None,
+    until: str | None,
+    where: Mapping[str, str] | None,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    con = connect(data_dir, since=since, until=until, where=where)
     try:
-        cursor = con.execute(sql, params) if params is not None else con.execute(sql)
-        columns = [d[0] for d in cursor.description or ()]
-        return columns, list(cursor.fetchall())
+        return execute(con, sql, params)
     finally:
         con.close()
 
@@ -157,6 +208,7 @@ def query(
     *,
     since: str | None = None,
     until: str | None = None,
+    where: Mapping[str, str] | None = None,
     attempts: int = 5,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of one statement over the views.
@@ -166,12 +218,35 @@ def query(
     """
     for attempt in range(1, attempts + 1):
         try:
-            return _run(data_dir, sql, params, since, until)
+            return _run(data_dir, sql, params, since, until, where)
         except duckdb.IOException:
             if attempt == attempts:
                 raise
             time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")
+
+
+class Catalog(Protocol):
+    """Something that runs SQL over the views: the lake, or events held in memory."""
+
+    def query(
+        self, sql: str, params: Sequence[object] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class LakeCatalog:
+    """The lake under ``data_dir``, dates ``since..until``, events labelled as ``where`` says."""
+
+    data_dir: Path
+    since: str | None = None
+    until: str | None = None
+    where: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def query(
+        self, sql: str, params: Sequence[object] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return query(self.data_dir, sql, params, since=self.since, until=self.until, where=self.where)
 
 
 def run_query(

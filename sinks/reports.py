@@ -1,4 +1,4 @@
-"""Reports over the lake: daily, monthly, per session, per model, per agent tree.
+"""Reports over the lake: daily, monthly, per session, per model, per agent tree, per label.
 
 SQL does the grouping (exact: integer token sums, ``DECIMAL(38, 12)`` cost sums); ratios
 are computed here from those exact integers with ``Decimal`` and rounded for display only:
@@ -14,10 +14,17 @@ Both are ``None`` when no prompt tokens were used. Rows from ``tree`` are subtre
 Never silently zero: every row names how its cost was obtained (``cost_sources``:
 reported, computed, unpriced), and a report counts its unpriced events per model
 (:class:`schemas.unpriced.UnpricedTally`): the text footer and ``unpriced_models``.
+
+A report reads a :class:`sinks.catalog.Catalog`: the lake (``LakeCatalog``) or local files'
+events in memory (``sinks.memory_lake.MemoryLake``); both have the same views, so one SQL
+per kind gives both the same rows. ``label KEY`` groups by the value of a free label
+(``publish --label KEY=V``; events without it form one group, ``label`` null), and ``where``
+(label key -> value) keeps only the events labelled so, in every kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -26,10 +33,12 @@ from typing import Any, Literal
 from schemas.money import ZERO_USD
 from schemas.unpriced import UnpricedTally
 from schemas.usage import TOKEN_FIELDS
-from sinks.catalog import COST_SOURCES, query
+from sinks.catalog import COST_SOURCES, Catalog, LakeCatalog
 
-ReportKind = Literal["daily", "monthly", "session", "model", "tree"]
-REPORT_KINDS: tuple[str, ...] = ("daily", "monthly", "session", "model", "tree")
+ReportKind = Literal["daily", "monthly", "session", "model", "tree", "label"]
+REPORT_KINDS: tuple[str, ...] = ("daily", "monthly", "session", "model", "tree", "label")
+# Kinds that group by a label: they take the label's key as a parameter.
+LABEL_KINDS: frozenset[str] = frozenset({"label"})
 RATIO_PLACES = Decimal("0.0001")
 
 _SUMS = ", ".join(
@@ -62,6 +71,12 @@ _SQL: dict[str, tuple[tuple[str, ...], str]] = {  # constant SQL: S608 does not 
         ("scope_id", "root_id", "parent_id", "depth", "sessions", "own_cost_usd", "cost_sources"),
         "SELECT scope_id, root_id, parent_id, depth, sessions, own_cost_usd, cost_sources, "  # noqa: S608
         f"{_TOTAL_COLUMNS} FROM tree ORDER BY root_id, path",
+    ),
+    "label": (
+        ("label", "sessions", "cost_sources"),
+        "SELECT labels[?] AS label, count(DISTINCT session_id) AS sessions, "  # noqa: S608
+        f"{COST_SOURCES}, {_SUMS} FROM usage GROUP BY label "
+        "ORDER BY sum(cost_usd) DESC, label NULLS LAST",
     ),
 }
 _UNPRICED_SQL = "SELECT model, count(*) FROM usage WHERE cost_source = 'unpriced' GROUP BY model"
@@ -146,6 +161,8 @@ class Report:
     key_columns: tuple[str, ...]
     rows: list[ReportRow] = field(default_factory=list)
     unpriced: UnpricedTally = field(default_factory=UnpricedTally)
+    label_key: str | None = None
+    where: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def totals(self) -> Totals:
@@ -156,28 +173,51 @@ class Report:
         return total
 
     def as_dict(self) -> dict[str, Any]:
+        selection: dict[str, Any] = {}
+        if self.label_key is not None:
+            selection["label_key"] = self.label_key
+        if self.where:
+            selection["where"] = dict(sorted(self.where.items()))
         return {
             "report": self.kind,
             "since": self.since,
             "until": self.until,
+            **selection,
             "rows": [row.as_dict() for row in self.rows],
             "totals": self.totals.as_dict(),
             **self.unpriced.as_json(),
         }
 
 
-def build_report(data_dir: Path, kind: str, *, since: str | None = None, until: str | None = None) -> Report:
-    """One report over the lake's dates ``since..until`` (inclusive, ``YYYY-MM-DD``)."""
+def build_report(
+    source: Path | Catalog,
+    kind: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    label_key: str | None = None,
+    where: Mapping[str, str] | None = None,
+) -> Report:
+    """One report over dates ``since..until`` (inclusive, ``YYYY-MM-DD``) of events labelled
+    as ``where`` says; ``label_key`` is the label a ``label`` report groups by.
+
+    ``source`` is the lake's folder, or a catalog that already selects those dates and labels
+    (a ``MemoryLake`` built with them); the report only records them.
+    """
     if kind not in _SQL:
         raise ValueError(f"unknown report {kind!r}; one of {', '.join(REPORT_KINDS)}")
+    if (kind in LABEL_KINDS) != (label_key is not None):
+        raise ValueError(f"report {kind!r} {'needs' if kind in LABEL_KINDS else 'takes no'} label key")
+    selected = dict(where or {})
+    catalog = LakeCatalog(source, since, until, selected) if isinstance(source, Path) else source
     key_columns, sql = _SQL[kind]
-    _, rows = query(data_dir, sql, since=since, until=until)
+    _, rows = catalog.query(sql, [label_key] if label_key is not None else None)
     width = len(key_columns)
     report_rows = [
         ReportRow(dict(zip(key_columns, row[:width], strict=True)), Totals.from_values(tuple(row[width:])))
         for row in rows
     ]
-    _, unpriced_rows = query(data_dir, _UNPRICED_SQL, since=since, until=until)
+    _, unpriced_rows = catalog.query(_UNPRICED_SQL)
     unpriced = UnpricedTally()
     unpriced.merge({model: int(count) for model, count in unpriced_rows})
-    return Report(kind, since, until, key_columns, report_rows, unpriced)
+    return Report(kind, since, until, key_columns, report_rows, unpriced, label_key, selected)

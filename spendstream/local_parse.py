@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -147,14 +147,34 @@ def file_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
-class LocalParser:
-    """Feeds files through the worker's first step and a MemoryLedger; collects a summary."""
+def modified_at(path: Path) -> datetime:
+    """A file's modification time, exact to the microsecond (``st_mtime``, a float, is not).
 
-    def __init__(self, ledger: MemoryLedger, runner_id: str, labels: Mapping[str, str] | None = None) -> None:
+    It stands in for the publish time: a line that carries no time of its own (``claude -p``
+    JSON, ``codex exec --json``, gemini) is dated by its publish time in the lake, and the
+    file's modification time is when the CLI wrote it.
+    """
+    nanoseconds = path.stat().st_mtime_ns
+    seconds, rest = divmod(nanoseconds, 10**9)
+    return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=rest // 1000)
+
+
+class LocalParser:
+    """Feeds files through the worker's first step and a MemoryLedger; collects a summary
+    and hands each usage event to ``on_event`` (the events the worker would publish)."""
+
+    def __init__(
+        self,
+        ledger: MemoryLedger,
+        runner_id: str,
+        labels: Mapping[str, str] | None = None,
+        on_event: Callable[[UsageEvent], None] | None = None,
+    ) -> None:
         self.ledger = ledger
         self.runner_id = runner_id
         # As `publish --label`: the parsers see them (codex_json takes its model from `model`).
         self.labels = dict(labels or {})
+        self.on_event = on_event
         self.summary = ParseSummary()
         self._streams: dict[str, StreamState] = {}
 
@@ -164,7 +184,7 @@ class LocalParser:
         fmt = detect_file_format(str(path), lines[0][1] if lines else None, requested_format)
         self.summary.files[str(path)] = fmt
         stream_id = f"parse:{path.resolve()}"
-        published_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        published_at = modified_at(path)
         for position, line in lines:
             context = LineContext(fmt, self.runner_id, stream_id, position, published_at, labels=self.labels)
             self._record(str(path), position, *encode_record(context, [line]))
@@ -205,6 +225,8 @@ class LocalParser:
             session = self.summary.sessions[event.session_id] = SessionTotals(event.session_id)
         session.add(event)
         self.summary.unpriced.add(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
 
 def parse_paths(

@@ -1,4 +1,8 @@
-"""``spendstream report daily|monthly|session|model|tree``: cost and tokens from the lake."""
+"""``spendstream report KIND``: cost and tokens from the lake, or from local files (``--from``).
+
+KIND is daily, monthly, session, model, tree, or ``label KEY``. ``--where K=V`` keeps
+events labelled so; ``--format table|json|csv|line`` (``--json`` = ``--format json``).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,43 @@ import duckdb
 import orjson
 
 from config.settings import Settings
-from sinks.reports import REPORT_KINDS, Report, build_report
+from schemas.ledger import MemoryLedger
+from schemas.pricing import PricingError, load_price_table
+from sinks.memory_lake import MemoryLake
+from sinks.reports import LABEL_KINDS, REPORT_KINDS, Report, build_report
+from spendstream.commands.publish_cmd import parse_label
+from spendstream.local_report import read_files, source_files
+from spendstream.report_format import LINE_NAMES, render_csv, render_lines
 from spendstream.table import render_table, to_jsonable
+
+FORMATS = ("table", "json", "csv", "line")
+
+_DESCRIPTION = """\
+Exact cost and tokens by type from the lake under SPENDSTREAM_DATA_DIR (or local files:
+--from), with cache hit ratio (cache_read / prompt tokens) and cache-write overhead (cache
+writes / prompt tokens), where prompt tokens = input + cache_read + cache writes. `tree`
+gives subtree totals: a root's row includes all its descendants. `label KEY` groups by a
+free label (publish/run --label KEY=V). Dates are UTC event dates.
+"""
+
+_EPILOG = """\
+--format line (kinds: label, model, daily, monthly, session, tree) prints the total, then
+one line per group: `Developer · 45.2k in / 12.1k out · $0.21`, where `in` is every
+prompt token (input + cache reads + cache writes) and `out` the output tokens; dollars to
+the cent (json has the exact cost). csv: one row per group, json field names, no total row.
+
+--from reads CLI output files or folders instead of the lake, through the same parsers and
+ledger as the worker, and runs the same report SQL: the same numbers as the lake for the
+same files published with the same labels (--label labels every file, as publish --label).
+A line with no time of its own (claude -p json, codex exec) is dated by its file's
+modification time. `--from` with no path reads the folders of the CLIs on this machine
+(~/.claude/projects, ~/.codex/sessions, ~/.openclaw/agents, as watch finds them).
+
+examples:
+  spendstream report label agent --where task=T42 --format line
+  spendstream report daily --from ~/.claude/projects --since 2026-01-01
+  spendstream report session --json --from
+"""
 
 _COUNT_COLUMNS = (
     ("events", "events"),
@@ -37,18 +76,48 @@ def iso_date(text: str) -> str:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="cost and token reports from the Parquet lake (daily, monthly, session, model, tree)",
-        description=(
-            "Exact cost and tokens by type from the lake under SPENDSTREAM_DATA_DIR, with cache hit "
-            "ratio (cache_read / prompt tokens) and cache-write overhead (cache writes / prompt tokens), "
-            "where prompt tokens = input + cache_read + cache writes. `tree` gives subtree totals: a "
-            "root's row includes all its descendants. Dates are UTC event dates."
-        ),
+        help="cost and token reports from the lake or local files "
+        "(daily, monthly, session, model, tree, label)",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("kind", choices=REPORT_KINDS)
+    parser.add_argument("key", nargs="?", default=None, help="the label to group by (report label KEY)")
     parser.add_argument("--since", type=iso_date, default=None, help="first date, YYYY-MM-DD (inclusive)")
     parser.add_argument("--until", type=iso_date, default=None, help="last date, YYYY-MM-DD (inclusive)")
-    parser.add_argument("--json", action="store_true", help="JSON for machines (exact decimals as strings)")
+    parser.add_argument(
+        "--where",
+        action="append",
+        type=parse_label,
+        default=[],
+        metavar="K=V",
+        help="only events labelled K=V (repeatable: all must hold)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="same as --format json (exact decimals as strings)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="sources",
+        nargs="*",
+        default=None,
+        metavar="PATH",
+        help="read these CLI output files or folders instead of the lake; none: the CLIs' default folders",
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        type=parse_label,
+        default=[],
+        metavar="K=V",
+        help="with --from: label every file K=V, as publish --label does (repeatable)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -80,19 +149,80 @@ def render_report(report: Report) -> str:
     return render_table(columns, rows) + (f"{footer}\n" if footer else "")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def _usage_error(args: argparse.Namespace) -> str | None:
     if args.since and args.until and args.since > args.until:
-        print("spendstream report: --since is after --until", file=sys.stderr)
+        return "--since is after --until"
+    if args.kind in LABEL_KINDS and not args.key:
+        return f"report {args.kind} needs the label to group by: report {args.kind} KEY"
+    if args.kind not in LABEL_KINDS and args.key:
+        return f"report {args.kind} takes no KEY (got {args.key!r})"
+    if args.format == "line" and args.kind not in LINE_NAMES:
+        return f"--format line fits {', '.join(LINE_NAMES)}, not {args.kind}"
+    if args.label and args.sources is None:
+        return "--label labels files read with --from; the lake's events carry their own labels"
+    return None
+
+
+def _local_report(args: argparse.Namespace, settings: Settings, where: dict[str, str]) -> tuple[Report, int]:
+    """The report of the files ``--from`` names (or the CLIs' folders); exit 1 if some
+    could not be read."""
+    files = source_files(args.sources)
+    ledger = MemoryLedger(prices=load_price_table(settings.prices_file), mode=settings.cost_mode)
+    with MemoryLake(since=args.since, until=args.until, where=where) as lake:
+        read = read_files(files, lake, ledger, settings.runner_id, dict(args.label))
+        report = build_report(
+            lake, args.kind, since=args.since, until=args.until, label_key=args.key, where=where
+        )
+    for path, error in read.unreadable:
+        print(f"spendstream report: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+    if read.rejected:
+        print(
+            f"spendstream report: {read.rejected:,} line(s) rejected (spendstream parse PATH lists them)",
+            file=sys.stderr,
+        )
+    if not files:
+        print("spendstream report: --from found no CLI output files", file=sys.stderr)
+    return report, 1 if read.unreadable else 0
+
+
+def render(report: Report, output_format: str) -> str:
+    if output_format == "json":
+        return orjson.dumps(to_jsonable(report.as_dict()), option=orjson.OPT_INDENT_2).decode() + "\n"
+    if output_format == "csv":
+        return render_csv(report)
+    if output_format == "line":
+        return render_lines(report)
+    return render_report(report)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    problem = _usage_error(args)
+    if problem:
+        print(f"spendstream report: {problem}", file=sys.stderr)
         return 2
+    where = dict(args.where)
+    code = 0
     try:
-        report = build_report(settings.data_dir, args.kind, since=args.since, until=args.until)
+        if args.sources is None:
+            report = build_report(
+                settings.data_dir,
+                args.kind,
+                since=args.since,
+                until=args.until,
+                label_key=args.key,
+                where=where,
+            )
+        else:
+            report, code = _local_report(args, settings, where)
+    except FileNotFoundError as exc:
+        print(f"spendstream report: {exc.filename}: no such file or directory", file=sys.stderr)
+        return 2
+    except PricingError as exc:
+        print(f"spendstream report: bad price file: {exc}", file=sys.stderr)
+        return 2
     except duckdb.Error as exc:
         print(f"spendstream report: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        sys.stdout.write(
-            orjson.dumps(to_jsonable(report.as_dict()), option=orjson.OPT_INDENT_2).decode() + "\n"
-        )
-    else:
-        sys.stdout.write(render_report(report))
-    return 0
+    sys.stdout.write(render(report, args.format))
+    sys.stdout.flush()
+    return code

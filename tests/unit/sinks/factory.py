@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -170,3 +170,27 @@ def write_report_lake(data_dir: Path) -> None:
     )
     write_usage_batch(data_dir, TOPIC, 0, [(0, e1), (1, e3)])
     write_usage_batch(data_dir, TOPIC, 1, [(0, e2), (1, e4), (2, e5)])
+
+
+def labelled(n: int, labels: dict[str, str], **kwargs: object) -> UsageEvent:
+    return replace(event(n, **kwargs), labels=labels)  # type: ignore[arg-type]
+
+
+def seed_001() -> list[UsageEvent]:
+    """Seed 001: a developer and a reviewer run on task T42 (the developer's in two sessions),
+    a developer run on T43, and a run with no agent label."""
+    t42_dev, t42_rev = {"task": "T42", "agent": "developer"}, {"task": "T42", "agent": "reviewer"}
+    return [
+        labelled(1, t42_dev, session="d1", input_tokens=45_000, output_tokens=12_000, cost="0.2"),
+        labelled(2, t42_dev, session="d2", input_tokens=200, output_tokens=100, cost="0.01"),
+        labelled(3, t42_rev, session="r1", input_tokens=12_100, output_tokens=3_100, cost="0.09"),
+        labelled(
+            4,
+            {"task": "T43", "agent": "developer"},
+            session="d3",
+            at=T0 + timedelta(days=1),
+            input_tokens=9,
+            cost="1",
+        ),
+        labelled(5, {"task": "T42"}, session="x1", input_tokens=1, output_tokens=1, cost="0.000000000001"),
+    ]

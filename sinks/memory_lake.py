@@ -1,0 +1,111 @@
+"""Usage events held in memory with the lake's views over them: reports without a broker.
+
+``spendstream report KIND --from PATH`` turns files into the very ``UsageEvent``s the worker
+would publish (``spendstream/local_parse.py``) and adds them here. They become rows of the
+lake's own schema (``sinks.lake.usage_table``, so the same columns, types and exact
+decimals), in a DuckDB table under the same views (``sinks.catalog.create_views``); a report
+then runs the same SQL as over Parquet and gives the same numbers.
+
+Memory: rows are appended to DuckDB (columnar) in batches, so Python holds at most one batch;
+events outside the report's dates or labels are dropped on the way in, as the lake's views
+would drop them. Reports need the rows themselves (sessions, trees, distinct counts), so the
+table keeps one row per event in range, not only aggregates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC
+from typing import Any
+
+import duckdb
+
+from schemas.usage import UsageEvent
+from sinks.catalog import create_views, empty_deadletter_sql, execute
+from sinks.lake import usage_table
+
+BATCH_ROWS = 20_000
+_TABLE = "usage_rows"
+
+
+class MemoryLake:
+    """One DuckDB connection (UTC) with a usage table and the catalog's views over it.
+
+    ``since``/``until`` (inclusive ``YYYY-MM-DD``, UTC event dates) and ``where`` (label
+    key -> value) select the events kept, exactly as ``LakeCatalog`` selects rows.
+    """
+
+    def __init__(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        where: Mapping[str, str] | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        self.since, self.until = since, until
+        self.where = dict(where or {})
+        self.batch_rows = batch_rows
+        self.rows = 0
+        self._pending: list[tuple[int, UsageEvent]] = []
+        self._con = duckdb.connect(":memory:")
+        try:
+            self._con.execute("SET TimeZone = 'UTC'")
+            self._con.register("empty_usage", usage_table(0, []))
+            self._con.execute(f"CREATE TABLE {_TABLE} AS SELECT * FROM empty_usage")  # noqa: S608
+            self._con.unregister("empty_usage")
+            date = "CAST(event_time AS DATE)"  # the UTC date (TimeZone is UTC), as the lake's date=
+            create_views(
+                self._con,
+                f"SELECT *, {date} AS date FROM {_TABLE}",  # noqa: S608 - constant names
+                empty_deadletter_sql(self._con),
+                self.where,
+            )
+        except BaseException:
+            self._con.close()
+            raise
+
+    def _selected(self, event: UsageEvent) -> bool:
+        day = event.event_time.astimezone(UTC).date().isoformat()
+        if (self.since and day < self.since) or (self.until and day > self.until):
+            return False
+        return all(event.labels.get(key) == value for key, value in self.where.items())
+
+    def add(self, event: UsageEvent) -> None:
+        """Keep one event (a row, at the next offset of partition 0) if the report selects it."""
+        if not self._selected(event):
+            return
+        self._pending.append((self.rows, event))
+        self.rows += 1
+        if len(self._pending) >= self.batch_rows:
+            self.flush()
+
+    def add_all(self, events: Sequence[UsageEvent]) -> None:
+        for event in events:
+            self.add(event)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        self._con.register("usage_batch", usage_table(0, self._pending))
+        try:
+            self._con.execute(f"INSERT INTO {_TABLE} SELECT * FROM usage_batch")  # noqa: S608
+        finally:
+            self._con.unregister("usage_batch")
+        self._pending.clear()
+
+    def query(
+        self, sql: str, params: Sequence[object] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of one statement over the views (``sinks.catalog.Catalog``)."""
+        self.flush()
+        return execute(self._con, sql, params)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> MemoryLake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
