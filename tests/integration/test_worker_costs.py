@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
 from config.settings import Settings
 from producers.publish import PublishRequest, publish
 from tests.integration.conftest import REPO
-from tests.integration.harness import read_topic, running_worker, wait_for_query
+from tests.integration.harness import has_events, latest_totals, read_topic, running_worker, wait_for_query
 from tests.integration.usage_lines import CACHE_READ, FRESH_INPUT, OUTPUT, write_run
 
 pytestmark = pytest.mark.integration
@@ -49,28 +47,6 @@ _TOKEN_FIELDS = (
     "cache_write_1h_tokens",
     "cache_read_tokens",
 )
-
-
-def latest_totals(records: list[Any]) -> dict[str, dict[str, Any]]:
-    """Each scope's totals record with the highest version (the topic's contract)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for message in records:
-        if message.value is None:
-            continue
-        record = orjson.loads(message.value)
-        if record["version"] > latest.get(record["scope"], {"version": -1})["version"]:
-            latest[record["scope"]] = record
-    return latest
-
-
-def has_events(expected: dict[str, int]) -> Any:
-    """``read_topic``'s condition: every scope's latest totals count its expected events."""
-
-    def done(records: list[Any]) -> bool:
-        latest = latest_totals(records)
-        return all(latest.get(scope, {}).get("own", {}).get("events") == n for scope, n in expected.items())
-
-    return done
 
 
 @pytest.mark.parametrize("mode", ["reported", "computed"])

@@ -16,9 +16,8 @@ import pytest
 
 from config.settings import Settings
 from producers.publish import PublishRequest, publish
-from tests.integration.harness import read_topic, wait_for_query
+from tests.integration.harness import has_events, latest_totals, read_topic, wait_for_query
 from tests.integration.producers_harness import spendstream_async
-from tests.integration.test_worker_costs import has_events, latest_totals
 from tests.integration.usage_lines import CACHE_READ, FRESH_INPUT, OUTPUT, write_run
 from tests.reliability.faults import on_free_port, worker_log_on_failure, worker_metrics, worker_process
 
