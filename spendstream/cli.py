@@ -8,7 +8,6 @@ Settings are built once here and passed down.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ from pydantic_settings import SettingsError
 
 from config.settings import Settings
 from spendstream.commands import COMMANDS
+from spendstream.logs import configure_logging
 
 _EPILOG = """\
 Configuration comes from SPENDSTREAM_* environment variables (see README.md), e.g.
@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log everything (libraries too) at debug level, with timestamps",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:
         register(subparsers)
@@ -46,10 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=args.verbose, service=args.command == "worker")
     try:
         settings = Settings()
     except (ValidationError, SettingsError) as exc:

@@ -123,7 +123,11 @@ def run_demo(settings: Settings, *, timeout: float, keep_worker: bool) -> str:
             print("worker started; publishing the sample ...", file=sys.stderr)
             request = PublishRequest(paths=(str(sample),), source=SAMPLE_FORMAT, labels={"demo": "1"})
             summary = asyncio.run(publish(settings, request))
-            print(f"published {summary.lines} lines; waiting for the lake ...", file=sys.stderr)
+            print(
+                f"published {summary.lines} lines (the last one is cut short on purpose: it goes to the "
+                "dead-letter topic, not to the totals); waiting for the lake ...",
+                file=sys.stderr,
+            )
             _wait_for_lake(settings, expected, proc, timeout)
         finally:
             if not keep_worker:

@@ -64,6 +64,7 @@ def _log_to_file(settings: Settings, verbose: bool) -> None:
     if not verbose:
         for handler in list(root.handlers):
             root.removeHandler(handler)
+        root.setLevel(logging.INFO)  # the file keeps what stderr, quiet by default, does not show
         logging.getLogger("aiokafka").setLevel(logging.ERROR)
     try:
         folder = settings.state_dir / "logs"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -24,8 +23,6 @@ from spendstream.commands.publish_cmd import (
     packing_from,
     quiet_kafka_client,
 )
-
-log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,7 +97,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     origin = Origin(
         settings.runner_id, Scope(scope.session, scope.lineage), dict(args.label), args.keep_content
     )
-    log.info("watching %s", ", ".join(str(root.path) for root in roots))
+    print(f"spendstream watch: watching {', '.join(str(root.path) for root in roots)}", file=sys.stderr)
     try:
         asyncio.run(_watch(settings, roots, origin, args.once, packing))
     except StoreLocked as exc:

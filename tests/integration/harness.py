@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import orjson
 from aiokafka import AIOKafkaConsumer
 
 from config.kafka import client_options
@@ -174,3 +175,25 @@ async def wait_for_query(
             return rows
         await asyncio.sleep(0.25)
     raise TimeoutError(f"lake query did not converge after {wait_s}s; last rows: {rows!r}")
+
+
+def latest_totals(records: list[Any]) -> dict[str, dict[str, Any]]:
+    """Each scope's totals record with the highest version (the topic's contract)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for message in records:
+        if message.value is None:
+            continue
+        record = orjson.loads(message.value)
+        if record["version"] > latest.get(record["scope"], {"version": -1})["version"]:
+            latest[record["scope"]] = record
+    return latest
+
+
+def has_events(expected: dict[str, int]) -> Callable[[list[Any]], bool]:
+    """``read_topic``'s condition: every scope's latest totals count its expected events."""
+
+    def done(records: list[Any]) -> bool:
+        latest = latest_totals(records)
+        return all(latest.get(scope, {}).get("own", {}).get("events") == n for scope, n in expected.items())
+
+    return done
