@@ -17,6 +17,7 @@ from spendstream.commands import (
     reconcile_cmd,
     report_cmd,
     run_cmd,
+    serve_cmd,
     spool_cmd,
     watch_cmd,
     worker_cmd,
@@ -39,4 +40,5 @@ COMMANDS: list[Register] = [
     report_cmd.register,
     compact_cmd.register,
     reconcile_cmd.register,
+    serve_cmd.register,
 ]

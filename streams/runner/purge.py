@@ -9,8 +9,12 @@ deletes each partition's records below the group's committed offset (``DeleteRec
 for the partitions it owns, every ``interval`` seconds. A record below the committed offset
 is never read again: a restart or a rebalance resumes at the committed offset.
 
-A failed deletion is harmless (the next round deletes up to a later offset) and is retried.
-Faust internal used: the consumer's ``_committed_offset``.
+The offsets are the group's, read from the broker (``OffsetFetch``), never Faust's own
+idea of them: Faust 0.15.3 records an offset as committed even when the commit failed
+(``Consumer.commit`` updates ``_committed_offset`` whatever ``_commit`` returned, as in a
+commit refused during a rebalance), and deleting below such an offset lost a killed
+peer's unread deltas in a test. A failed deletion is harmless (the next round deletes up to
+a later offset) and is retried.
 """
 
 from __future__ import annotations
@@ -40,25 +44,30 @@ class InternalPurge:
         self._admin: AIOKafkaAdminClient | None = None
         self.deleted_up_to: dict[str, int] = {}  # topic-partition -> offset, for /metrics
 
-    def due(self) -> dict[TopicPartition, RecordsToDelete]:
-        """Per owned internal partition, the committed offset if it moved since the last purge."""
-        committed: dict[Any, int | None] = self.app.consumer._committed_offset
-        owned = self.app.consumer.assignment()
-        due: dict[TopicPartition, RecordsToDelete] = {}
-        for tp in owned:
-            offset = committed.get(tp)
-            if tp.topic in self.topics and offset and offset > self._purged.get(tp, 0):
-                due[TopicPartition(tp.topic, tp.partition)] = RecordsToDelete(offset)
-        return due
+    def due(self, committed: dict[TopicPartition, int]) -> dict[TopicPartition, RecordsToDelete]:
+        """Per internal partition, the group's committed offset if it moved since the last purge."""
+        return {
+            tp: RecordsToDelete(offset)
+            for tp, offset in committed.items()
+            if offset > 0 and offset > self._purged.get(tp, 0)
+        }
 
     async def run_once(self) -> None:
-        due = self.due()
-        if not due:
+        owned = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in self.app.consumer.assignment()
+            if tp.topic in self.topics
+        ]
+        if not owned:
             return
         try:
             if self._admin is None:
                 self._admin = AIOKafkaAdminClient(**client_options(self.settings), request_timeout_ms=10_000)
                 await self._admin.start()
+            offsets = await self._admin.list_consumer_group_offsets(self.app.conf.id, partitions=owned)
+            due = self.due({tp: meta.offset for tp, meta in offsets.items()})
+            if not due:
+                return
             await self._admin.delete_records(due, timeout_ms=10_000)
         except (KafkaError, OSError) as exc:
             log.info("deleting committed records of internal topics failed (retried later): %r", exc)

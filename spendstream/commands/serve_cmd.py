@@ -1,0 +1,52 @@
+"""``spendstream serve [--port P]``: read-only HTTP over the lake plus live totals, and a dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from config.settings import Settings
+from spendstream.serve import LOOPBACK, serve
+from spendstream.totals_cache import TotalsCache
+
+TOKEN_ENV = "SPENDSTREAM_SERVE_TOKEN"  # noqa: S105  (the variable's name, not a token)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="read-only HTTP API over the lake and live totals, with a dashboard at /",
+        description=(
+            "Serve the lake (SPENDSTREAM_DATA_DIR) and the live totals topic over HTTP: "
+            "/api/usage?since&until&group=day|model|session, /api/token-attribution?session=S, "
+            "/api/totals/<scope>, /api/tree?root=R, and a dashboard at / (works offline). "
+            "Binds 127.0.0.1; bound to another address it requires a token."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=8787, help="TCP port (default 8787)")
+    parser.add_argument("--bind", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"require this token (Authorization: Bearer, or ?token=); default ${TOKEN_ENV}",
+    )
+    parser.add_argument(
+        "--no-live", action="store_true", help="lake only: do not follow the totals topic (no broker needed)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.bind not in LOOPBACK and not args.token:
+        print(
+            f"spendstream serve: binding {args.bind} needs a token (--token or ${TOKEN_ENV}); "
+            "without one, bind 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
+    totals = None if args.no_live else TotalsCache(settings)
+    print(f"spendstream serve: http://{args.bind}:{args.port}/ (lake {settings.data_dir})", flush=True)
+    asyncio.run(serve(settings.data_dir, totals, bind=args.bind, port=args.port, token=args.token))
+    return 0
