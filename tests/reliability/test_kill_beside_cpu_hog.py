@@ -33,7 +33,8 @@ async def test_two_workers_one_killed_beside_a_cpu_hog_converge_every_time(
     seconds: list[float] = []
     try:
         for run in range(RUNS):
-            fresh = settings.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:10]}"})
+            prefix = f"t{uuid.uuid4().hex[:10]}"
+            fresh = settings.model_copy(update={"topic_prefix": prefix, "data_dir": tmp_path / f"lake-{run}"})
             await ensure_topics(fresh)
             seconds.append(await two_workers_one_killed(fresh, tmp_path / f"run-{run}", rng))
             print(f"run {run + 1}/{RUNS}: totals exact {seconds[-1]:.1f}s after the kill")
