@@ -240,6 +240,14 @@ class Settings(BaseSettings):
         ge=4096,
         description="SPENDSTREAM_SPOOL_SEGMENT_BYTES: size at which a spool segment file is closed.",
     )
+    auth_mode: Literal["api_key", "subscription"] | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_AUTH_MODE: how the usage this runner publishes is billed, api_key or "
+            "subscription (a subscription's cost is notional: a dollar limit is advisory). It "
+            "outranks what the CLI reports and the runner's environment (producers/auth.py)."
+        ),
+    )
     producer_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
