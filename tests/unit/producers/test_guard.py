@@ -1,0 +1,41 @@
+"""``run --max-usd/--max-tokens``: what trips, as a pure function of the scope's record."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from producers.guard import Limits, judge, verdict_line
+from schemas.rollup import ScopeTotals, Totals
+from schemas.usage import TokenCounts
+
+
+def _record(cost: str, advisory: str = "0", tokens: int = 0) -> ScopeTotals:
+    subtree = Totals(TokenCounts(tokens), Decimal(cost), 1, Decimal(advisory))
+    return ScopeTotals("s", "s", None, subtree, subtree)
+
+
+def test_within_the_limits_nothing_happens() -> None:
+    assert judge(_record("1.00"), Limits(Decimal("1.00"))) is None
+    assert judge(_record("0", tokens=100), Limits(max_tokens=100)) is None
+
+
+def test_billable_cost_over_the_limit_stops() -> None:
+    verdict = judge(_record("1.05"), Limits(Decimal("1.00")))
+    assert verdict is not None and verdict.stop and verdict.spent == "$1.050000000000"
+    assert "scope s" in verdict_line("s", verdict) and "$1.00" in verdict_line("s", verdict)
+
+
+def test_subscription_cost_is_advisory_unless_enforced() -> None:
+    verdict = judge(_record("1.05", advisory="1.05"), Limits(Decimal("1.00")))
+    assert verdict is not None and not verdict.stop and verdict.advisory
+    assert "advisory" in verdict_line("s", verdict)
+    # Only the billable part counts: 0.60 billable + 0.45 notional is within a $1.00 limit.
+    verdict = judge(_record("1.05", advisory="0.45"), Limits(Decimal("1.00")))
+    assert verdict is not None and verdict.advisory
+    enforced = judge(_record("1.05", advisory="1.05"), Limits(Decimal("1.00"), enforce_advisory=True))
+    assert enforced is not None and enforced.stop
+
+
+def test_tokens_are_enforced_in_every_auth_mode() -> None:
+    verdict = judge(_record("0.10", advisory="0.10", tokens=101), Limits(Decimal("1.00"), max_tokens=100))
+    assert verdict is not None and verdict.stop and verdict.what == "tokens"
