@@ -24,7 +24,7 @@ from producers.formats import detect_command_format
 from producers.guard import DEFAULT_GRACE_S, BudgetUnavailable, Limits
 from producers.lineage import LineageError, child_scope
 from producers.run import RunRequest, supervise
-from spendstream.commands.budget_cmd import EXIT_EXCEEDED, _usd
+from spendstream.commands.budget_cmd import EXIT_EXCEEDED, token_count, usd_amount
 from spendstream.commands.publish_cmd import add_producer_options
 
 # --fail-closed and the live totals cannot be followed: the command was not started.
@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def _log_to_file(settings: Settings, verbose: bool) -> None:
+def log_to_file(settings: Settings, verbose: bool, name: str = "run") -> None:
     """Keep stderr for the wrapped command: spendstream's own messages go to a log file."""
     root = logging.getLogger()
     if not verbose:
@@ -75,7 +75,7 @@ def _log_to_file(settings: Settings, verbose: bool) -> None:
     try:
         folder = settings.state_dir / "logs"
         folder.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(folder / "run.log", maxBytes=5_000_000, backupCount=2, delay=True)
+        handler = RotatingFileHandler(folder / f"{name}.log", maxBytes=5_000_000, backupCount=2, delay=True)
     except OSError:
         root.addHandler(logging.NullHandler())
         return
@@ -100,8 +100,8 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
         "follow this run's live subtree total (nested runs and in-flight subagents included) and "
         f"stop the command's process tree the moment it exceeds a limit: exit status {EXIT_EXCEEDED}",
     )
-    group.add_argument("--max-usd", type=_usd, default=None, help="cost limit in US dollars, e.g. 1.00")
-    group.add_argument("--max-tokens", type=_tokens, default=None, help="token limit (all auth modes)")
+    group.add_argument("--max-usd", type=usd_amount, default=None, help="cost limit in US dollars, e.g. 1.00")
+    group.add_argument("--max-tokens", type=token_count, default=None, help="token limit (all auth modes)")
     group.add_argument(
         "--grace",
         type=float,
@@ -120,16 +120,6 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _tokens(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a token count: {text!r}") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"not a non-negative token count: {text!r}")
-    return value
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     argv = list(args.command)
     if argv and argv[0] == "--":
@@ -137,7 +127,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not argv:
         print("spendstream run: no command given (spendstream run [options] -- COMMAND ...)", file=sys.stderr)
         return 2
-    _log_to_file(settings, getattr(args, "verbose", False))
+    log_to_file(settings, getattr(args, "verbose", False))
     try:
         scope = child_scope(os.environ, lineage_flag=args.lineage, scope_id=args.session)
     except LineageError as exc:
