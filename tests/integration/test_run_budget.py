@@ -93,3 +93,20 @@ async def test_max_usd_is_advisory_under_subscription_auth(topics: Settings, tmp
     lines = log.read_text().splitlines()
     printed = sum(1 for line in lines if " orchestrator " not in line)
     assert printed == 30  # every line: $1.50, three times the limit
+
+
+async def test_a_nested_run_keeps_its_own_tighter_limit(topics: Settings, tmp_path: Path) -> None:
+    settings = topics.model_copy(update={"state_dir": tmp_path / "state"})
+    log = tmp_path / "agents.log"
+    async with running_worker(topics):
+        # The orchestrator passes "--max-usd 0.30" to each nested run: each stops its own agent.
+        command = [*orchestrated(log, 40, "--max-usd", "5.00"), "--max-usd", "0.30", "--grace", "2"]
+        proc = await spendstream_async(settings, *command, SPENDSTREAM_AUTH_MODE="api_key")
+    stderr = proc.stderr.decode()
+    stops = [line for line in stderr.splitlines() if "budget exceeded" in line]
+    assert len(stops) == 2 and all("limit $0.30" in line for line in stops), stderr
+    assert proc.returncode == 3  # the orchestrator's status: its runs' 3, passed through
+    printed = [line for line in log.read_text().splitlines() if " orchestrator " not in line]
+    per_agent = {name: sum(1 for line in printed if line.split()[1] == name) for name in ("a", "b")}
+    assert max(per_agent.values()) <= 20, per_agent  # 7 lines cross $0.30; 40 if nothing stopped
+    assert processes_naming(str(log)) == []
