@@ -32,7 +32,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from config.kafka import TOTALS, client_options
 from config.settings import Settings
-from schemas.money import usd_str
 from schemas.rollup import ScopeTotals
 
 log = logging.getLogger(__name__)
@@ -70,11 +69,18 @@ def judge(record: ScopeTotals, limits: Limits) -> Verdict | None:
         return Verdict(True, False, "tokens", str(limits.max_tokens), str(subtree.tokens.total))
     if limits.max_usd is None or subtree.cost_usd <= limits.max_usd:
         return None
-    limit = f"${limits.max_usd}"
+    limit = usd_display(limits.max_usd)
     if limits.enforce_advisory or subtree.billable_cost_usd > limits.max_usd:
         spent = subtree.cost_usd if limits.enforce_advisory else subtree.billable_cost_usd
-        return Verdict(True, False, "cost", limit, f"${usd_str(spent)}")
-    return Verdict(False, True, "cost", limit, f"${usd_str(subtree.cost_usd)}")
+        return Verdict(True, False, "cost", limit, usd_display(spent))
+    return Verdict(False, True, "cost", limit, usd_display(subtree.cost_usd))
+
+
+def usd_display(amount: Decimal) -> str:
+    """``$1.05`` for 1.050000000000: exact (no rounding), without the trailing zeros."""
+    text = format(amount.normalize(), "f")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 def verdict_line(scope: str, verdict: Verdict) -> str:

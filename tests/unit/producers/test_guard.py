@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from producers.guard import Limits, judge, verdict_line
+from producers.guard import Limits, judge, usd_display, verdict_line
 from schemas.rollup import ScopeTotals, Totals
 from schemas.usage import TokenCounts
 
@@ -21,7 +21,7 @@ def test_within_the_limits_nothing_happens() -> None:
 
 def test_billable_cost_over_the_limit_stops() -> None:
     verdict = judge(_record("1.05"), Limits(Decimal("1.00")))
-    assert verdict is not None and verdict.stop and verdict.spent == "$1.050000000000"
+    assert verdict is not None and verdict.stop and verdict.spent == "$1.05"
     assert "scope s" in verdict_line("s", verdict) and "$1.00" in verdict_line("s", verdict)
 
 
@@ -39,3 +39,11 @@ def test_subscription_cost_is_advisory_unless_enforced() -> None:
 def test_tokens_are_enforced_in_every_auth_mode() -> None:
     verdict = judge(_record("0.10", advisory="0.10", tokens=101), Limits(Decimal("1.00"), max_tokens=100))
     assert verdict is not None and verdict.stop and verdict.what == "tokens"
+
+
+def test_amounts_are_shown_exactly_without_trailing_zeros() -> None:
+    assert [usd_display(Decimal(x)) for x in ("1.050000000000", "2", "0.000000000001")] == [
+        "$1.05",
+        "$2.00",
+        "$0.000000000001",
+    ]
