@@ -11,7 +11,7 @@ import pytest
 
 from config.settings import Settings
 from tests.integration.harness import running_worker
-from tests.integration.producers_harness import spendstream_async
+from tests.integration.producers_harness import spendstream, spendstream_async
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +110,22 @@ async def test_a_nested_run_keeps_its_own_tighter_limit(topics: Settings, tmp_pa
     per_agent = {name: sum(1 for line in printed if line.split()[1] == name) for name in ("a", "b")}
     assert max(per_agent.values()) <= 20, per_agent  # 7 lines cross $0.30; 40 if nothing stopped
     assert processes_naming(str(log)) == []
+
+
+@pytest.mark.parametrize("fail_closed", [False, True])
+def test_without_kafka_the_budget_is_not_enforced_or_the_command_not_started(
+    tmp_path: Path, fail_closed: bool
+) -> None:
+    settings = Settings(
+        broker="127.0.0.1:9", state_dir=tmp_path / "state", producer_timeout_seconds=2, runner_id="t"
+    )
+    marker = tmp_path / "ran"
+    command = ["run", "--quiet", "--max-usd", "1", *(["--fail-closed"] if fail_closed else [])]
+    done = spendstream(settings, *command, "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")
+    stderr = done.stderr.decode()
+    if fail_closed:
+        assert done.returncode == 4 and not marker.exists()
+        assert "--fail-closed: not starting the command" in stderr
+    else:
+        assert done.returncode == 0 and marker.exists()
+        assert "budget NOT enforced" in stderr
