@@ -120,11 +120,21 @@ def _lock(store: PositionStore) -> None:
             time.sleep(0.05)
 
 
-async def publish_transcripts(settings: Settings, hook: HookInput, origin: Origin) -> int:
-    """Publish the lines added since this session's last hook; returns how many."""
+@dataclass(frozen=True)
+class Published:
+    lines: int
+    left_in_spool: int  # of them, kept in the spool: the broker could not be reached
+
+
+async def publish_transcripts(settings: Settings, hook: HookInput, origin: Origin) -> Published:
+    """Publish the lines added since this session's last hook (and older spooled ones).
+
+    A broker that cannot be reached does not lose a line: it is spooled, the position moves
+    on, and the next hook (or ``spendstream spool drain``) sends it; ``left_in_spool`` says so.
+    """
     roots = transcript_roots(hook)
     if not roots:
-        return 0
+        return Published(0, 0)
     store = PositionStore(settings.state_dir / "hooks" / event_id_for(hook.session_id)[:24])
     await asyncio.to_thread(_lock, store)
     try:
@@ -137,8 +147,9 @@ async def publish_transcripts(settings: Settings, hook: HookInput, origin: Origi
             published = 0
             while count := await watcher.poll_once():
                 published += count
-            return published
+            await shipper.wait_drained(settings.producer_timeout_seconds)
         finally:
             await shipper.close()
+        return Published(published, shipper.stats.left_in_spool)
     finally:
         store.unlock()

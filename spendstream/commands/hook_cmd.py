@@ -118,7 +118,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if hook.event in PUBLISHING_EVENTS:
             auth = runner_auth(args.auth_mode or settings.auth_mode, os.environ)
             origin = Origin(settings.runner_id, publish_scope(os.environ), auth=auth)
-            asyncio.run(publish_transcripts(settings, hook, origin))
+            published = asyncio.run(publish_transcripts(settings, hook, origin))
+            if published.left_in_spool:
+                what = (
+                    f"broker unreachable, {published.left_in_spool} transcript lines kept in the spool "
+                    "(the next hook or `spendstream spool drain` sends them)"
+                )
+                return _failed(args, event, what)
         return 0
     except HookInputError as exc:
         return _failed(args, event, f"bad hook input: {exc}")

@@ -167,3 +167,27 @@ def test_bad_hook_input_is_not_silent(settings: Settings) -> None:
         check=False,
     )
     assert done.returncode == 2 and b"bad hook input" in done.stderr
+
+
+async def test_a_hook_without_broker_spools_says_so_and_a_later_hook_sends(
+    topics: Settings, tmp_path: Path, real_fixtures: Path
+) -> None:
+    state = tmp_path / "state"
+    down = topics.model_copy(
+        update={"state_dir": state, "broker": "127.0.0.1:9", "producer_timeout_seconds": 1}
+    )
+    transcript = tmp_path / f"{SESSION}.jsonl"
+    lines = (
+        (real_fixtures / "claude-transcript" / f"{SESSION}.jsonl").read_bytes().splitlines(keepends=True)[:50]
+    )
+    transcript.write_bytes(b"".join(lines))
+    done = await asyncio.to_thread(hook, down, post_tool_use(transcript))
+    stderr = done.stderr.decode().splitlines()
+    assert done.returncode == 1 and len(stderr) == 1, stderr
+    assert "PostToolUse failed: broker unreachable" in stderr[0] and "spool" in stderr[0]
+    up = topics.model_copy(update={"state_dir": state})
+    done = await asyncio.to_thread(hook, up, event("Stop", transcript, stop_hook_active=False))
+    assert (done.returncode, done.stderr) == (0, b"")
+    published = await read_all(up, expect_at_least=len(lines))
+    positions = Counter(header(r, "ss-pos") for r in published)
+    assert len(positions) == len(lines) and set(positions.values()) == {1}
