@@ -138,7 +138,11 @@ class TotalsFollower:
                 for message in messages:
                     if message.key != self.wanted or message.value is None:
                         continue
-                    record = ScopeTotals.from_json_dict(orjson.loads(message.value))
+                    try:
+                        record = ScopeTotals.from_json_dict(orjson.loads(message.value))
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                        log.warning("a totals record of %s is not readable: skipped", self.wanted)
+                        continue
                     if self.latest is None or record.version > self.latest.version:
                         self.latest, changed = record, True
             if changed and self.latest is not None:
@@ -190,7 +194,15 @@ class Guard:
     warned: bool = False
 
     async def watch(self, pgid: int, say: Callable[[str], None] | None = None) -> None:
+        """Until a limit trips (then stop the group), or following fails (then say so)."""
         say = say or _say
+        try:
+            await self._watch(pgid, say)
+        except Exception as exc:  # the command goes on; it must not go on believing it is guarded
+            log.exception("the budget guard of %s failed", self.scope)
+            say(f"spendstream run: warning: budget no longer enforced: {type(exc).__name__}: {exc}")
+
+    async def _watch(self, pgid: int, say: Callable[[str], None]) -> None:
         while True:
             verdict = judge(await self.follower.next_change(), self.limits)
             if verdict is None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
+from unittest.mock import patch
 
-from producers.guard import Limits, judge, usd_display, verdict_line
+from producers.guard import Guard, Limits, TotalsFollower, judge, usd_display, verdict_line
 from schemas.rollup import ScopeTotals, Totals
 from schemas.usage import TokenCounts
 
@@ -47,3 +49,45 @@ def test_amounts_are_shown_exactly_without_trailing_zeros() -> None:
         "$2.00",
         "$0.000000000001",
     ]
+
+
+class ScriptedFollower:
+    """Hands out the given records, then raises ``end`` (a follower that failed, or ran dry)."""
+
+    def __init__(self, records: list[ScopeTotals], end: BaseException) -> None:
+        self.records, self.end = list(records), end
+
+    async def next_change(self) -> ScopeTotals:
+        if self.records:
+            return self.records.pop(0)
+        raise self.end
+
+
+def _guard(records: list[ScopeTotals], end: BaseException, limits: Limits) -> Guard:
+    return Guard("s", limits, 0.1, cast(TotalsFollower, ScriptedFollower(records, end)))
+
+
+async def test_advisory_is_said_once_then_billable_spend_stops_the_group() -> None:
+    said: list[str] = []
+    stopped: list[int] = []
+
+    async def fake_stop(pgid: int, grace_s: float) -> None:
+        stopped.append(pgid)
+
+    records = [
+        _record("1.10", advisory="1.10"),
+        _record("1.20", advisory="1.20"),
+        _record("2.30", advisory="1.20"),
+    ]
+    guard = _guard(records, AssertionError("read past the stop"), Limits(Decimal("1.00")))
+    with patch("producers.guard.stop_group", fake_stop):
+        await guard.watch(4242, said.append)
+    assert [("advisory" in line, "exceeded" in line) for line in said] == [(True, False), (False, True)]
+    assert stopped == [4242] and guard.stopped is not None and guard.stopped.spent == "$1.10"
+
+
+async def test_a_guard_that_fails_says_the_budget_is_no_longer_enforced() -> None:
+    said: list[str] = []
+    guard = _guard([], ConnectionError("broker gone"), Limits(Decimal("1.00")))
+    await guard.watch(4242, said.append)
+    assert len(said) == 1 and "no longer enforced" in said[0] and guard.stopped is None
