@@ -4,7 +4,10 @@ Exit statuses follow what Claude Code does with them: 0 goes on silently; 2 bloc
 PreToolUse tool call and shows stderr to the model; any other status is a non-blocking
 error whose stderr the user sees. So a scope over its limit gets 2 with the reason, and a
 hook that fails is never silent: ``--on-error allow`` (the default) exits 1 with one line
-saying what happened, ``--on-error deny`` exits 2 with it.
+saying what happened, ``--on-error deny`` exits 2 with it. ``deny`` applies where the hook
+decides something (PreToolUse, or input it cannot read): after a tool ran (PostToolUse)
+there is nothing left to deny, and on Stop/SubagentStop exit 2 would make Claude keep
+working, so a failure there is always exit 1.
 
 The default is ``allow`` because the hook guards spend, not safety: a worker restarting or
 a broker hiccup should not halt every agent using it; ``run --max-usd --fail-closed`` or
@@ -75,11 +78,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _failed(args: argparse.Namespace, event: str, what: str) -> int:
+    if event in PUBLISHING_EVENTS:
+        print(f"spendstream hook: {event} failed: {what}", file=sys.stderr)
+        return EXIT_NON_BLOCKING
     allow = args.on_error == "allow"
     outcome = "allowed" if allow else "denied"
-    print(
-        f"spendstream hook: {event} failed: {what}; {outcome} (--on-error {args.on_error})", file=sys.stderr
-    )
+    line = f"spendstream hook: {event} failed: {what}; {outcome} (--on-error {args.on_error})"
+    print(line, file=sys.stderr)
     return EXIT_NON_BLOCKING if allow else EXIT_BLOCK
 
 

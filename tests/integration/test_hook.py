@@ -191,3 +191,17 @@ async def test_a_hook_without_broker_spools_says_so_and_a_later_hook_sends(
     published = await read_all(up, expect_at_least=len(lines))
     positions = Counter(header(r, "ss-pos") for r in published)
     assert len(positions) == len(lines) and set(positions.values()) == {1}
+
+
+def test_a_publishing_failure_never_blocks_a_stop(settings: Settings, tmp_path: Path) -> None:
+    """Exit 2 on Stop would make Claude keep working: a failure there is exit 1, even with deny."""
+    transcript = tmp_path / f"{SESSION}.jsonl"
+    transcript.write_bytes(b'{"type":"user"}\n')
+    down = settings.model_copy(update={"state_dir": tmp_path / "state", "broker": "127.0.0.1:9"})
+    done = hook(
+        down.model_copy(update={"producer_timeout_seconds": 1}),
+        event("Stop", transcript, stop_hook_active=False),
+        "--on-error",
+        "deny",
+    )
+    assert done.returncode == 1 and b"Stop failed: broker unreachable" in done.stderr
