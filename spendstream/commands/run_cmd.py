@@ -94,6 +94,16 @@ def _exit_like(returncode: int) -> int:
     return 128 + signum  # signals that do not end a process by default
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from exc
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a non-negative number of seconds: {text!r}")
+    return value
+
+
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "budget",
@@ -104,7 +114,7 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-tokens", type=token_count, default=None, help="token limit (all auth modes)")
     group.add_argument(
         "--grace",
-        type=float,
+        type=_seconds,
         default=DEFAULT_GRACE_S,
         help=f"seconds from SIGTERM to SIGKILL of the command's process group (default {DEFAULT_GRACE_S:g})",
     )
