@@ -240,6 +240,21 @@ class Settings(BaseSettings):
         ge=4096,
         description="SPENDSTREAM_SPOOL_SEGMENT_BYTES: size at which a spool segment file is closed.",
     )
+    worker_url: str | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_WORKER_URL: base URL of a worker's web server, where `hook` reads a "
+            "scope's live totals (GET /totals/<scope>); default http://127.0.0.1:<web_port>."
+        ),
+    )
+    auth_mode: Literal["api_key", "subscription"] | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_AUTH_MODE: how the usage this runner publishes is billed, api_key or "
+            "subscription (a subscription's cost is notional: a dollar limit is advisory). It "
+            "outranks what the CLI reports and the runner's environment (producers/auth.py)."
+        ),
+    )
     producer_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -300,6 +315,11 @@ class Settings(BaseSettings):
     def spool_path(self) -> Path:
         """Folder of the producers' spool (``spool_dir``, else ``<state_dir>/spool``)."""
         return self.spool_dir if self.spool_dir is not None else self.state_dir / "spool"
+
+    @property
+    def worker_base_url(self) -> str:
+        """Where a worker's web server answers (``worker_url``, else this host's ``web_port``)."""
+        return self.worker_url or f"http://127.0.0.1:{self.web_port}"
 
     @property
     def uses_local_broker(self) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from producers.auth import AuthEvidence
 from producers.held import oversize_marker
 from producers.lineage import Scope
 from producers.packing import NO_PACKING, Pack, Packer, PackLimits
@@ -58,6 +59,7 @@ class Origin:
     scope: Scope = field(default_factory=lambda: Scope(None))
     labels: Mapping[str, str] = field(default_factory=dict)
     keep_content: bool = False
+    auth: AuthEvidence | None = None  # sent as ss-auth / ss-auth-from (producers/auth.py)
 
 
 @dataclass
@@ -123,6 +125,8 @@ class Emitter:
                 lineage=self.origin.scope.lineage,
                 session_hint=self.origin.scope.session,
                 labels=self.origin.labels,
+                auth_mode=self.origin.auth.mode if self.origin.auth is not None else None,
+                auth_declared=self.origin.auth is not None and self.origin.auth.declared,
             )
             cached = record_key(context), encode_headers(context)
             if len(self._templates) > 10_000:

@@ -29,6 +29,7 @@ from typing import BinaryIO
 import orjson
 
 from config.settings import Settings
+from producers.auth import AuthEvidence
 from producers.emit import Emitter, Origin, file_stream_id, stdin_stream_id
 from producers.formats import AUTO, detect_file_format, detect_line_format
 from producers.lineage import Scope
@@ -56,6 +57,7 @@ class PublishRequest:
     keep_content: bool = False
     progress: bool = False
     packing: PackLimits | None = None  # None: the settings' pack_max_lines / pack_max_bytes
+    auth: AuthEvidence | None = None  # only what the user declared (producers/auth.py)
 
 
 @dataclass
@@ -189,6 +191,7 @@ async def publish(settings: Settings, request: PublishRequest) -> PublishSummary
         scope=Scope(request.session_hint, request.lineage),
         labels=dict(request.labels or {}),
         keep_content=request.keep_content,
+        auth=request.auth,
     )
     shipper = Shipper(settings)
     await shipper.start()

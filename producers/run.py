@@ -32,9 +32,11 @@ from dataclasses import dataclass, field
 import orjson
 
 from config.settings import Settings
+from producers.auth import AuthEvidence
 from producers.claims import ClaimReader, ClaimWriter, claims_file
 from producers.emit import Emitter, Origin, run_stream_id
 from producers.formats import DOCUMENT_FORMATS, detect_output_format
+from producers.guard import DEFAULT_GRACE_S, Guard, Limits, Verdict, start_guard
 from producers.lineage import ENV_SESSION, Scope
 from producers.passthrough import Delivery, Document, Lines, Passthrough
 from producers.redact import is_known
@@ -54,6 +56,16 @@ class RunRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     keep_content: bool = False
     quiet: bool = False
+    auth: AuthEvidence | None = None
+    limits: Limits = field(default_factory=Limits)
+    grace_s: float = DEFAULT_GRACE_S
+    fail_closed: bool = False
+
+
+@dataclass
+class RunOutcome:
+    returncode: int  # negative: killed by that signal
+    stopped: Verdict | None = None  # the budget verdict that stopped the command, if one did
 
 
 @dataclass
@@ -81,14 +93,22 @@ def _from_terminal() -> bool:
         return False
 
 
-def _install_forwarding(loop: asyncio.AbstractEventLoop, child: subprocess.Popen[bytes]) -> None:
+def _install_forwarding(
+    loop: asyncio.AbstractEventLoop, child: subprocess.Popen[bytes], own_group: bool
+) -> None:
+    """In its own process group (a budget), the command's whole group gets the signals,
+    and a Ctrl-C, which then reaches only us, is forwarded too."""
+
     def forward(signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
+            if own_group:
+                os.killpg(child.pid, signum)
+            else:
+                child.send_signal(signum)
 
     for signum in _FORWARDED:
         loop.add_signal_handler(signum, forward, signum)
-    interactive = _from_terminal()
+    interactive = _from_terminal() and not own_group
     loop.add_signal_handler(signal.SIGINT, lambda: None if interactive else forward(signal.SIGINT))
 
 
@@ -147,7 +167,7 @@ async def _publish(
         if fmt is None:
             return
     stream_id = run_stream_id(settings.runner_id, request.scope.session)
-    origin = Origin(settings.runner_id, request.scope, request.labels, request.keep_content)
+    origin = Origin(settings.runner_id, request.scope, request.labels, request.keep_content, request.auth)
     shipper = Shipper(settings, overflow_ok=True)
     try:
         await shipper.start()
@@ -194,22 +214,41 @@ def _parent_claims(settings: Settings, scope: Scope) -> ClaimWriter | None:
 
 
 def spawn(request: RunRequest) -> subprocess.Popen[bytes]:
+    """The command; with a budget, in a process group of its own so the guard can stop its tree."""
     env = {**os.environ, **request.scope.child_env()}
-    return subprocess.Popen(list(request.argv), stdout=subprocess.PIPE, env=env)
+    group = 0 if request.limits.any else -1
+    return subprocess.Popen(list(request.argv), stdout=subprocess.PIPE, env=env, process_group=group)
 
 
-async def supervise(settings: Settings, request: RunRequest, fmt: str | None) -> int:
-    """Run the command to its end; returns its exit status (negative: killed by that signal)."""
+async def supervise(settings: Settings, request: RunRequest, fmt: str | None) -> RunOutcome:
+    """Run the command to its end. Raises BudgetUnavailable (``fail_closed``) before starting it."""
+    assert request.scope.session is not None
+    guard = None
+    if request.limits.any:
+        guard = await start_guard(
+            settings, request.scope.session, request.limits, request.grace_s, fail_closed=request.fail_closed
+        )
+    try:
+        return await _supervise(settings, request, fmt, guard)
+    finally:
+        if guard is not None:
+            await guard.follower.close()
+
+
+async def _supervise(
+    settings: Settings, request: RunRequest, fmt: str | None, guard: Guard | None
+) -> RunOutcome:
     loop = asyncio.get_running_loop()
     try:
         child = spawn(request)
     except FileNotFoundError:
         print(f"spendstream run: command not found: {request.argv[0]}", file=sys.stderr)
-        return 127
+        return RunOutcome(127)
     except PermissionError:
         print(f"spendstream run: permission denied: {request.argv[0]}", file=sys.stderr)
-        return 126
-    _install_forwarding(loop, child)
+        return RunOutcome(126)
+    _install_forwarding(loop, child, own_group=request.limits.any)
+    watching = loop.create_task(guard.watch(child.pid)) if guard is not None else None
     queue: asyncio.Queue[Delivery | None] = asyncio.Queue()
     assert child.stdout is not None and request.scope.session is not None
 
@@ -229,6 +268,8 @@ async def supervise(settings: Settings, request: RunRequest, fmt: str | None) ->
     seen = OutputSeen()
     publisher = loop.create_task(_publish_quietly(settings, request, fmt, queue, nested, seen))
     returncode = await asyncio.to_thread(child.wait)
+    if watching is not None:
+        await _end_watch(watching, guard)
     await asyncio.to_thread(copier.join, _EOF_GRACE_S)
     queue.put_nowait(None)
     try:
@@ -242,4 +283,14 @@ async def supervise(settings: Settings, request: RunRequest, fmt: str | None) ->
         claims.close()
     if (note := end_of_run_note(request, fmt, seen)) is not None:
         print(note, file=sys.stderr, flush=True)
-    return returncode
+    return RunOutcome(returncode, guard.stopped if guard is not None else None)
+
+
+async def _end_watch(watching: asyncio.Task[None], guard: Guard | None) -> None:
+    """The command ended: a stop under way finishes (its SIGKILL included), else the watch ends."""
+    if guard is not None and guard.stopped is not None:
+        await watching
+        return
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching

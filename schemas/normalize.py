@@ -23,7 +23,7 @@ import orjson
 from schemas import packing
 from schemas.raw import MAX_LINE_BYTES, MAX_PACKED_LINES, decode_headers
 from schemas.sources import PARSERS, BadLine, LineContext, Observation
-from schemas.usage import SchemaError
+from schemas.usage import UNKNOWN_AUTH, AuthMode, SchemaError
 
 # Windows end at start + size + grace: an event time near datetime.max would overflow in
 # the rollup (and stop the worker on every replay). No CLI reports usage this far ahead.
@@ -144,7 +144,7 @@ def _normalize_line(value: bytes, context: LineContext, state: StreamState | Non
         return Outcome(
             "dead", context, reason=reason, new_state=_stream_state(context, parser_state, watermark)
         )
-    observations = [rescope(o, context.session_hint) for o in observations]
+    observations = [settle_auth(rescope(o, context.session_hint), context) for o in observations]
     for observation in observations:
         if watermark is None or observation.event_time > watermark:
             watermark = observation.event_time
@@ -179,3 +179,19 @@ def rescope(observation: Observation, run_scope: str | None) -> Observation:
 
     lineage = tuple(swap(s) for s in observation.lineage if swap(s) != swap(observation.session_id))
     return replace(observation, session_id=swap(observation.session_id), lineage=lineage)
+
+
+def settle_auth(observation: Observation, context: LineContext) -> Observation:
+    """The observation's auth mode by the strongest evidence (schemas/README.md, "Auth mode").
+
+    What the user declared at the producer (``--auth-mode``, ``SPENDSTREAM_AUTH_MODE``), then
+    what the CLI itself reported (the parser's ``auth_mode``), then what the runner's
+    environment suggested, else ``unknown``: every event the worker makes names its mode.
+    """
+    if context.auth_mode is not None and context.auth_declared:
+        mode: AuthMode = context.auth_mode
+    elif observation.auth_mode is not None and observation.auth_mode != UNKNOWN_AUTH:
+        mode = observation.auth_mode
+    else:
+        mode = context.auth_mode or UNKNOWN_AUTH
+    return observation if observation.auth_mode == mode else replace(observation, auth_mode=mode)

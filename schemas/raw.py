@@ -22,6 +22,11 @@ A raw record describes consecutive lines of one stream:
   - ``ss-ts``       producer timestamp, ISO-8601 UTC, used when the line has no time
   - ``ss-lineage``  ancestor scope ids, root first, comma separated (may be empty)
   - ``ss-session``  the scope id the runner assigned to this run, when it did
+  - ``ss-auth``     how the runner's usage is billed: ``api_key`` or ``subscription``
+                    (absent: no evidence); only the mode, never a key or a file's content
+  - ``ss-auth-from`` where ``ss-auth`` came from: ``declared`` (``--auth-mode``,
+                    ``SPENDSTREAM_AUTH_MODE``) or ``environment`` (guessed from the
+                    runner's environment); it ranks the header against what the CLI reports
   - ``ss-label-<k>`` free labels (task id, pipeline ...)
   - ``ss-lines``    number of lines in a packed record (absent: 1), schemas/packing.py
 
@@ -36,6 +41,7 @@ from datetime import UTC, datetime
 
 from schemas import packing
 from schemas.sources.base import BadLine, LineContext
+from schemas.usage import AuthMode
 
 H_FORMAT = "ss-format"
 H_RUNNER = "ss-runner"
@@ -44,6 +50,10 @@ H_POS = "ss-pos"
 H_TS = "ss-ts"
 H_LINEAGE = "ss-lineage"
 H_SESSION = "ss-session"
+H_AUTH = "ss-auth"
+H_AUTH_FROM = "ss-auth-from"
+AUTH_DECLARED, AUTH_ENVIRONMENT = "declared", "environment"
+_WIRE_AUTH_MODES = ("api_key", "subscription")
 H_LINES = packing.H_COUNT
 LABEL_PREFIX = "ss-label-"
 CONTRACT_PREFIX = "ss-"
@@ -81,6 +91,9 @@ def encode_headers(context: LineContext) -> list[tuple[str, bytes]]:
     ]
     if context.session_hint:
         items.append((H_SESSION, context.session_hint))
+    if context.auth_mode in _WIRE_AUTH_MODES:
+        items.append((H_AUTH, context.auth_mode))
+        items.append((H_AUTH_FROM, AUTH_DECLARED if context.auth_declared else AUTH_ENVIRONMENT))
     for name, value in sorted(context.labels.items()):
         items.append((LABEL_PREFIX + name, value))
     return [(name, value.encode("utf-8")) for name, value in items]
@@ -121,6 +134,20 @@ def _header_texts(headers: Iterable[tuple[str, bytes | None]]) -> tuple[dict[str
     return values, labels
 
 
+def _auth(values: dict[str, str]) -> tuple[AuthMode | None, bool]:
+    source = values.get(H_AUTH_FROM) or AUTH_ENVIRONMENT
+    match values.get(H_AUTH) or None:
+        case None:
+            return None, False
+        case "api_key" | "subscription" as mode if source in (AUTH_DECLARED, AUTH_ENVIRONMENT):
+            checked: AuthMode = "api_key" if mode == "api_key" else "subscription"
+            return checked, source == AUTH_DECLARED
+        case "api_key" | "subscription":
+            raise BadLine(f"header {H_AUTH_FROM} is not {AUTH_DECLARED} or {AUTH_ENVIRONMENT}")
+        case _:
+            raise BadLine(f"header {H_AUTH} is not one of {_WIRE_AUTH_MODES}")
+
+
 def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None, *, key: bytes | None) -> LineContext:
     """Validate a raw record's key and headers into the LineContext of its first line.
 
@@ -148,6 +175,7 @@ def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None, *, key: b
         published_at = published_at.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
         raise BadLine(f"header {H_TS} out of range") from exc
+    auth_mode, auth_declared = _auth(values)
     context = LineContext(
         source=values[H_FORMAT],
         runner_id=values[H_RUNNER],
@@ -157,6 +185,8 @@ def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None, *, key: b
         lineage=parse_lineage(values.get(H_LINEAGE, "")),
         session_hint=values.get(H_SESSION) or None,
         labels=labels,
+        auth_mode=auth_mode,
+        auth_declared=auth_declared,
     )
     if key is None:
         raise BadLine("record has no key")

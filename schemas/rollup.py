@@ -32,11 +32,23 @@ class TotalOutOfRange(SchemaError):
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Summed tokens, exact cost and number of usage events."""
+    """Summed tokens, exact cost and number of usage events.
+
+    The cost is also kept apart by auth mode (schemas/README.md, "Auth mode"): the
+    ``advisory`` part is usage under a subscription, whose cost is notional; the rest is
+    ``billable``, and ``unknown_auth_cost_usd`` is the part of it with no evidence of its
+    mode, counted billable so that missing evidence never lifts a budget.
+    """
 
     tokens: TokenCounts = field(default_factory=TokenCounts)
     cost_usd: Decimal = ZERO_USD
     events: int = 0
+    advisory_cost_usd: Decimal = ZERO_USD
+    unknown_auth_cost_usd: Decimal = ZERO_USD
+
+    @property
+    def billable_cost_usd(self) -> Decimal:
+        return self.cost_usd - self.advisory_cost_usd
 
     def plus(self, event: UsageEvent) -> Totals:
         """These totals with one more event; raises TotalOutOfRange past the ranges."""
@@ -47,15 +59,31 @@ class Totals:
         cost = self.cost_usd + event.cost_usd
         if cost > MAX_TOTAL_USD:
             raise TotalOutOfRange(f"a total cost would exceed {MAX_TOTAL_USD} USD")
-        return Totals(tokens, cost, self.events + 1)
+        advisory, unknown = self.advisory_cost_usd, self.unknown_auth_cost_usd
+        if event.auth_mode == "subscription":
+            advisory += event.cost_usd
+        elif event.auth_mode != "api_key":
+            unknown += event.cost_usd
+        return Totals(tokens, cost, self.events + 1, advisory, unknown)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {**self.tokens.as_dict(), "cost_usd": usd_str(self.cost_usd), "events": self.events}
+        return {
+            **self.tokens.as_dict(),
+            "cost_usd": usd_str(self.cost_usd),
+            "billable_cost_usd": usd_str(self.billable_cost_usd),
+            "advisory_cost_usd": usd_str(self.advisory_cost_usd),
+            "unknown_auth_cost_usd": usd_str(self.unknown_auth_cost_usd),
+            "events": self.events,
+        }
 
     @classmethod
     def from_json_dict(cls, raw: Mapping[str, Any]) -> Totals:
         tokens = TokenCounts(**{name: raw.get(name, 0) for name in TOKEN_FIELDS})
-        return cls(tokens, to_usd(raw["cost_usd"]), int(raw["events"]))
+        cost = to_usd(raw["cost_usd"])
+        # Records from before the split: all of their cost was of unknown mode.
+        unknown = to_usd(raw["unknown_auth_cost_usd"]) if "unknown_auth_cost_usd" in raw else cost
+        advisory = to_usd(raw.get("advisory_cost_usd", "0"))
+        return cls(tokens, cost, int(raw["events"]), advisory, unknown)
 
 
 def _time(value: datetime | None) -> str | None:

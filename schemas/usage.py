@@ -27,8 +27,11 @@ SCHEMA_VERSION = 1
 
 CostSource = Literal["reported", "computed", "unpriced"]
 COST_SOURCES: tuple[str, ...] = ("reported", "computed", "unpriced")
-AuthMode = Literal["api_key", "subscription"]
-AUTH_MODES: tuple[str, ...] = ("api_key", "subscription")
+# How the usage was billed (schemas/README.md, "Auth mode"). ``unknown``: no evidence; the
+# worker sets it on every event it makes (``None`` is only read in records from before).
+AuthMode = Literal["api_key", "subscription", "unknown"]
+AUTH_MODES: tuple[str, ...] = ("api_key", "subscription", "unknown")
+UNKNOWN_AUTH: AuthMode = "unknown"
 
 _MAX_ID_LEN = 512
 # The range of every token field of a usage record and of a total (schemas/README.md, "Ranges").

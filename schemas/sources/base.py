@@ -59,6 +59,11 @@ class LineContext:
     lineage: tuple[str, ...] = ()
     session_hint: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # How the runner says this stream is billed (``ss-auth``); ``auth_declared``: stated by
+    # the user (--auth-mode, SPENDSTREAM_AUTH_MODE) rather than guessed from the runner's
+    # environment, which decides whether it outranks what the CLI itself reports.
+    auth_mode: AuthMode | None = None
+    auth_declared: bool = False
     # The highest event time seen in this stream up to and including this line; set by
     # the worker (schemas/normalize.py), used to tell late events for windows.
     stream_watermark: datetime | None = None

@@ -21,10 +21,16 @@ Quirks (observed in ../shared/fixtures/real/claude-stream-json/ and public captu
 - ``system``, ``user``, ``stream_event`` (partial messages, whose usage repeats the
   assistant lines') and other lines are valid and carry no usage.
 - Lines have no timestamp on most builds: the producer's time is used when absent.
+- Auth: the ``system``/``init`` line's ``apiKeySource`` names where the key came from
+  (``ANTHROPIC_API_KEY``, ``apiKeyHelper``, ``user``/``project``/``org``: a key, so
+  ``api_key``) or ``none`` (no key: the claude.ai login, so ``subscription``, unless the
+  model id is a Bedrock/Vertex one, billed by the cloud account: ``api_key``). Only the
+  mode is kept, in the parser state ``{"auth": mode}``, for the stream's later lines.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from schemas.sources.anthropic_usage import result_cost, result_totals, usage_tokens
@@ -40,8 +46,10 @@ from schemas.sources.base import (
     scope_lineage,
     text_field,
 )
+from schemas.usage import AuthMode
 
 FORMAT = "claude-stream-json"
+_CLOUD_MODEL_PREFIXES = ("arn:aws:bedrock", "us.anthropic.", "eu.anthropic.", "apac.anthropic.", "anthropic.")
 SYNTHETIC_MODEL = "<synthetic>"
 
 
@@ -99,15 +107,35 @@ def _result(obj: dict[str, Any], context: LineContext, session_id: str) -> list[
     ]
 
 
+def init_auth(obj: dict[str, Any]) -> AuthMode | None:
+    """The auth mode an init line reports (``apiKeySource``), None when it reports none."""
+    source = obj.get("apiKeySource")
+    if not isinstance(source, str) or not source:
+        return None
+    if source != "none":
+        return "api_key"
+    model = obj.get("model")
+    if isinstance(model, str) and (model.startswith(_CLOUD_MODEL_PREFIXES) or "@" in model):
+        return "api_key"  # Bedrock/Vertex: no Anthropic key, billed by the cloud account
+    return "subscription"
+
+
 def parse(line: bytes, context: LineContext, state: Any) -> ParseResult:
     obj = load_json_object(line)
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise BadLine("a stream-json line has a string 'type'")
+    # Only the known shape of state is kept: the worker's state store is not trusted either.
+    auth = state.get("auth") if isinstance(state, dict) else None
+    state = {"auth": auth} if auth in ("api_key", "subscription") else None
+    if kind == "system" and obj.get("subtype") == "init":
+        reported = init_auth(obj)
+        return [], ({"auth": reported} if reported is not None else state)
     if kind not in ("assistant", "result"):
-        return [], None
+        return [], state
     session_id = text_field(obj, "session_id", required=True)
     assert session_id is not None
-    if kind == "assistant":
-        return _assistant(obj, context, session_id), None
-    return _result(obj, context, session_id), None
+    found = _assistant(obj, context, session_id) if kind == "assistant" else _result(obj, context, session_id)
+    if auth in ("api_key", "subscription"):
+        found = [replace(o, auth_mode=auth) for o in found]
+    return found, state

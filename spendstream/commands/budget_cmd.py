@@ -14,13 +14,23 @@ from spendstream.budget import watch_budget
 EXIT_EXCEEDED = 3
 
 
-def _usd(text: str) -> Decimal:
+def usd_amount(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation as exc:
         raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from exc
     if not value.is_finite() or value < 0:
         raise argparse.ArgumentTypeError(f"not a non-negative amount: {text!r}")
+    return value
+
+
+def token_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a token count: {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a non-negative token count: {text!r}")
     return value
 
 
@@ -36,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("scope", help="scope id (session id, or <session>/agent-<id> for a subagent)")
-    parser.add_argument("--max-usd", type=_usd, required=True, help="limit in US dollars, e.g. 2.50")
+    parser.add_argument("--max-usd", type=usd_amount, required=True, help="limit in US dollars, e.g. 2.50")
     parser.add_argument(
         "--for",
         dest="follow_seconds",

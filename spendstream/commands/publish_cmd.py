@@ -14,6 +14,7 @@ import re
 import sys
 
 from config.settings import Settings
+from producers.auth import declared_auth
 from producers.formats import AUTO
 from producers.lineage import LineageError, current_scope
 from producers.packing import PackLimits
@@ -55,6 +56,16 @@ def add_producer_options(parser: argparse.ArgumentParser, *, format_help: str) -
         default=[],
         metavar="K=V",
         help="free label, sent as header ss-label-K (repeatable)",
+    )
+    parser.add_argument(
+        "--auth-mode",
+        choices=("api_key", "subscription"),
+        default=None,
+        help=(
+            "how this usage is billed (default: $SPENDSTREAM_AUTH_MODE, else what the CLI reports, "
+            "else for run/watch/hook the environment: an API key or Bedrock/Vertex variable means "
+            "api_key, only a Claude credentials file means subscription); only the mode is sent"
+        ),
     )
     parser.add_argument(
         "--keep-content",
@@ -154,6 +165,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         keep_content=args.keep_content,
         progress=not args.no_progress,
         packing=packing,
+        auth=declared_auth(args.auth_mode or settings.auth_mode),
     )
     try:
         asyncio.run(publish(settings, request))

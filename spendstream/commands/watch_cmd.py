@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from config.settings import Settings
+from producers.auth import runner_auth
 from producers.emit import Emitter, Origin
 from producers.formats import AUTO, default_watch_roots
 from producers.lineage import LineageError, Scope, current_scope
@@ -95,7 +96,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     roots = _roots(args)
     origin = Origin(
-        settings.runner_id, Scope(scope.session, scope.lineage), dict(args.label), args.keep_content
+        settings.runner_id,
+        Scope(scope.session, scope.lineage),
+        dict(args.label),
+        args.keep_content,
+        runner_auth(args.auth_mode or settings.auth_mode, os.environ),
     )
     print(f"spendstream watch: watching {', '.join(str(root.path) for root in roots)}", file=sys.stderr)
     try:
