@@ -1,4 +1,4 @@
-"""``spendstream report daily|monthly|session|model|tree``: cost and tokens from the lake."""
+"""``spendstream report daily|monthly|session|model|tree|messages``: cost and tokens from the lake."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import duckdb
 import orjson
 
 from config.settings import Settings
-from sinks.reports import REPORT_KINDS, Report, build_report
+from sinks.reports import REPORT_KINDS, SESSION_KINDS, Report, build_report
 from spendstream.table import render_table, to_jsonable
 
 _COUNT_COLUMNS = (
@@ -25,6 +25,13 @@ _COUNT_COLUMNS = (
     ("write_overhead", "cache_write_overhead"),
     ("cost_usd", "cost_usd"),
 )
+# The cost split, shown as columns by the per-response report (every kind has it in JSON).
+_SPLIT_COLUMNS = (
+    ("input_cost", "input_cost_usd"),
+    ("output_cost", "output_cost_usd"),
+    ("cache_read_cost", "cache_read_cost_usd"),
+    ("cache_write_cost", "cache_write_cost_usd"),
+)
 
 
 def iso_date(text: str) -> str:
@@ -37,17 +44,24 @@ def iso_date(text: str) -> str:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="cost and token reports from the Parquet lake (daily, monthly, session, model, tree)",
+        help="cost and token reports from the Parquet lake (daily, monthly, session, model, tree, messages)",
         description=(
-            "Exact cost and tokens by type from the lake under SPENDSTREAM_DATA_DIR, with cache hit "
-            "ratio (cache_read / prompt tokens) and cache-write overhead (cache writes / prompt tokens), "
-            "where prompt tokens = input + cache_read + cache writes. `tree` gives subtree totals: a "
-            "root's row includes all its descendants. Dates are UTC event dates."
+            "Exact cost and tokens by type from the lake under SPENDSTREAM_DATA_DIR, the cost split "
+            "(input, output, cache read, cache write: 5-minute and 1-hour apart in JSON; the parts "
+            "sum exactly to the cost), cache hit ratio (cache_read / (input + cache_read)) and "
+            "cache-write overhead (cache-write cost / cost). `tree` gives subtree totals: a root's "
+            "row includes all its descendants. `messages` gives one row per API response "
+            "(session, message id, request id). Dates are UTC event dates."
         ),
     )
     parser.add_argument("kind", choices=REPORT_KINDS)
     parser.add_argument("--since", type=iso_date, default=None, help="first date, YYYY-MM-DD (inclusive)")
     parser.add_argument("--until", type=iso_date, default=None, help="last date, YYYY-MM-DD (inclusive)")
+    parser.add_argument(
+        "--session",
+        default=None,
+        help="messages only: the responses of this session (scope) and of its subagents",
+    )
     parser.add_argument("--json", action="store_true", help="JSON for machines (exact decimals as strings)")
     parser.set_defaults(handler=run)
 
@@ -68,14 +82,15 @@ def _key_cells(report: Report, keys: dict[str, Any]) -> list[Any]:
 
 def render_report(report: Report) -> str:
     """The report as a readable table with a TOTAL line."""
-    columns = [*report.key_columns, *(label for label, _ in _COUNT_COLUMNS)]
+    shown = (*_COUNT_COLUMNS, *_SPLIT_COLUMNS) if report.kind == "messages" else _COUNT_COLUMNS
+    columns = [*report.key_columns, *(label for label, _ in shown)]
     rows = []
     for row in report.rows:
         values = row.totals.as_dict()
-        rows.append([*_key_cells(report, row.keys), *(values[name] for _, name in _COUNT_COLUMNS)])
+        rows.append([*_key_cells(report, row.keys), *(values[name] for _, name in shown)])
     totals = report.totals.as_dict()
     blanks: list[Any] = [None] * (len(report.key_columns) - 1)
-    rows.append(["TOTAL", *blanks, *(totals[name] for _, name in _COUNT_COLUMNS)])
+    rows.append(["TOTAL", *blanks, *(totals[name] for _, name in shown)])
     footer = report.unpriced.footer()
     return render_table(columns, rows) + (f"{footer}\n" if footer else "")
 
@@ -84,8 +99,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.since and args.until and args.since > args.until:
         print("spendstream report: --since is after --until", file=sys.stderr)
         return 2
+    if args.session is not None and args.kind not in SESSION_KINDS:
+        print(f"spendstream report: --session is for {', '.join(sorted(SESSION_KINDS))}", file=sys.stderr)
+        return 2
     try:
-        report = build_report(settings.data_dir, args.kind, since=args.since, until=args.until)
+        report = build_report(
+            settings.data_dir, args.kind, since=args.since, until=args.until, session=args.session
+        )
     except duckdb.Error as exc:
         print(f"spendstream report: {exc}", file=sys.stderr)
         return 1
