@@ -26,17 +26,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from schemas.money import USD_PLACES, ZERO_USD, to_usd
+from schemas.money import USD_PLACES, ZERO_USD
 from schemas.pricing import ModelPrice
 from schemas.usage import CostSplit, TokenCounts
 
 
 def _picos(amount: Decimal) -> int:
-    return int(to_usd(amount).scaleb(USD_PLACES))
+    """An amount of at most 12 places (every cost and price part is) as picodollars."""
+    scaled = amount.scaleb(USD_PLACES)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than {USD_PLACES} decimal places")
+    return int(scaled)
 
 
 def _usd(picos: int) -> Decimal:
-    return to_usd(Decimal(picos).scaleb(-USD_PLACES))
+    return Decimal(picos).scaleb(-USD_PLACES)  # exponent -12: already money's quantum
 
 
 def share_exactly(amount: Decimal, weights: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
