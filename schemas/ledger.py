@@ -30,6 +30,10 @@ can live under its own key in a table (:func:`identity_key`, :func:`group_key`):
 Identities are global, not per stream: two streams reporting the same identity must
 reach the same state (route by identity) for their duplicates to be dropped.
 
+Cost split (schemas/attribution.py): every event's ``cost_usd`` is split by what it
+bought, at the price in force at its event time; the parts sum to it exactly. Events name
+the response the observation does (``message_id``, ``request_id``) when the source does.
+
 Event ids: ``event_id_for(identity, state before, state after, group before)``: the
 same transition always yields the same id, so replaying an input sequence from the same
 state yields identical events, and different deltas never share an id.
@@ -44,10 +48,19 @@ from typing import Any
 
 import orjson
 
+from schemas.attribution import split_cost
 from schemas.money import ZERO_USD, to_usd, usd_str
 from schemas.pricing import CostMode, PriceTable, default_price_table
 from schemas.sources.base import BadLine, LineContext, Observation
-from schemas.usage import TOKEN_FIELDS, CostSource, SchemaError, TokenCounts, UsageEvent, event_id_for
+from schemas.usage import (
+    TOKEN_FIELDS,
+    CostSource,
+    CostSplit,
+    SchemaError,
+    TokenCounts,
+    UsageEvent,
+    event_id_for,
+)
 
 STATE_VERSION = 1
 
@@ -199,8 +212,10 @@ def event_for(
     tokens: TokenCounts,
     cost_usd: Decimal,
     cost_source: CostSource,
+    cost_split: CostSplit | None = None,
 ) -> UsageEvent:
-    """A UsageEvent of ``tokens``/``cost_usd`` for ``obs``'s scope, with the context's labels."""
+    """A UsageEvent of ``tokens``/``cost_usd`` (split as ``cost_split`` says; None: all of
+    it input) for ``obs``'s scope and response, with the context's labels."""
     return UsageEvent(
         event_id=event_id,
         source=obs.source or context.source,
@@ -216,6 +231,9 @@ def event_for(
         auth_mode=obs.auth_mode,
         labels=context.labels,
         source_watermark=context.stream_watermark,
+        message_id=obs.message_id,
+        request_id=obs.request_id,
+        cost_split=cost_split or CostSplit(input=cost_usd),
     )
 
 
@@ -262,7 +280,10 @@ def apply(
         return LedgerStep(None, after, group_state)
     group_print = "" if group_before is None else group_before.to_json().decode()
     event_id = event_id_for(dedup_key(obs), before.to_json().decode(), after.to_json().decode(), group_print)
-    event = event_for(obs, context, event_id=event_id, tokens=grown, cost_usd=cost, cost_source=source)
+    split = split_cost(grown, cost, prices.lookup(obs.model, obs.event_time))
+    event = event_for(
+        obs, context, event_id=event_id, tokens=grown, cost_usd=cost, cost_source=source, cost_split=split
+    )
     return LedgerStep(event, after, group_state)
 
 

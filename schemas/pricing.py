@@ -45,7 +45,7 @@ from typing import Any, Literal
 import orjson
 
 from schemas.money import to_usd
-from schemas.usage import TokenCounts
+from schemas.usage import CostSplit, TokenCounts
 
 CostMode = Literal["reported", "computed", "reported-only"]
 COST_MODES: tuple[str, ...] = ("reported", "computed", "reported-only")
@@ -90,6 +90,18 @@ class ModelPrice:
         )
         searches = tokens.web_search_requests * self.web_search_per_1k / _PER_THOUSAND
         return to_usd(per_million / _PER_MILLION + searches)
+
+    def cost_split(self, tokens: TokenCounts) -> CostSplit:
+        """:meth:`cost` by token type, each part exact, so they sum to it exactly; web
+        searches (a fee per request, no token type) are part of input."""
+        searches = tokens.web_search_requests * self.web_search_per_1k / _PER_THOUSAND
+        return CostSplit(
+            input=to_usd(tokens.input_tokens * self.input / _PER_MILLION + searches),
+            output=to_usd(tokens.output_tokens * self.output / _PER_MILLION),
+            cache_read=to_usd(tokens.cache_read_tokens * self.cache_read / _PER_MILLION),
+            cache_write_5m=to_usd(tokens.cache_write_5m_tokens * self.cache_write_5m / _PER_MILLION),
+            cache_write_1h=to_usd(tokens.cache_write_1h_tokens * self.cache_write_1h / _PER_MILLION),
+        )
 
 
 _PRICE_FIELDS = tuple(f.name for f in fields(ModelPrice))

@@ -6,6 +6,10 @@ Tokens carry ONE meaning across sources:
   that the source reports as reasoning);
 - cache writes that the source does not attribute to a TTL count as 5-minute writes.
 
+An event may name the API response it is a delta of (``message_id``, ``request_id``: ids
+the source gives, documented per source in schemas/sources/README.md) and split its cost
+by what was bought (:class:`CostSplit`, the rule in schemas/attribution.py).
+
 No prompt, code, tool output or model text is ever a field of this record.
 """
 
@@ -103,6 +107,68 @@ class TokenCounts:
 TOKEN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TokenCounts))
 
 
+# The parts of a CostSplit, as JSON, lake and report fields name them.
+COST_PART_FIELDS: tuple[str, ...] = (
+    "input_cost_usd",
+    "output_cost_usd",
+    "cache_read_cost_usd",
+    "cache_write_5m_cost_usd",
+    "cache_write_1h_cost_usd",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CostSplit:
+    """A cost in parts by what it bought; ``input`` includes web-search fees (a charge per
+    request, no token type). Exact amounts of at most 12 places; how a cost is split is
+    schemas/attribution.py's rule."""
+
+    input: Decimal = ZERO_USD
+    output: Decimal = ZERO_USD
+    cache_read: Decimal = ZERO_USD
+    cache_write_5m: Decimal = ZERO_USD
+    cache_write_1h: Decimal = ZERO_USD
+
+    def __post_init__(self) -> None:
+        for name, amount in zip(COST_PART_FIELDS, self.parts(), strict=True):
+            try:
+                if not isinstance(amount, Decimal) or to_usd(amount) != amount:
+                    raise SchemaError(f"{name} has more than 12 decimal places")
+            except MoneyError as exc:
+                raise SchemaError(f"{name}: {exc}") from exc
+
+    def parts(self) -> tuple[Decimal, ...]:
+        """The amounts in the order of COST_PART_FIELDS."""
+        return (self.input, self.output, self.cache_read, self.cache_write_5m, self.cache_write_1h)
+
+    @property
+    def cache_write(self) -> Decimal:
+        return self.cache_write_5m + self.cache_write_1h
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.parts(), ZERO_USD)
+
+    def as_json_dict(self) -> dict[str, str]:
+        return {name: usd_str(amount) for name, amount in zip(COST_PART_FIELDS, self.parts(), strict=True)}
+
+    @classmethod
+    def from_json_dict(cls, raw: Mapping[str, Any]) -> CostSplit | None:
+        """The split of a JSON event; None when it has none (written before splits existed)."""
+        present = [raw.get(name) is not None for name in COST_PART_FIELDS]
+        if not any(present):
+            return None
+        if not all(present):
+            raise SchemaError(f"a cost split has all of {', '.join(COST_PART_FIELDS)} or none")
+        for name in COST_PART_FIELDS:
+            if not isinstance(raw[name], str):
+                raise SchemaError(f"{name} must be a decimal string")
+        try:
+            return cls(*(to_usd(raw[name]) for name in COST_PART_FIELDS))
+        except MoneyError as exc:
+            raise SchemaError(f"cost split: {exc}") from exc
+
+
 def event_id_for(*parts: str) -> str:
     """Deterministic event id: the same identity parts always give the same id."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
@@ -129,6 +195,11 @@ class UsageEvent:
     # Highest event time of the source stream when this usage was reported: windows judge
     # lateness by it, because the source stream is in order and the usage topic is not.
     source_watermark: datetime | None = None
+    # The API response this usage is a delta of, when the source names it (ids only).
+    message_id: str | None = None
+    request_id: str | None = None
+    # ``cost_usd`` by what it bought; None only for events written before splits existed.
+    cost_split: CostSplit | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -140,8 +211,9 @@ class UsageEvent:
             raise SchemaError("lineage must not contain the scope itself")
         if self.agent_id is not None:
             _check_id("agent_id", self.agent_id)
-        if self.model is not None:
-            _check_id("model", self.model)
+        for name in ("model", "message_id", "request_id"):
+            if getattr(self, name) is not None:
+                _check_id(name, getattr(self, name))
         if self.event_time.tzinfo is None:
             raise SchemaError("event_time must be timezone-aware")
         if self.source_watermark is not None and self.source_watermark.tzinfo is None:
@@ -157,6 +229,8 @@ class UsageEvent:
             raise SchemaError(f"cost_usd: {exc}") from exc
         if self.cost_source == "unpriced" and self.cost_usd != ZERO_USD:
             raise SchemaError("an unpriced event has no cost")
+        if self.cost_split is not None and self.cost_split.total != self.cost_usd:
+            raise SchemaError("the cost split does not sum to cost_usd")
         if self.schema_version != SCHEMA_VERSION:
             raise SchemaError(f"unsupported schema_version {self.schema_version}")
 
@@ -194,6 +268,11 @@ class UsageEvent:
                 None
                 if self.source_watermark is None
                 else self.source_watermark.astimezone(UTC).isoformat(timespec="microseconds")
+            ),
+            "message_id": self.message_id,
+            "request_id": self.request_id,
+            **(
+                dict.fromkeys(COST_PART_FIELDS) if self.cost_split is None else self.cost_split.as_json_dict()
             ),
         }
 
@@ -239,6 +318,9 @@ class UsageEvent:
                 source_watermark=(
                     datetime.fromisoformat(raw["source_watermark"]) if raw.get("source_watermark") else None
                 ),
+                message_id=raw.get("message_id"),
+                request_id=raw.get("request_id"),
+                cost_split=CostSplit.from_json_dict(raw),
             )
         except KeyError as exc:
             raise SchemaError(f"missing field {exc.args[0]}") from exc

@@ -12,7 +12,10 @@ them when the connection is made. ``where`` (label key -> value) keeps only the 
 labelled so, in ``usage`` and so in every view built on it. Schema evolution: files are
 read with ``union_by_name``; every column of today's schema is projected with its type
 (NULL, or 0 for token counts, where older files lack it), and extra columns from newer files
-pass through.
+pass through. So rows written before the response ids and the cost split existed have them
+NULL; totals sum the split over the rows that have one and name the cost of the others
+``unsplit_cost_usd``, so ``input + output + cache_read + cache_write_5m + cache_write_1h +
+unsplit`` is exactly ``cost_usd`` for every group.
 
 The views are built over any relation with the usage schema: ``sinks/memory_lake.py`` puts
 local files' events in a DuckDB table and gets the same views, so the same report SQL.
@@ -29,7 +32,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from schemas.usage import TOKEN_FIELDS
+from schemas.usage import COST_PART_FIELDS, TOKEN_FIELDS
 from sinks.deadletter import DEADLETTER_DATASET, DEADLETTER_SCHEMA
 from sinks.lake import USAGE_DATASET, USAGE_SCHEMA
 from sinks.layout import live_files
@@ -44,8 +47,21 @@ _DUCK_TYPES = {
     "map<string, string>": "MAP(VARCHAR, VARCHAR)",
 }
 
+# The cost split's sums, in the order of COST_SPLIT_COLUMNS (see the module doc).
+COST_SPLIT_COLUMNS: tuple[str, ...] = (*COST_PART_FIELDS, "unsplit_cost_usd")
+COST_SPLIT_SUMS = ", ".join(
+    [
+        *[f"sum({name}) AS {name}" for name in COST_PART_FIELDS],
+        f"sum(cost_usd) FILTER (WHERE {COST_PART_FIELDS[0]} IS NULL) AS unsplit_cost_usd",
+    ]
+)
 _TOTALS = ",\n".join(
-    ["count(*) AS events", *[f"sum({name}) AS {name}" for name in TOKEN_FIELDS], "sum(cost_usd) AS cost_usd"]
+    [
+        "count(*) AS events",
+        *[f"sum({name}) AS {name}" for name in TOKEN_FIELDS],
+        "sum(cost_usd) AS cost_usd",
+        COST_SPLIT_SUMS,
+    ]
 )
 # How a group's cost was obtained: the distinct cost_source values of its events.
 COST_SOURCES = "list_sort(list(DISTINCT cost_source) FILTER (WHERE cost_source IS NOT NULL)) AS cost_sources"

@@ -3,6 +3,10 @@
 Layout, naming and why files never overlap are in ``sinks/layout.py``; this module only says what a
 usage file holds: one row per usage event (a delta) with its Kafka position, costs as
 ``DECIMAL(38, 12)`` (exact, never float), times as UTC microsecond timestamps.
+
+Columns added later are NULL in files written before them (``sinks/catalog.py`` reads by
+name): ``message_id``/``request_id`` (the API response) and the cost split
+``*_cost_usd`` (all five NULL for an event without a split, else summing to ``cost_usd``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from schemas.money import USD_PLACES
-from schemas.usage import TOKEN_FIELDS, SchemaError, UsageEvent
+from schemas.usage import COST_PART_FIELDS, TOKEN_FIELDS, SchemaError, UsageEvent
 from sinks.dataset import BadRecord, Dataset, KafkaRecord, write_batch
 from sinks.layout import file_name
 
@@ -43,9 +47,12 @@ USAGE_SCHEMA = pa.schema(
         ("root_id", pa.string()),
         ("agent_id", pa.string()),
         ("model", pa.string()),
+        ("message_id", pa.string()),
+        ("request_id", pa.string()),
         ("event_time", pa.timestamp("us", tz="UTC")),
         *[(name, pa.int64()) for name in TOKEN_FIELDS],
         ("cost_usd", COST_TYPE),
+        *[(name, COST_TYPE) for name in COST_PART_FIELDS],
         ("cost_source", pa.string()),
         ("auth_mode", pa.string()),
         ("labels", pa.map_(pa.string(), pa.string())),
@@ -68,12 +75,16 @@ def usage_table(partition: int, records: Sequence[tuple[int, UsageEvent]]) -> pa
         "root_id": [e.root_id for e in events],
         "agent_id": [e.agent_id for e in events],
         "model": [e.model for e in events],
+        "message_id": [e.message_id for e in events],
+        "request_id": [e.request_id for e in events],
         # pyarrow turns aware datetimes into UTC instants.
         "event_time": [e.event_time for e in events],
     }
     for name in TOKEN_FIELDS:
         columns[name] = [getattr(e.tokens, name) for e in events]
     columns["cost_usd"] = [e.cost_usd for e in events]
+    for index, name in enumerate(COST_PART_FIELDS):
+        columns[name] = [None if e.cost_split is None else e.cost_split.parts()[index] for e in events]
     columns["cost_source"] = [e.cost_source for e in events]
     columns["auth_mode"] = [e.auth_mode for e in events]
     columns["labels"] = [list(e.labels.items()) for e in events]

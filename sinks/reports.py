@@ -1,15 +1,27 @@
-"""Reports over the lake: daily, monthly, per session, per model, per agent tree, per label.
+"""Reports over the lake: daily, monthly, per session, per model, per agent tree, per label,
+and per API response (``messages``).
 
 SQL does the grouping (exact: integer token sums, ``DECIMAL(38, 12)`` cost sums); ratios
-are computed here from those exact integers with ``Decimal`` and rounded for display only:
+are computed here from those exact sums with ``Decimal`` and rounded for display only:
 
-- ``cache_hit_ratio`` = cache_read / (input + cache_read + cache writes): the share of
-  prompt tokens served from cache;
-- ``cache_write_overhead`` = cache writes / (input + cache_read + cache writes): the share
-  of prompt tokens spent writing cache (billed above the input price; what a cold run pays).
+- ``cache_hit_ratio`` = cache_read / (input + cache_read), as seed 003 defines it: the
+  share of the uncached-or-read input served from cache (cache writes are not in it);
+  ``None`` when both are 0;
+- ``cache_write_overhead`` = cache-write cost / cost: the share of the spend that paid for
+  writing cache (above the input price; what a cold run pays); ``None`` when the cost is
+  0, or when some of it has no split (``unsplit_cost_usd``, rows written before the split).
 
-Both are ``None`` when no prompt tokens were used. Rows from ``tree`` are subtree totals
-(a root includes its descendants), so the tree report's grand total sums roots only.
+Every row carries the cost split (schemas/attribution.py): ``input_cost_usd``,
+``output_cost_usd``, ``cache_read_cost_usd``, ``cache_write_cost_usd`` (=
+``cache_write_5m_cost_usd`` + ``cache_write_1h_cost_usd``), which with ``unsplit_cost_usd``
+sum exactly to ``cost_usd``. Rows from ``tree`` are subtree totals (a root includes its
+descendants), so the tree report's grand total sums roots only.
+
+``messages`` is one row per API response: the events of one ``(session_id, message_id,
+request_id)`` merged (a response's deltas). Usage whose source names no response (Codex,
+Gemini, claude-json results, a stream-json result's excess over its messages) is one row
+per session with null ids. ``session`` keeps the responses of that scope and of its
+subagents (the scope in their lineage).
 
 Never silently zero: every row names how its cost was obtained (``cost_sources``:
 reported, computed, unpriced), and a report counts its unpriced events per model
@@ -33,18 +45,23 @@ from typing import Any, Literal
 from schemas.money import ZERO_USD
 from schemas.unpriced import UnpricedTally
 from schemas.usage import TOKEN_FIELDS
-from sinks.catalog import COST_SOURCES, Catalog, LakeCatalog
+from sinks.catalog import COST_SOURCES, COST_SPLIT_COLUMNS, COST_SPLIT_SUMS, Catalog, LakeCatalog
 
-ReportKind = Literal["daily", "monthly", "session", "model", "tree", "label"]
-REPORT_KINDS: tuple[str, ...] = ("daily", "monthly", "session", "model", "tree", "label")
+ReportKind = Literal["daily", "monthly", "session", "model", "tree", "label", "messages"]
+REPORT_KINDS: tuple[str, ...] = ("daily", "monthly", "session", "model", "tree", "label", "messages")
 # Kinds that group by a label: they take the label's key as a parameter.
 LABEL_KINDS: frozenset[str] = frozenset({"label"})
 RATIO_PLACES = Decimal("0.0001")
 
 _SUMS = ", ".join(
-    ["count(*) AS events", *[f"sum({n}) AS {n}" for n in TOKEN_FIELDS], "sum(cost_usd) AS cost_usd"]
+    [
+        "count(*) AS events",
+        *[f"sum({n}) AS {n}" for n in TOKEN_FIELDS],
+        "sum(cost_usd) AS cost_usd",
+        COST_SPLIT_SUMS,
+    ]
 )
-_TOTAL_COLUMNS = ", ".join(["events", *TOKEN_FIELDS, "cost_usd"])
+_TOTAL_COLUMNS = ", ".join(["events", *TOKEN_FIELDS, "cost_usd", *COST_SPLIT_COLUMNS])
 
 # Per kind: the key columns and the SQL giving (keys..., events, tokens..., cost_usd).
 _SQL: dict[str, tuple[tuple[str, ...], str]] = {  # constant SQL: S608 does not apply
@@ -78,11 +95,22 @@ _SQL: dict[str, tuple[tuple[str, ...], str]] = {  # constant SQL: S608 does not 
         f"{COST_SOURCES}, {_SUMS} FROM usage GROUP BY label "
         "ORDER BY sum(cost_usd) DESC, label NULLS LAST",
     ),
+    "messages": (
+        ("session_id", "message_id", "request_id", "root_id", "models", "first_event", "cost_sources"),
+        "SELECT session_id, message_id, request_id, any_value(root_id) AS root_id, "  # noqa: S608
+        "coalesce(list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)), []) AS models, "
+        f"min(event_time) AS first_event, {COST_SOURCES}, {_SUMS} FROM usage "
+        "WHERE CAST($1 AS VARCHAR) IS NULL OR session_id = $1 OR list_contains(lineage, $1) "
+        "GROUP BY session_id, message_id, request_id "
+        "ORDER BY first_event, session_id, message_id NULLS LAST, request_id NULLS LAST",
+    ),
 }
+# Kinds that take a session (``$1``, None for all).
+SESSION_KINDS: frozenset[str] = frozenset({"messages"})
 _UNPRICED_SQL = "SELECT model, count(*) FROM usage WHERE cost_source = 'unpriced' GROUP BY model"
 
 
-def ratio(part: int, whole: int) -> Decimal | None:
+def ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
     """``part / whole`` rounded half-even to 4 places; None when ``whole`` is 0."""
     if whole == 0:
         return None
@@ -102,6 +130,17 @@ class Totals:
     cache_write_1h_tokens: int = 0
     web_search_requests: int = 0
     cost_usd: Decimal = ZERO_USD
+    input_cost_usd: Decimal = ZERO_USD
+    output_cost_usd: Decimal = ZERO_USD
+    cache_read_cost_usd: Decimal = ZERO_USD
+    cache_write_5m_cost_usd: Decimal = ZERO_USD
+    cache_write_1h_cost_usd: Decimal = ZERO_USD
+    # The cost of events written before the split existed (the parts do not cover it).
+    unsplit_cost_usd: Decimal = ZERO_USD
+
+    @property
+    def cache_write_cost_usd(self) -> Decimal:
+        return self.cache_write_5m_cost_usd + self.cache_write_1h_cost_usd
 
     @property
     def cache_write_tokens(self) -> int:
@@ -117,11 +156,13 @@ class Totals:
 
     @property
     def cache_hit_ratio(self) -> Decimal | None:
-        return ratio(self.cache_read_tokens, self.prompt_tokens)
+        return ratio(self.cache_read_tokens, self.input_tokens + self.cache_read_tokens)
 
     @property
     def cache_write_overhead(self) -> Decimal | None:
-        return ratio(self.cache_write_tokens, self.prompt_tokens)
+        if self.unsplit_cost_usd:
+            return None
+        return ratio(self.cache_write_cost_usd, self.cost_usd)
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -130,6 +171,7 @@ class Totals:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(
             cache_write_tokens=self.cache_write_tokens,
+            cache_write_cost_usd=self.cache_write_cost_usd,
             total_tokens=self.total_tokens,
             cache_hit_ratio=self.cache_hit_ratio,
             cache_write_overhead=self.cache_write_overhead,
@@ -138,10 +180,15 @@ class Totals:
 
     @classmethod
     def from_values(cls, values: tuple[Any, ...]) -> Totals:
-        """From SQL values in the order ``events, <TOKEN_FIELDS>, cost_usd``."""
-        events, *counts, cost = values
-        tokens = {name: int(value or 0) for name, value in zip(TOKEN_FIELDS, counts, strict=True)}
-        return cls(events=int(events or 0), cost_usd=cost if cost is not None else ZERO_USD, **tokens)
+        """From SQL values in the order ``events, <TOKEN_FIELDS>, cost_usd, <COST_SPLIT_COLUMNS>``."""
+        counted = ("events", *TOKEN_FIELDS)
+        amounts = ("cost_usd", *COST_SPLIT_COLUMNS)
+        named: dict[str, Any] = {
+            name: int(value or 0) for name, value in zip(counted, values[: len(counted)], strict=True)
+        }
+        for name, value in zip(amounts, values[len(counted) :], strict=True):
+            named[name] = value if value is not None else ZERO_USD
+        return cls(**named)
 
 
 @dataclass(frozen=True)
@@ -197,9 +244,11 @@ def build_report(
     until: str | None = None,
     label_key: str | None = None,
     where: Mapping[str, str] | None = None,
+    session: str | None = None,
 ) -> Report:
     """One report over dates ``since..until`` (inclusive, ``YYYY-MM-DD``) of events labelled
-    as ``where`` says; ``label_key`` is the label a ``label`` report groups by.
+    as ``where`` says; ``label_key`` is the label a ``label`` report groups by; ``session``
+    selects a scope and its subagents (``messages`` only).
 
     ``source`` is the lake's folder, or a catalog that already selects those dates and labels
     (a ``MemoryLake`` built with them); the report only records them.
@@ -208,10 +257,13 @@ def build_report(
         raise ValueError(f"unknown report {kind!r}; one of {', '.join(REPORT_KINDS)}")
     if (kind in LABEL_KINDS) != (label_key is not None):
         raise ValueError(f"report {kind!r} {'needs' if kind in LABEL_KINDS else 'takes no'} label key")
+    if session is not None and kind not in SESSION_KINDS:
+        raise ValueError(f"report {kind!r} takes no session")
     selected = dict(where or {})
     catalog = LakeCatalog(source, since, until, selected) if isinstance(source, Path) else source
     key_columns, sql = _SQL[kind]
-    _, rows = catalog.query(sql, [label_key] if label_key is not None else None)
+    params = [label_key] if label_key is not None else [session] if kind in SESSION_KINDS else None
+    _, rows = catalog.query(sql, params)
     width = len(key_columns)
     report_rows = [
         ReportRow(dict(zip(key_columns, row[:width], strict=True)), Totals.from_values(tuple(row[width:])))

@@ -96,6 +96,10 @@ class Observation:
     # The format that produced this observation when it differs from the record's declared
     # one (the ``auto`` parser detects it): events carry the real source, never ``auto``.
     source: str | None = None
+    # The API response the usage belongs to, as the source names it (ids only, never
+    # content; per source in README.md): Claude's ``message.id`` and ``requestId``.
+    message_id: str | None = None
+    request_id: str | None = None
 
 
 ParseResult = tuple[list[Observation], Any]

@@ -17,6 +17,7 @@ Quirks (observed in ../shared/fixtures/real/claude-json/ and public captures):
 - No timestamp: the event time is the producer's.
 - Identity: ``(session_id, uuid)`` (+ model with ``modelUsage``); a result without
   ``uuid`` is named by its stream position. The same result seen twice is the same usage.
+- No response id: a result sums every API response of the run, and names none of them.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Quirks (observed in ../shared/fixtures/real/claude-stream-json/ and public captu
   ``<session_id>/agent-<parent_tool_use_id>``, a child of the session (session in lineage,
   after the producer's lineage), and part of the run's group, because the result's
   totals include subagents.
+- Response id on events: ``message.id`` (lines carry no ``requestId``). A ``result``
+  covers many responses: no response id.
 - ``<synthetic>`` model lines are client-side error placeholders: no usage.
 - ``system``, ``user``, ``stream_event`` (partial messages, whose usage repeats the
   assistant lines') and other lines are valid and carry no usage.
@@ -86,6 +88,7 @@ def _assistant(obj: dict[str, Any], context: LineContext, session_id: str) -> li
             lineage=lineage,
             agent_id=parent_tool,
             group=_group(session_id, context),
+            message_id=text_field(message, "id"),
         )
     ]
 

@@ -20,6 +20,7 @@ Also subagent files (``<session>/subagents/agent-<id>.jsonl``, older builds
 - ``<synthetic>`` model lines and ``isApiErrorMessage`` lines are client-side error
   placeholders: no usage. ``user``, ``system``, ``summary``, ``file-history-snapshot``,
   ``queue-operation`` ... lines are valid and carry no usage.
+- Response ids on events: ``message.id`` and ``requestId`` as the line gives them.
 - Transcripts carry no cost (builds before 1.0.x had a line-level ``costUSD``, used when
   present), so cost is computed from the price table. Event time is the line's
   ``timestamp``.
@@ -93,6 +94,8 @@ def _assistant(obj: dict[str, Any], context: LineContext) -> list[Observation]:
             model=model,
             lineage=lineage,
             agent_id=agent_id,
+            message_id=text_field(message, "id"),
+            request_id=text_field(obj, "requestId"),
         )
     ]
 

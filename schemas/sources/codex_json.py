@@ -23,6 +23,8 @@ reports):
 - No cost anywhere; exec lines name no model. The model is the rollout's
   ``turn_context.model``, else the producer's label ``model`` (``ss-label-model``), else
   unknown (the event is unpriced unless a reported cost exists, which never does here).
+- No response id: usage is the thread's cumulative counter, and ``turn.completed`` names
+  no turn or response (a turn may be several model calls).
 - Parser state: ``{"session": id, "model": name}`` (JSON-serializable), per stream.
 """
 

@@ -19,6 +19,7 @@ Quirks (from the gemini-cli source, google-gemini/gemini-cli
   history (``UiTelemetryService.hydrate``). Identity: ``(session_id, model)`` observed
   absolutely, so a resumed run yields only its growth; without ``session_id`` the record
   itself is the identity ``(stream, position, model)``.
+- No response id: stats are per session and model, summed over its responses.
 - No cost and no timestamp: cost is computed, the event time is the producer's.
 """
 

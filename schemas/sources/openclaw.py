@@ -21,6 +21,8 @@ source: ``src/infra/session-cost-usage.ts``, ``src/agents/usage.ts``):
 - One response is written once (no per-block repeats), but a file can be published again:
   identity ``openclaw:<session id>:<entry id>``. Before the header is seen (parser state
   ``{"session": id}``), the stream is the session: ``openclaw:stream:<stream>:<entry id>``.
+- Response id on events: the entry ``id`` (one entry is one response); no request id
+  is written.
 - ``provider`` ``openai-codex`` is the ChatGPT-subscription login: auth_mode
   ``subscription`` (its reported cost is notional). Other providers: unknown.
 - Event time: the entry's ``timestamp`` (ISO), else ``message.timestamp`` (ms), else the
@@ -113,6 +115,7 @@ def _assistant(entry: dict[str, Any], context: LineContext, session: str | None)
             model=text_field(message, "model"),
             lineage=scope_lineage(context, scope),
             auth_mode=auth,
+            message_id=text_field(entry, "id"),
         )
     ]
 

@@ -1,7 +1,7 @@
 """``spendstream report KIND``: cost and tokens from the lake, or from local files (``--from``).
 
-KIND is daily, monthly, session, model, tree, or ``label KEY``. ``--where K=V`` keeps
-events labelled so; ``--format table|json|csv|line`` (``--json`` = ``--format json``).
+KIND is daily, monthly, session, model, tree, messages, or ``label KEY``. ``--where K=V``
+keeps events labelled so; ``--format table|json|csv|line`` (``--json`` = ``--format json``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from config.settings import Settings
 from schemas.ledger import MemoryLedger
 from schemas.pricing import PricingError, load_price_table
 from sinks.memory_lake import MemoryLake
-from sinks.reports import LABEL_KINDS, REPORT_KINDS, Report, build_report
+from sinks.reports import LABEL_KINDS, REPORT_KINDS, SESSION_KINDS, Report, build_report
 from spendstream.commands.publish_cmd import parse_label
 from spendstream.local_report import read_files, source_files
 from spendstream.report_format import LINE_NAMES, render_csv, render_lines
@@ -28,10 +28,12 @@ FORMATS = ("table", "json", "csv", "line")
 
 _DESCRIPTION = """\
 Exact cost and tokens by type from the lake under SPENDSTREAM_DATA_DIR (or local files:
---from), with cache hit ratio (cache_read / prompt tokens) and cache-write overhead (cache
-writes / prompt tokens), where prompt tokens = input + cache_read + cache writes. `tree`
-gives subtree totals: a root's row includes all its descendants. `label KEY` groups by a
-free label (publish/run --label KEY=V). Dates are UTC event dates.
+--from), the cost split (input, output, cache read, cache write: 5-minute and 1-hour apart
+in JSON; the parts sum exactly to the cost), cache hit ratio (cache_read / (input +
+cache_read)) and cache-write overhead (cache-write cost / cost). `tree` gives subtree
+totals: a root's row includes all its descendants. `label KEY` groups by a free label
+(publish/run --label KEY=V). `messages` gives one row per API response (session, message
+id, request id; --session S keeps S and its subagents). Dates are UTC event dates.
 """
 
 _EPILOG = """\
@@ -64,6 +66,13 @@ _COUNT_COLUMNS = (
     ("write_overhead", "cache_write_overhead"),
     ("cost_usd", "cost_usd"),
 )
+# The cost split, shown as columns by the per-response report (every kind has it in JSON).
+_SPLIT_COLUMNS = (
+    ("input_cost", "input_cost_usd"),
+    ("output_cost", "output_cost_usd"),
+    ("cache_read_cost", "cache_read_cost_usd"),
+    ("cache_write_cost", "cache_write_cost_usd"),
+)
 
 
 def iso_date(text: str) -> str:
@@ -77,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "report",
         help="cost and token reports from the lake or local files "
-        "(daily, monthly, session, model, tree, label)",
+        "(daily, monthly, session, model, tree, label, messages)",
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -86,6 +95,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("key", nargs="?", default=None, help="the label to group by (report label KEY)")
     parser.add_argument("--since", type=iso_date, default=None, help="first date, YYYY-MM-DD (inclusive)")
     parser.add_argument("--until", type=iso_date, default=None, help="last date, YYYY-MM-DD (inclusive)")
+    parser.add_argument(
+        "--session",
+        default=None,
+        help="messages only: the responses of this session (scope) and of its subagents",
+    )
     parser.add_argument(
         "--where",
         action="append",
@@ -137,14 +151,15 @@ def _key_cells(report: Report, keys: dict[str, Any]) -> list[Any]:
 
 def render_report(report: Report) -> str:
     """The report as a readable table with a TOTAL line."""
-    columns = [*report.key_columns, *(label for label, _ in _COUNT_COLUMNS)]
+    shown = (*_COUNT_COLUMNS, *_SPLIT_COLUMNS) if report.kind == "messages" else _COUNT_COLUMNS
+    columns = [*report.key_columns, *(label for label, _ in shown)]
     rows = []
     for row in report.rows:
         values = row.totals.as_dict()
-        rows.append([*_key_cells(report, row.keys), *(values[name] for _, name in _COUNT_COLUMNS)])
+        rows.append([*_key_cells(report, row.keys), *(values[name] for _, name in shown)])
     totals = report.totals.as_dict()
     blanks: list[Any] = [None] * (len(report.key_columns) - 1)
-    rows.append(["TOTAL", *blanks, *(totals[name] for _, name in _COUNT_COLUMNS)])
+    rows.append(["TOTAL", *blanks, *(totals[name] for _, name in shown)])
     footer = report.unpriced.footer()
     return render_table(columns, rows) + (f"{footer}\n" if footer else "")
 
@@ -171,7 +186,13 @@ def _local_report(args: argparse.Namespace, settings: Settings, where: dict[str,
     with MemoryLake(since=args.since, until=args.until, where=where) as lake:
         read = read_files(files, lake, ledger, settings.runner_id, dict(args.label))
         report = build_report(
-            lake, args.kind, since=args.since, until=args.until, label_key=args.key, where=where
+            lake,
+            args.kind,
+            since=args.since,
+            until=args.until,
+            label_key=args.key,
+            where=where,
+            session=args.session,
         )
     for path, error in read.unreadable:
         print(f"spendstream report: cannot read {path}: {error.strerror or error}", file=sys.stderr)
@@ -200,6 +221,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         print(f"spendstream report: {problem}", file=sys.stderr)
         return 2
+    if args.session is not None and args.kind not in SESSION_KINDS:
+        print(f"spendstream report: --session is for {', '.join(sorted(SESSION_KINDS))}", file=sys.stderr)
+        return 2
     where = dict(args.where)
     code = 0
     try:
@@ -211,6 +235,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 until=args.until,
                 label_key=args.key,
                 where=where,
+                session=args.session,
             )
         else:
             report, code = _local_report(args, settings, where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -30,8 +31,13 @@ def test_json_report_has_exact_decimal_strings(lake: Path, capsys: pytest.Captur
     assert (r1["session_id"], r1["cost_usd"], r1["cache_hit_ratio"], r1["cache_write_overhead"]) == (
         "r1",
         "0.123456789013",
-        "0.7273",
-        "0.1727",
+        "0.8791",  # 800 / (110 + 800)
+        "0.2252",  # cache-write cost / cost
+    )
+    parts = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+    assert sum(Decimal(r1[f"{p}_cost_usd"]) for p in parts) == Decimal(r1["cost_usd"])
+    assert Decimal(r1["cache_write_cost_usd"]) == Decimal(r1["cache_write_5m_cost_usd"]) + Decimal(
+        r1["cache_write_1h_cost_usd"]
     )
     assert (r1["input_tokens"], r1["cache_write_5m_tokens"], r1["cache_write_1h_tokens"]) == (110, 100, 90)
     assert out["rows"][3]["cache_hit_ratio"] is None
@@ -208,3 +214,19 @@ def test_from_without_a_path_reads_the_clis_folders(
     out = orjson.loads(run_report(capsys, "model", "--json", "--from"))
     assert [(r["model"], r["events"]) for r in out["rows"]] == [("claude-opus-4-5-20251101", 187), (None, 1)]
     assert out["totals"]["cost_usd"] == "10.58909675"
+
+
+def test_messages_report_and_its_session_flag(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_report_lake(lake)
+    assert main(["report", "messages", "--session", "r1", "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["report"] == "messages"
+    assert [row["session_id"] for row in out["rows"]] == ["r1", "c1", "g1"]  # r1 and its subtree
+    assert {"message_id", "request_id", "input_cost_usd", "cache_write_1h_cost_usd"} <= out["rows"][0].keys()
+    assert out["totals"]["cost_usd"] == "3.873456789013"
+    assert main(["report", "messages"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["session_id", "message_id", "request_id"]
+    assert "cache_write_cost" in lines[0] and lines[-2].startswith("TOTAL")
+    assert main(["report", "daily", "--session", "r1"]) == 2
+    assert "--session is for messages" in capsys.readouterr().err

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from schemas.attribution import split_cost
+from schemas.pricing import default_price_table
 from schemas.usage import TokenCounts, UsageEvent
 from sinks.lake import write_usage_batch
 
@@ -30,7 +32,19 @@ def event(
     cache_5m: int = 0,
     cache_1h: int = 0,
     reasoning: int = 0,
+    split: bool = True,
 ) -> UsageEvent:
+    """A reported-cost event, its cost split as the ledger splits it (``split=False``: an
+    event written before splits existed)."""
+    tokens = TokenCounts(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        reasoning_tokens=reasoning,
+        cache_read_tokens=cache_read,
+        cache_write_5m_tokens=cache_5m,
+        cache_write_1h_tokens=cache_1h,
+    )
+    cost_split = split_cost(tokens, Decimal(cost), default_price_table().lookup(model, at)) if split else None
     return UsageEvent(
         event_id=f"e{n:06d}",
         source="claude-json",
@@ -39,17 +53,11 @@ def event(
         lineage=tuple(lineage),
         model=model,
         event_time=at,
-        tokens=TokenCounts(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            reasoning_tokens=reasoning,
-            cache_read_tokens=cache_read,
-            cache_write_5m_tokens=cache_5m,
-            cache_write_1h_tokens=cache_1h,
-        ),
+        tokens=tokens,
         cost_usd=Decimal(cost),
         cost_source="reported",
         labels={"task": "t-1"},
+        cost_split=cost_split,
     )
 
 

@@ -15,6 +15,7 @@ from sinks.catalog import VIEWS, audit, connect, query
 from sinks.compact import compact
 from sinks.lake import USAGE_SCHEMA, usage_table, write_usage_batch
 from sinks.layout import file_name, live_files
+from sinks.reports import build_report
 from tests.unit.sinks.factory import TOPIC, event
 
 OLD_SCHEMA = pa.schema(
@@ -114,6 +115,31 @@ def test_old_and_newer_files_read_together(tmp_path: Path) -> None:
     compact(tmp_path)
     _, after = query(tmp_path, "SELECT count(*), count(service_tier), sum(cost_usd) FROM usage")
     assert after == [(3, 1, Decimal("1.000000000003"))]
+
+
+def test_rows_written_before_ids_and_the_cost_split_report_as_unsplit(tmp_path: Path) -> None:
+    """Old rows read with NULL ids and parts; their cost is named, never put in a part."""
+    write_old_file(tmp_path)
+    write_usage_batch(tmp_path, TOPIC, 0, [(8, event(8, cost="0.5").with_changes(message_id="m8"))])
+    _, got = query(tmp_path, "SELECT event_id, message_id, input_cost_usd FROM usage ORDER BY event_id")
+    assert got == [("e000008", "m8", Decimal("0.045454545454")), ("old-1", None, None)]  # 0.5 x 3 / 33
+    daily = build_report(tmp_path, "daily")
+    old, new = (row.totals for row in daily.rows)
+    assert (old.unsplit_cost_usd, old.input_cost_usd, old.cache_write_overhead) == (
+        Decimal("1.000000000001"),
+        Decimal(0),
+        None,  # unknown, not 0: that cost has no split
+    )
+    assert new.unsplit_cost_usd == 0 and new.cache_write_overhead == Decimal("0.0000")
+    parts = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "unsplit")
+    assert sum(getattr(daily.totals, f"{p}_cost_usd") for p in parts) == Decimal("1.500000000001")
+    messages = build_report(tmp_path, "messages")
+    assert [(r.keys["session_id"], r.keys["message_id"]) for r in messages.rows] == [
+        ("s-old", None),
+        ("s1", "m8"),
+    ]
+    compact(tmp_path)  # old and new rows merge into one file; the NULLs stay NULL
+    assert query(tmp_path, "SELECT count(input_cost_usd), count(*) FROM usage")[1] == [(1, 2)]
 
 
 def test_views_skip_superseded_files(tmp_path: Path) -> None:
