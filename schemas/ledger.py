@@ -10,11 +10,20 @@ emits nothing. Any order and any number of repeats of the same observations ther
 count the same totals, and a cumulative counter (Codex, Gemini) becomes its deltas.
 
 Groups (:class:`GroupState`): an observation with ``group`` is a part of that group, or,
-with ``is_group_total``, a report of the group's total that covers its parts (Claude
-stream-json: messages and the final result). The group counts
-max(sum of its parts, largest total) per token field and for cost, and emits that
-quantity's growth whenever either side grows: what the total already covers is not
-counted again, a total above the parts adds only its excess.
+with ``is_group_total``, a report of a total that covers parts (Claude: a run's messages
+and its ``claude -p`` results, schemas/sources/claude_run.py). Per model ``m``, the
+group counts max(P_m, T_m) per token field and for cost, where P_m is the sum of its
+parts of model ``m`` and T_m the SUM over its total identities of model ``m`` (each
+identity max-merged, so a total restated or re-sent counts once and two totals, e.g. two
+``--resume``d runs, add up). Totals naming no model (T_*) cover every part of the group,
+whatever its model: the group counts field-wise
+
+    max( sum_m max(P_m, T_m) + P_*,  T_* + sum_m T_m )
+
+which is max(parts, totals) for a group whose totals name no model, and the per-model
+rule for one whose totals all do. The counted quantity only grows; each observation
+emits its growth, so what a total already covers is not counted again and a total above
+the parts adds only its excess, attributed to the total's observation (its model).
 
 Cost of a delta (cost modes in schemas/pricing.py): ``computed`` prices the tokens that
 grew, ``price(grown, model, event time)``: exact and linear, i.e. price(new) - price(old),
@@ -26,7 +35,8 @@ below an earlier computed one emits no negative correction.
 State, explicit and JSON-serializable (``to_json``/``from_json``), keyed so each piece
 can live under its own key in a table (:func:`identity_key`, :func:`group_key`):
 - :class:`IdentityState` per identity: 7 counts, 2 amounts; under 250 bytes as JSON.
-- :class:`GroupState` per group: 14 counts, 2 amounts; under 450 bytes as JSON.
+- :class:`GroupState` per group: per model, 14 counts and 2 amounts; under 450 bytes as
+  JSON per model (a Claude session has one to three).
 Identities are global, not per stream: two streams reporting the same identity must
 reach the same state (route by identity) for their duplicates to be dropped.
 
@@ -50,6 +60,7 @@ from schemas.sources.base import BadLine, LineContext, Observation
 from schemas.usage import TOKEN_FIELDS, CostSource, SchemaError, TokenCounts, UsageEvent, event_id_for
 
 STATE_VERSION = 1
+GROUP_STATE_VERSION = 2
 
 
 def field_max(a: TokenCounts, b: TokenCounts) -> TokenCounts:
@@ -103,40 +114,94 @@ class IdentityState:
             raise SchemaError(f"ledger identity state: {exc}") from exc
 
 
+ANY_MODEL = "*"
+"""The model key of a group total that names no model (and of a part that names none)."""
+
+
 @dataclass(frozen=True, slots=True)
-class GroupState:
-    """Sum of the parts' counted usage and the largest total reported for the group."""
+class ModelShare:
+    """One model's side of a group: the sum of its parts and the sum of its totals."""
 
     parts_tokens: TokenCounts = field(default_factory=TokenCounts)
     parts_cost: Decimal = ZERO_USD
     total_tokens: TokenCounts = field(default_factory=TokenCounts)
     total_cost: Decimal = ZERO_USD
 
+    def to_list(self) -> list[Any]:
+        return [
+            list(self.parts_tokens.as_dict().values()),
+            usd_str(self.parts_cost),
+            list(self.total_tokens.as_dict().values()),
+            usd_str(self.total_cost),
+        ]
+
+    @classmethod
+    def from_list(cls, raw: Any) -> ModelShare:
+        if not isinstance(raw, list) or len(raw) != 4:
+            raise SchemaError("ledger group state: a model share is [pt, pc, tt, tc]")
+        return cls(_counts(raw[0]), to_usd(raw[1]), _counts(raw[2]), to_usd(raw[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """Per model (sorted; :data:`ANY_MODEL` for what names none), parts and totals counted."""
+
+    shares: tuple[tuple[str, ModelShare], ...] = ()
+
+    def share(self, model: str) -> ModelShare:
+        return dict(self.shares).get(model, ModelShare())
+
+    def add(self, model: str | None, *, total: bool, tokens: TokenCounts, cost: Decimal) -> GroupState:
+        """This state with ``tokens``/``cost`` added to ``model``'s parts or totals."""
+        key = model or ANY_MODEL
+        old = self.share(key)
+        if total:
+            new = replace(old, total_tokens=_plus(old.total_tokens, tokens), total_cost=old.total_cost + cost)
+        else:
+            new = replace(old, parts_tokens=_plus(old.parts_tokens, tokens), parts_cost=old.parts_cost + cost)
+        return GroupState(tuple(sorted({**dict(self.shares), key: new}.items())))
+
     @property
     def counted_tokens(self) -> TokenCounts:
-        return field_max(self.parts_tokens, self.total_tokens)
+        per_model, totals = TokenCounts(), TokenCounts()
+        for model, share in self.shares:
+            totals = _plus(totals, share.total_tokens)
+            if model == ANY_MODEL:
+                per_model = _plus(per_model, share.parts_tokens)
+            else:
+                per_model = _plus(per_model, field_max(share.parts_tokens, share.total_tokens))
+        return field_max(per_model, totals)
 
     @property
     def counted_cost(self) -> Decimal:
-        return max(self.parts_cost, self.total_cost)
+        per_model, totals = ZERO_USD, ZERO_USD
+        for model, share in self.shares:
+            totals += share.total_cost
+            if model == ANY_MODEL:
+                per_model += share.parts_cost
+            else:
+                per_model += max(share.parts_cost, share.total_cost)
+        return max(per_model, totals)
 
     def to_json(self) -> bytes:
         return orjson.dumps(
-            {
-                "v": STATE_VERSION,
-                "pt": list(self.parts_tokens.as_dict().values()),
-                "pc": usd_str(self.parts_cost),
-                "tt": list(self.total_tokens.as_dict().values()),
-                "tc": usd_str(self.total_cost),
-            }
+            {"v": GROUP_STATE_VERSION, "s": {model: share.to_list() for model, share in self.shares}}
         )
 
     @classmethod
     def from_json(cls, data: bytes) -> GroupState:
         try:
             raw = orjson.loads(data)
-            return cls(_counts(raw["pt"]), to_usd(raw["pc"]), _counts(raw["tt"]), to_usd(raw["tc"]))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if raw.get("v") == STATE_VERSION:
+                # v1 (one share, totals max-merged): its parts and totals both covered the
+                # whole group, which is what ANY_MODEL means.
+                old = ModelShare(_counts(raw["pt"]), to_usd(raw["pc"]), _counts(raw["tt"]), to_usd(raw["tc"]))
+                return cls(((ANY_MODEL, old),))
+            shares = raw["s"]
+            if not isinstance(shares, dict):
+                raise SchemaError("ledger group state: shares must be an object")
+            return cls(tuple(sorted((str(m), ModelShare.from_list(v)) for m, v in shares.items())))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SchemaError(f"ledger group state: {exc}") from exc
 
 
@@ -244,18 +309,7 @@ def apply(
     group_before = group_state
     if obs.group is not None:
         group_before = group_state or GroupState()
-        if obs.is_group_total:
-            group_state = replace(
-                group_before,
-                total_tokens=field_max(group_before.total_tokens, after.tokens),
-                total_cost=max(group_before.total_cost, after.cost),
-            )
-        else:
-            group_state = replace(
-                group_before,
-                parts_tokens=_plus(group_before.parts_tokens, grown),
-                parts_cost=group_before.parts_cost + cost,
-            )
+        group_state = group_before.add(obs.model, total=obs.is_group_total, tokens=grown, cost=cost)
         grown = minus(group_state.counted_tokens, group_before.counted_tokens)
         cost = group_state.counted_cost - group_before.counted_cost
     if grown.is_zero() and cost == ZERO_USD:
