@@ -1,6 +1,7 @@
 """Issue 12, cross-view reconciliation, on a real broker: one Claude run sent as its
 transcript and as its ``claude -p`` result (and again with its stream-json lines) by two
-producers, in every order, is counted once in ``totals`` and in the lake.
+producers (one in process, one the ``spendstream publish`` command of another runner), in
+every order, is counted once in ``totals`` and in the lake.
 
 Each order is its own run: the fixture run (tests/fixtures/claude-crossview/) under a
 session id of its own, so one worker serves all orders.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -19,6 +21,7 @@ from config.settings import Settings
 from producers.publish import PublishRequest, publish
 from tests.fixtures.claude_crossview import HERE, SESSION, transcript_lines
 from tests.integration.harness import read_topic, running_worker, wait_for_query
+from tests.integration.producers_harness import header, spendstream_async
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +60,22 @@ async def test_a_run_sent_as_several_views_by_two_producers_counts_once_in_every
     async with running_worker(topics):
         for session, order in runs.items():
             paths = write_views(real_fixtures, tmp_path / session, session)
-            for i, view in enumerate(order):  # `run` sends the result, `watch` the transcript...
-                request = PublishRequest(paths=(str(paths[view]),))  # format detected: auto
-                await publish(producers[i % 2], request)
+            for i, view in enumerate(order):  # format detected (auto) by both producers
+                if i % 2 == 0:  # one host's producer, in process
+                    await publish(producers[0], PublishRequest(paths=(str(paths[view]),)))
+                else:  # another host's: the `spendstream publish` command
+                    done = await spendstream_async(producers[1], "publish", str(paths[view]))
+                    assert done.returncode == 0, done.stderr.decode()
+
+        def both_producers_sent_every_run(records: list[Any]) -> bool:
+            sent = {(header(r, "ss-runner"), header(r, "ss-stream")) for r in records}
+            return all(
+                any(runner == name and session in stream for runner, stream in sent)
+                for session in runs
+                for name in ("ci-runner", "laptop")
+            )
+
+        await read_topic(topics, topics.topic("raw"), until=both_producers_sent_every_run)
         keys = {s.encode() for s in runs}
         totals = await read_topic(
             topics,
