@@ -9,9 +9,9 @@ emits only what grew; a duplicate, a re-published line or an older, smaller snap
 emits nothing. Any order and any number of repeats of the same observations therefore
 count the same totals, and a cumulative counter (Codex, Gemini) becomes its deltas.
 
-Groups (:class:`GroupState`): an observation with ``group`` is a part of that group, or,
-with ``is_group_total``, a report of a total that covers parts (Claude: a run's messages
-and its ``claude -p`` results, schemas/sources/claude_run.py). Per model ``m``, the
+Groups (:class:`~schemas.ledger_groups.GroupState`): an observation with ``group`` is
+a part of that group, or, with ``is_group_total``, a report of a total that covers parts
+(Claude: a run's messages and its results, schemas/sources/claude_run.py). Per model ``m``, the
 group counts max(P_m, T_m) per token field and for cost, where P_m is the sum of its
 parts of model ``m`` and T_m the SUM over its total identities of model ``m`` (each
 identity max-merged, so a total restated or re-sent counts once and two totals, e.g. two
@@ -35,8 +35,8 @@ below an earlier computed one emits no negative correction.
 State, explicit and JSON-serializable (``to_json``/``from_json``), keyed so each piece
 can live under its own key in a table (:func:`identity_key`, :func:`group_key`):
 - :class:`IdentityState` per identity: 7 counts, 2 amounts; under 250 bytes as JSON.
-- :class:`GroupState` per group: per model, 14 counts and 2 amounts; under 450 bytes as
-  JSON per model (a Claude session has one to three).
+- :class:`GroupState` per group: per model (a Claude session has one to three; at most
+  16 named, schemas/ledger_groups.py), 14 counts and 2 amounts, under 450 bytes as JSON.
 Identities are global, not per stream: two streams reporting the same identity must
 reach the same state (route by identity) for their duplicates to be dropped.
 
@@ -50,39 +50,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import orjson
 
+from schemas.ledger_groups import GroupState, counts_from_json, field_max, minus
 from schemas.money import ZERO_USD, to_usd, usd_str
 from schemas.pricing import CostMode, PriceTable, default_price_table
-from schemas.sources.base import BadLine, LineContext, Observation
-from schemas.usage import TOKEN_FIELDS, CostSource, SchemaError, TokenCounts, UsageEvent, event_id_for
+from schemas.sources.base import LineContext, Observation
+from schemas.usage import CostSource, SchemaError, TokenCounts, UsageEvent, event_id_for
 
 STATE_VERSION = 1
-GROUP_STATE_VERSION = 2
-
-
-def field_max(a: TokenCounts, b: TokenCounts) -> TokenCounts:
-    return TokenCounts(*(max(getattr(a, n), getattr(b, n)) for n in TOKEN_FIELDS))
-
-
-def minus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
-    """``a - b`` field-wise, for ``a`` at least ``b`` in every field."""
-    return TokenCounts(*(getattr(a, n) - getattr(b, n) for n in TOKEN_FIELDS))
-
-
-def _plus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
-    try:
-        return a + b
-    except SchemaError as exc:
-        raise BadLine("group usage beyond the counter range") from exc
-
-
-def _counts(raw: Any) -> TokenCounts:
-    if not isinstance(raw, list) or len(raw) != len(TOKEN_FIELDS):
-        raise SchemaError("ledger state: token counts must be a list of 7 integers")
-    return TokenCounts(*raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,100 +86,9 @@ class IdentityState:
         try:
             raw = orjson.loads(data)
             reported = None if raw["r"] is None else to_usd(raw["r"])
-            return cls(_counts(raw["t"]), reported, to_usd(raw["c"]))
+            return cls(counts_from_json(raw["t"]), reported, to_usd(raw["c"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise SchemaError(f"ledger identity state: {exc}") from exc
-
-
-ANY_MODEL = "*"
-"""The model key of a group total that names no model (and of a part that names none)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelShare:
-    """One model's side of a group: the sum of its parts and the sum of its totals."""
-
-    parts_tokens: TokenCounts = field(default_factory=TokenCounts)
-    parts_cost: Decimal = ZERO_USD
-    total_tokens: TokenCounts = field(default_factory=TokenCounts)
-    total_cost: Decimal = ZERO_USD
-
-    def to_list(self) -> list[Any]:
-        return [
-            list(self.parts_tokens.as_dict().values()),
-            usd_str(self.parts_cost),
-            list(self.total_tokens.as_dict().values()),
-            usd_str(self.total_cost),
-        ]
-
-    @classmethod
-    def from_list(cls, raw: Any) -> ModelShare:
-        if not isinstance(raw, list) or len(raw) != 4:
-            raise SchemaError("ledger group state: a model share is [pt, pc, tt, tc]")
-        return cls(_counts(raw[0]), to_usd(raw[1]), _counts(raw[2]), to_usd(raw[3]))
-
-
-@dataclass(frozen=True, slots=True)
-class GroupState:
-    """Per model (sorted; :data:`ANY_MODEL` for what names none), parts and totals counted."""
-
-    shares: tuple[tuple[str, ModelShare], ...] = ()
-
-    def share(self, model: str) -> ModelShare:
-        return dict(self.shares).get(model, ModelShare())
-
-    def add(self, model: str | None, *, total: bool, tokens: TokenCounts, cost: Decimal) -> GroupState:
-        """This state with ``tokens``/``cost`` added to ``model``'s parts or totals."""
-        key = model or ANY_MODEL
-        old = self.share(key)
-        if total:
-            new = replace(old, total_tokens=_plus(old.total_tokens, tokens), total_cost=old.total_cost + cost)
-        else:
-            new = replace(old, parts_tokens=_plus(old.parts_tokens, tokens), parts_cost=old.parts_cost + cost)
-        return GroupState(tuple(sorted({**dict(self.shares), key: new}.items())))
-
-    @property
-    def counted_tokens(self) -> TokenCounts:
-        per_model, totals = TokenCounts(), TokenCounts()
-        for model, share in self.shares:
-            totals = _plus(totals, share.total_tokens)
-            if model == ANY_MODEL:
-                per_model = _plus(per_model, share.parts_tokens)
-            else:
-                per_model = _plus(per_model, field_max(share.parts_tokens, share.total_tokens))
-        return field_max(per_model, totals)
-
-    @property
-    def counted_cost(self) -> Decimal:
-        per_model, totals = ZERO_USD, ZERO_USD
-        for model, share in self.shares:
-            totals += share.total_cost
-            if model == ANY_MODEL:
-                per_model += share.parts_cost
-            else:
-                per_model += max(share.parts_cost, share.total_cost)
-        return max(per_model, totals)
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {"v": GROUP_STATE_VERSION, "s": {model: share.to_list() for model, share in self.shares}}
-        )
-
-    @classmethod
-    def from_json(cls, data: bytes) -> GroupState:
-        try:
-            raw = orjson.loads(data)
-            if raw.get("v") == STATE_VERSION:
-                # v1 (one share, totals max-merged): its parts and totals both covered the
-                # whole group, which is what ANY_MODEL means.
-                old = ModelShare(_counts(raw["pt"]), to_usd(raw["pc"]), _counts(raw["tt"]), to_usd(raw["tc"]))
-                return cls(((ANY_MODEL, old),))
-            shares = raw["s"]
-            if not isinstance(shares, dict):
-                raise SchemaError("ledger group state: shares must be an object")
-            return cls(tuple(sorted((str(m), ModelShare.from_list(v)) for m, v in shares.items())))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SchemaError(f"ledger group state: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

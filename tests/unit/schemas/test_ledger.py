@@ -10,10 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.ledger import (
-    GroupState,
     IdentityState,
     MemoryLedger,
-    ModelShare,
     apply,
     dedup_key,
     event_for,
@@ -21,6 +19,7 @@ from schemas.ledger import (
     identity_key,
     merge,
 )
+from schemas.ledger_groups import MAX_MODEL_SHARES, GroupState, ModelShare
 from schemas.money import ZERO_USD
 from schemas.pricing import CostMode
 from schemas.sources import BadLine, Observation
@@ -216,6 +215,20 @@ def test_a_total_naming_no_model_covers_every_models_parts() -> None:
     assert total_tokens(events).output_tokens == 90
     events = feed([part("m1", output_tokens=60), haiku_part, total(output_tokens=120)])
     assert total_tokens(events).output_tokens == 120
+
+
+def test_a_group_names_a_bounded_number_of_models_and_counts_the_rest_unmatched() -> None:
+    # a hostile runner naming a new model per line must not grow one table value for ever
+    ledger = MemoryLedger()
+    parts = [
+        replace(part(f"m{n}", output_tokens=10), model=f"model-{n:02d}") for n in range(MAX_MODEL_SHARES + 5)
+    ]
+    events = [ledger.observe(o, CTX) for o in parts]
+    assert total_tokens(e for e in events if e is not None).output_tokens == 10 * len(parts)
+    state = ledger.groups["group:run"]
+    assert [m for m, _ in state.shares if m != "*"] == [f"model-{n:02d}" for n in range(MAX_MODEL_SHARES)]
+    assert state.share("*").parts_tokens.output_tokens == 50
+    assert len(state.to_json()) < 450 * (MAX_MODEL_SHARES + 1)
 
 
 def test_a_version_1_group_state_reads_as_one_share_covering_the_group() -> None:
