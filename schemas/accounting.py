@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import orjson
 
 from schemas import envelope, ledger
+from schemas.ledger_groups import GroupState
 from schemas.pricing import CostMode, PriceTable
 from schemas.rollup import ScopeTotals, WindowTotals, roll_up, roll_up_windows
 from schemas.sources import LineContext, Observation
@@ -51,7 +52,7 @@ def ledger_step(
         observation,
         context,
         ledger.IdentityState.from_json(identity_raw) if identity_raw is not None else None,
-        ledger.GroupState.from_json(group_raw) if group_raw is not None else None,
+        GroupState.from_json(group_raw) if group_raw is not None else None,
         prices=prices,
         mode=mode,
     )

@@ -9,12 +9,21 @@ emits only what grew; a duplicate, a re-published line or an older, smaller snap
 emits nothing. Any order and any number of repeats of the same observations therefore
 count the same totals, and a cumulative counter (Codex, Gemini) becomes its deltas.
 
-Groups (:class:`GroupState`): an observation with ``group`` is a part of that group, or,
-with ``is_group_total``, a report of the group's total that covers its parts (Claude
-stream-json: messages and the final result). The group counts
-max(sum of its parts, largest total) per token field and for cost, and emits that
-quantity's growth whenever either side grows: what the total already covers is not
-counted again, a total above the parts adds only its excess.
+Groups (:class:`~schemas.ledger_groups.GroupState`): an observation with ``group`` is
+a part of that group, or, with ``is_group_total``, a report of a total that covers parts
+(Claude: a run's messages and its results, schemas/sources/claude_run.py). Per model ``m``, the
+group counts max(P_m, T_m) per token field and for cost, where P_m is the sum of its
+parts of model ``m`` and T_m the SUM over its total identities of model ``m`` (each
+identity max-merged, so a total restated or re-sent counts once and two totals, e.g. two
+``--resume``d runs, add up). Totals naming no model (T_*) cover every part of the group,
+whatever its model: the group counts field-wise
+
+    max( sum_m max(P_m, T_m) + P_*,  T_* + sum_m T_m )
+
+which is max(parts, totals) for a group whose totals name no model, and the per-model
+rule for one whose totals all do. The counted quantity only grows; each observation
+emits its growth, so what a total already covers is not counted again and a total above
+the parts adds only its excess, attributed to the total's observation (its model).
 
 Cost of a delta (cost modes in schemas/pricing.py): ``computed`` prices the tokens that
 grew, ``price(grown, model, event time)``: exact and linear, i.e. price(new) - price(old),
@@ -26,7 +35,8 @@ below an earlier computed one emits no negative correction.
 State, explicit and JSON-serializable (``to_json``/``from_json``), keyed so each piece
 can live under its own key in a table (:func:`identity_key`, :func:`group_key`):
 - :class:`IdentityState` per identity: 7 counts, 2 amounts; under 250 bytes as JSON.
-- :class:`GroupState` per group: 14 counts, 2 amounts; under 450 bytes as JSON.
+- :class:`GroupState` per group: per model (a Claude session has one to three; at most
+  16 named, schemas/ledger_groups.py), 14 counts and 2 amounts, under 450 bytes as JSON.
 Identities are global, not per stream: two streams reporting the same identity must
 reach the same state (route by identity) for their duplicates to be dropped.
 
@@ -44,16 +54,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import orjson
 
 from schemas.attribution import split_cost
+from schemas.ledger_groups import GroupState, counts_from_json, field_max, minus
 from schemas.money import ZERO_USD, to_usd, usd_str
 from schemas.pricing import CostMode, PriceTable, default_price_table
-from schemas.sources.base import BadLine, LineContext, Observation
+from schemas.sources.base import LineContext, Observation
 from schemas.usage import (
-    TOKEN_FIELDS,
     CostSource,
     CostSplit,
     SchemaError,
@@ -63,28 +72,6 @@ from schemas.usage import (
 )
 
 STATE_VERSION = 1
-
-
-def field_max(a: TokenCounts, b: TokenCounts) -> TokenCounts:
-    return TokenCounts(*(max(getattr(a, n), getattr(b, n)) for n in TOKEN_FIELDS))
-
-
-def minus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
-    """``a - b`` field-wise, for ``a`` at least ``b`` in every field."""
-    return TokenCounts(*(getattr(a, n) - getattr(b, n) for n in TOKEN_FIELDS))
-
-
-def _plus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
-    try:
-        return a + b
-    except SchemaError as exc:
-        raise BadLine("group usage beyond the counter range") from exc
-
-
-def _counts(raw: Any) -> TokenCounts:
-    if not isinstance(raw, list) or len(raw) != len(TOKEN_FIELDS):
-        raise SchemaError("ledger state: token counts must be a list of 7 integers")
-    return TokenCounts(*raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,46 +98,9 @@ class IdentityState:
         try:
             raw = orjson.loads(data)
             reported = None if raw["r"] is None else to_usd(raw["r"])
-            return cls(_counts(raw["t"]), reported, to_usd(raw["c"]))
+            return cls(counts_from_json(raw["t"]), reported, to_usd(raw["c"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise SchemaError(f"ledger identity state: {exc}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class GroupState:
-    """Sum of the parts' counted usage and the largest total reported for the group."""
-
-    parts_tokens: TokenCounts = field(default_factory=TokenCounts)
-    parts_cost: Decimal = ZERO_USD
-    total_tokens: TokenCounts = field(default_factory=TokenCounts)
-    total_cost: Decimal = ZERO_USD
-
-    @property
-    def counted_tokens(self) -> TokenCounts:
-        return field_max(self.parts_tokens, self.total_tokens)
-
-    @property
-    def counted_cost(self) -> Decimal:
-        return max(self.parts_cost, self.total_cost)
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": STATE_VERSION,
-                "pt": list(self.parts_tokens.as_dict().values()),
-                "pc": usd_str(self.parts_cost),
-                "tt": list(self.total_tokens.as_dict().values()),
-                "tc": usd_str(self.total_cost),
-            }
-        )
-
-    @classmethod
-    def from_json(cls, data: bytes) -> GroupState:
-        try:
-            raw = orjson.loads(data)
-            return cls(_counts(raw["pt"]), to_usd(raw["pc"]), _counts(raw["tt"]), to_usd(raw["tc"]))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise SchemaError(f"ledger group state: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,18 +212,7 @@ def apply(
     group_before = group_state
     if obs.group is not None:
         group_before = group_state or GroupState()
-        if obs.is_group_total:
-            group_state = replace(
-                group_before,
-                total_tokens=field_max(group_before.total_tokens, after.tokens),
-                total_cost=max(group_before.total_cost, after.cost),
-            )
-        else:
-            group_state = replace(
-                group_before,
-                parts_tokens=_plus(group_before.parts_tokens, grown),
-                parts_cost=group_before.parts_cost + cost,
-            )
+        group_state = group_before.add(obs.model, total=obs.is_group_total, tokens=grown, cost=cost)
         grown = minus(group_state.counted_tokens, group_before.counted_tokens)
         cost = group_state.counted_cost - group_before.counted_cost
     if grown.is_zero() and cost == ZERO_USD:

@@ -18,6 +18,9 @@ Quirks (observed in ../shared/fixtures/real/claude-json/ and public captures):
 - Identity: ``(session_id, uuid)`` (+ model with ``modelUsage``); a result without
   ``uuid`` is named by its stream position. The same result seen twice is the same usage.
 - No response id: a result sums every API response of the run, and names none of them.
+- Each result is a total of the session's run group (claude_run.py), per model: the
+  run's transcript and stream-json messages are its parts, so any mix of views counts
+  the run once; results without a model cover the whole session.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from schemas.sources.base import (
     scope_lineage,
     text_field,
 )
+from schemas.sources.claude_run import run_group
 
 FORMAT = "claude-json"
 
@@ -55,6 +59,8 @@ def parse(line: bytes, context: LineContext, state: Any) -> ParseResult:
         "session_id": session_id,
         "event_time": context.published_at,
         "lineage": scope_lineage(context, session_id),
+        "group": run_group(session_id),
+        "is_group_total": True,
     }
     per_model = result_model_tokens(obj)
     if per_model:

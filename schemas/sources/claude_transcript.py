@@ -8,12 +8,13 @@ Also subagent files (``<session>/subagents/agent-<id>.jsonl``, older builds
   line while the input and cache counts repeat. Summing lines counts a response ~3x;
   keeping the first line undercounts output ~100x. One response = one identity, the
   largest counts win, and a later, larger line yields only the growth (the ledger's rule).
-- Identity: ``(message.id, requestId)``, deliberately WITHOUT the session: resumed and
-  forked sessions copy earlier responses into the new session's file with both ids
-  intact, and they are the same spend (ccusage fixed the same over-count, ccusage#1765).
-  A line without ``requestId`` (one in the fixture; gateways that reuse message ids)
-  falls back to ``(sessionId, message.id)``, scoped to its session; a line without
-  ``message.id`` to ``(sessionId, uuid)``.
+- Identity: ``(sessionId, message.id)`` (claude_run.py), the one stream-json can compute
+  too, so a run published as both counts once; every line is a part of the session's run
+  group, reconciled with the run's ``claude -p`` results. ``requestId`` is not used (one
+  fixture line has none). The session is in the identity because the group routes by
+  session: a response copied into ANOTHER session id's file (a fork, ccusage#1765) is
+  counted again there (schemas/sources/README.md, "Known limits"). A line without
+  ``message.id`` is ``(sessionId, uuid)``.
 - Subagent lines (``agentId``, or ``isSidechain: true`` on older builds without one) are
   scope ``<sessionId>/agent-<agentId>`` (``agent-sidechain`` when no id is known) with the
   producer's lineage and then the parent session in lineage.
@@ -44,6 +45,7 @@ from schemas.sources.base import (
     scope_lineage,
     text_field,
 )
+from schemas.sources.claude_run import message_identity, run_group
 
 FORMAT = "claude-transcript"
 SYNTHETIC_MODEL = "<synthetic>"
@@ -53,11 +55,8 @@ SIDECHAIN_WITHOUT_ID = "sidechain"
 def response_identity(obj: dict[str, Any], message: dict[str, Any], session_id: str, line: str) -> str:
     """The dedup key of the API response a transcript line belongs to (see module doc)."""
     message_id = text_field(message, "id")
-    request_id = text_field(obj, "requestId")
-    if message_id is not None and request_id is not None:
-        return f"claude:{message_id}:{request_id}"
     if message_id is not None:
-        return f"{FORMAT}:{session_id}:{message_id}"
+        return message_identity(session_id, message_id)
     return f"{FORMAT}:{session_id}:line:{text_field(obj, 'uuid') or line}"
 
 
@@ -94,6 +93,7 @@ def _assistant(obj: dict[str, Any], context: LineContext) -> list[Observation]:
             model=model,
             lineage=lineage,
             agent_id=agent_id,
+            group=run_group(session_id),
             message_id=text_field(message, "id"),
             request_id=text_field(obj, "requestId"),
         )

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.ledger import (
-    GroupState,
     IdentityState,
     MemoryLedger,
     apply,
@@ -20,6 +19,7 @@ from schemas.ledger import (
     identity_key,
     merge,
 )
+from schemas.ledger_groups import MAX_MODEL_SHARES, GroupState, ModelShare
 from schemas.money import ZERO_USD
 from schemas.pricing import CostMode
 from schemas.sources import BadLine, Observation
@@ -182,6 +182,63 @@ def test_group_cost_is_the_larger_of_parts_and_total() -> None:
     ]
 
 
+HAIKU = "claude-haiku-4-5-20251001"
+
+
+def test_totals_of_several_identities_add_up_each_counted_once() -> None:
+    # two claude -p results of one session (a --resume): two processes, two spends
+    events = feed(
+        [total("r1", output_tokens=40), total("r2", output_tokens=30), total("r1", output_tokens=40)]
+    )
+    assert total_tokens(events).output_tokens == 70
+
+
+def test_per_model_each_model_counts_the_larger_of_its_parts_and_totals() -> None:
+    opus_total = replace(total("r1", output_tokens=100), model=OPUS)
+    haiku_total = replace(total("r1-haiku", output_tokens=10), model=HAIKU)
+    haiku_part = replace(part("m2", output_tokens=30), model=HAIKU)
+    sequence = [part("m1", output_tokens=60), haiku_part, opus_total, haiku_total]
+    for order in (sequence, sequence[::-1]):
+        # opus: total 100 > parts 60; haiku: parts 30 > total 10
+        assert total_tokens(feed(order)).output_tokens == 130
+    # the total's excess is its own model's
+    assert [(e.model, e.tokens.output_tokens) for e in feed(sequence)] == [
+        (OPUS, 60),
+        (HAIKU, 30),
+        (OPUS, 40),
+    ]
+
+
+def test_a_total_naming_no_model_covers_every_models_parts() -> None:
+    haiku_part = replace(part("m2", output_tokens=30), model=HAIKU)
+    events = feed([part("m1", output_tokens=60), haiku_part, total(output_tokens=80)])
+    assert total_tokens(events).output_tokens == 90
+    events = feed([part("m1", output_tokens=60), haiku_part, total(output_tokens=120)])
+    assert total_tokens(events).output_tokens == 120
+
+
+def test_a_group_names_a_bounded_number_of_models_and_counts_the_rest_unmatched() -> None:
+    # a hostile runner naming a new model per line must not grow one table value for ever
+    ledger = MemoryLedger()
+    parts = [
+        replace(part(f"m{n}", output_tokens=10), model=f"model-{n:02d}") for n in range(MAX_MODEL_SHARES + 5)
+    ]
+    events = [ledger.observe(o, CTX) for o in parts]
+    assert total_tokens(e for e in events if e is not None).output_tokens == 10 * len(parts)
+    state = ledger.groups["group:run"]
+    assert [m for m, _ in state.shares if m != "*"] == [f"model-{n:02d}" for n in range(MAX_MODEL_SHARES)]
+    assert state.share("*").parts_tokens.output_tokens == 50
+    assert len(state.to_json()) < 450 * (MAX_MODEL_SHARES + 1)
+
+
+def test_a_version_1_group_state_reads_as_one_share_covering_the_group() -> None:
+    v1 = b'{"v":1,"pt":[1,2,0,0,0,0,0],"pc":"0.1","tt":[0,9,0,0,0,0,0],"tc":"0.2"}'
+    state = GroupState.from_json(v1)
+    assert state.counted_tokens == TokenCounts(input_tokens=1, output_tokens=9)
+    assert state.counted_cost == Decimal("0.2")
+    assert GroupState.from_json(state.to_json()) == state
+
+
 group_ops = st.lists(
     st.one_of(
         st.tuples(st.sampled_from(["m1", "m2", "m3"]), counts),
@@ -201,17 +258,13 @@ def test_group_totals_are_order_and_repeat_independent(
     ]
     shuffled = observations * 2
     rnd.shuffle(shuffled)
-    parts: dict[str, TokenCounts] = {}
-    totals = TokenCounts()
+    # each identity max-merged; the group: max(sum of parts, SUM of totals) per field
+    largest: dict[str, TokenCounts] = {}
     for o in observations:
-        if o.is_group_total:
-            totals = TokenCounts(*(max(getattr(totals, n), getattr(o.tokens, n)) for n in TOKEN_FIELDS))
-        else:
-            old = parts.get(o.identity, TokenCounts())
-            parts[o.identity] = TokenCounts(
-                *(max(getattr(old, n), getattr(o.tokens, n)) for n in TOKEN_FIELDS)
-            )
-    summed = sum(parts.values(), TokenCounts())
+        old = largest.get(o.identity, TokenCounts())
+        largest[o.identity] = TokenCounts(*(max(getattr(old, n), getattr(o.tokens, n)) for n in TOKEN_FIELDS))
+    summed = sum((t for i, t in largest.items() if not i.startswith("result")), TokenCounts())
+    totals = sum((t for i, t in largest.items() if i.startswith("result")), TokenCounts())
     expected = TokenCounts(*(max(getattr(summed, n), getattr(totals, n)) for n in TOKEN_FIELDS))
     assert total_tokens(feed(observations)) == total_tokens(feed(shuffled)) == expected
 
@@ -219,7 +272,9 @@ def test_group_totals_are_order_and_repeat_independent(
 def test_a_group_beyond_the_counter_range_is_a_bad_line() -> None:
     huge = {n: 10**12 for n in ("input_tokens", "output_tokens")}
     ledger = MemoryLedger()
-    ledger.groups["group:run"] = GroupState(parts_tokens=TokenCounts(input_tokens=10**15))
+    ledger.groups["group:run"] = GroupState(
+        ((OPUS, ModelShare(parts_tokens=TokenCounts(input_tokens=10**15))),)
+    )
     with pytest.raises(BadLine, match="counter range"):
         ledger.observe(part("m9", **huge), CTX)
 
@@ -266,9 +321,8 @@ def test_event_for_builds_from_observation_and_context() -> None:
 
 def test_apply_is_pure_and_returns_the_states_to_store() -> None:
     step = apply(part("m1", output_tokens=4), CTX, None, None)
-    assert step.event is not None and step.group_state == GroupState(
-        parts_tokens=TokenCounts(output_tokens=4), parts_cost=step.identity_state.cost
-    )
+    share = ModelShare(parts_tokens=TokenCounts(output_tokens=4), parts_cost=step.identity_state.cost)
+    assert step.event is not None and step.group_state == GroupState(((OPUS, share),))
     again = apply(part("m1", output_tokens=4), CTX, step.identity_state, step.group_state)
     assert (
         again.event is None
@@ -283,7 +337,8 @@ def test_apply_is_pure_and_returns_the_states_to_store() -> None:
 def test_states_round_trip_through_json_within_the_documented_size() -> None:
     big = TokenCounts(*([10**15] * 7))
     identity = IdentityState(big, Decimal("999999.999999999999"), Decimal("999999.999999999999"))
-    group = GroupState(big, Decimal("999999.999999999999"), big, Decimal("999999.999999999999"))
+    share = ModelShare(big, Decimal("999999.999999999999"), big, Decimal("999999.999999999999"))
+    group = GroupState(((OPUS, share),))
     assert IdentityState.from_json(identity.to_json()) == identity
     assert GroupState.from_json(group.to_json()) == group
     assert IdentityState.from_json(IdentityState().to_json()) == IdentityState()

@@ -35,7 +35,8 @@ def test_real_result_line_is_usage_with_lineage_and_watermark(real_fixtures: Pat
     assert outcome.new_state is not None and outcome.new_state.high_water == 1
     decoded, context = envelope.decode(envelope.encode(obs, outcome.context))
     assert decoded == obs and context == outcome.context
-    assert ledger_key(obs).startswith("id:claude-json:145cc619")
+    # a result is the total of its session's run group: routed with the run's messages
+    assert ledger_key(obs) == "group:claude:145cc619-8afc-49bd-8c24-81ce5bebe88d"
 
 
 def test_position_at_or_below_high_water_is_a_transport_duplicate() -> None:

@@ -108,15 +108,16 @@ def test_a_poisoned_root_is_dead_lettered_past_the_range_and_other_roots_are_exa
 
 
 def test_a_rejected_delta_stays_rejected_on_replay() -> None:
-    poison = [result_line("hostile", f"p{n}", input_tokens=MAX_COUNT, cost=None) for n in range(1001)]
+    # two sessions under one root: one session's run group would refuse the sum itself
+    poison = [result_line(f"s{n % 2}", f"p{n}", input_tokens=MAX_COUNT, cost=None) for n in range(1001)]
     pipe = MemoryPipeline()
-    pipe.publish(poison)
+    pipe.publish(poison, lineage=("hostile",))
     pipe.step(pipe.stages[0], batch_size=2000)
     pipe.step(pipe.stages[1], batch_size=2000)
     rollup = pipe.stages[2]
     pipe.step(rollup, batch_size=2000, crash_after_outputs=True)  # sent usage and the dead letter
     pipe.run()
-    assert pipe.totals()["hostile"]["own"]["events"] == 1000  # type: ignore[index]
+    assert pipe.totals()["hostile"]["subtree"]["events"] == 1000  # type: ignore[index]
     assert len(pipe.usage()) == 1000
     reasons = {dict(r.headers)[H_REASON] for r in pipe.dead()}
     assert len(reasons) == 1 and len(pipe.dead()) == 2  # the same delta, dead-lettered again on replay

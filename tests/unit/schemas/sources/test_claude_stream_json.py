@@ -156,8 +156,9 @@ def test_result_with_model_usage_sums_models_and_names_a_single_model() -> None:
         None,
         Decimal("0.5"),
         True,
-        f"{FMT}:s-1@stream-1",
+        "claude:s-1",
     )
+    assert o.identity == f"{FMT}:s-1:result@stream:stream-1"
 
 
 def test_claude_json_fixture_is_also_a_valid_stream_result(real_fixtures: Path) -> None:
@@ -203,3 +204,28 @@ def test_bad_lines(line: bytes, reason: str) -> None:
     with pytest.raises(BadLine, match=reason) as caught:
         parse(line, context(FMT), None)
     assert "SECRET" not in caught.value.reason
+
+
+INIT = b'{"type":"system","subtype":"init","session_id":"s-1","uuid":"init-1","model":"claude-sonnet-4-5"}'
+
+
+def test_two_producers_of_one_stdout_name_the_same_process_by_its_init_line() -> None:
+    # `run` streams the stdout live, a later `publish` sends a saved copy: two streams
+    lines = [INIT, *RUN[1:]]
+    live = parse_stream(FMT, lines, stream="run:stdout")
+    saved = parse_stream(FMT, lines, stream="publish:/logs/run.jsonl")
+    results = {o.identity for o, _ in live + saved if o.is_group_total}
+    assert results == {f"{FMT}:s-1:result@init:init-1"}
+    for order in ([*live, *saved], [*saved, *live]):
+        events = account(order)
+        assert (total_tokens(events), total_cost(events)) == (RUN_TOTAL, Decimal("0.05"))
+
+
+def test_a_stream_without_an_init_line_is_its_own_process() -> None:
+    (o,), _ = parse(result(output=5), context(FMT, stream="tail-only"), None)
+    assert o.identity == f"{FMT}:s-1:result@stream:tail-only"
+    # the first init line names the process; a later one does not rename it
+    _, state = parse(INIT, context(FMT), None)
+    _, state = parse(INIT.replace(b"init-1", b"init-2"), context(FMT), state)
+    (o,), _ = parse(result(output=5), context(FMT), state)
+    assert o.identity == f"{FMT}:s-1:result@init:init-1"

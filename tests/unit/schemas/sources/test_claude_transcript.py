@@ -75,10 +75,14 @@ def test_fixture_neither_sums_lines_nor_keeps_first_lines(lines: list[bytes]) ->
     assert total_tokens(run(FMT, lines)).output_tokens == 64_185
 
 
-def test_fixture_line_without_request_id_is_its_own_response(lines: list[bytes]) -> None:
-    identities = Counter(o.identity for o, _ in parse_stream(FMT, lines))
-    fallback = [i for i in identities if i.startswith(f"{FMT}:{SESSION}:")]
-    assert fallback == [f"{FMT}:{SESSION}:msg_012j4MRmrsuQprgm1wkt8qpv"]
+def test_fixture_responses_are_named_by_session_and_message_id_alone(lines: list[bytes]) -> None:
+    # the one line without requestId is a response like any other: stream-json has no
+    # requestId, so (session, message.id) is the identity both views compute
+    pairs = parse_stream(FMT, lines)
+    identities = Counter(o.identity for o, _ in pairs)
+    assert len(identities) == 100 and all(i.startswith(f"claude:{SESSION}:msg_") for i in identities)
+    assert f"claude:{SESSION}:msg_012j4MRmrsuQprgm1wkt8qpv" in identities
+    assert {o.group for o, _ in pairs} == {f"claude:{SESSION}"}
 
 
 def test_event_time_is_the_line_timestamp(lines: list[bytes]) -> None:
@@ -113,9 +117,15 @@ def test_a_later_larger_line_of_a_response_is_a_correction() -> None:
     assert len({e.event_id for e in events}) == 2
 
 
-def test_a_response_copied_into_a_resumed_session_counts_once() -> None:
-    events = run(FMT, [assistant(sessionId="s-1"), assistant(sessionId="s-2-resumed")])
+def test_a_response_copied_into_a_resumed_session_keeping_its_session_id_counts_once() -> None:
+    events = run(FMT, [assistant(sessionId="s-1"), assistant(sessionId="s-1", requestId="req_2")])
     assert len(events) == 1 and events[0].session_id == "s-1"
+
+
+def test_a_response_copied_under_another_session_id_counts_again_a_known_limit() -> None:
+    # the run group routes by session, so the identity must hold it (README, Known limits)
+    events = run(FMT, [assistant(sessionId="s-1"), assistant(sessionId="s-2-forked")])
+    assert [e.session_id for e in events] == ["s-1", "s-2-forked"]
 
 
 def test_without_request_id_the_response_is_scoped_to_its_session() -> None:

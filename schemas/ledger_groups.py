@@ -1,0 +1,149 @@
+"""A ledger group's state: per model, the sum of its parts and the sum of its totals.
+
+The rule (schemas/ledger.py, "Groups"): per model ``m`` a group counts max(P_m, T_m);
+totals naming no model (``ANY_MODEL``) cover every part:
+``max(sum_m max(P_m, T_m) + P_*, T_* + sum_m T_m)`` per token field and for cost.
+
+A group holds at most :data:`MAX_MODEL_SHARES` named models: no real session uses more
+than a few, and a hostile runner naming a new model per line must not grow one table
+value without bound. A further model's parts and totals are kept under ``ANY_MODEL``:
+never double counted (its totals then cover the whole group), only no longer matched
+per model, and which models got a share of their own depends on arrival order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from schemas.money import ZERO_USD, to_usd, usd_str
+from schemas.sources.base import BadLine
+from schemas.usage import TOKEN_FIELDS, SchemaError, TokenCounts
+
+STATE_VERSION = 1  # one share, totals max-merged (before cross-view reconciliation)
+GROUP_STATE_VERSION = 2
+MAX_MODEL_SHARES = 16
+
+
+def field_max(a: TokenCounts, b: TokenCounts) -> TokenCounts:
+    return TokenCounts(*(max(getattr(a, n), getattr(b, n)) for n in TOKEN_FIELDS))
+
+
+def minus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
+    """``a - b`` field-wise, for ``a`` at least ``b`` in every field."""
+    return TokenCounts(*(getattr(a, n) - getattr(b, n) for n in TOKEN_FIELDS))
+
+
+def plus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
+    try:
+        return a + b
+    except SchemaError as exc:
+        raise BadLine("group usage beyond the counter range") from exc
+
+
+def counts_from_json(raw: Any) -> TokenCounts:
+    if not isinstance(raw, list) or len(raw) != len(TOKEN_FIELDS):
+        raise SchemaError("ledger state: token counts must be a list of 7 integers")
+    return TokenCounts(*raw)
+
+
+ANY_MODEL = "*"
+"""The model key of a group total that names no model (and of a part that names none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShare:
+    """One model's side of a group: the sum of its parts and the sum of its totals."""
+
+    parts_tokens: TokenCounts = field(default_factory=TokenCounts)
+    parts_cost: Decimal = ZERO_USD
+    total_tokens: TokenCounts = field(default_factory=TokenCounts)
+    total_cost: Decimal = ZERO_USD
+
+    def to_list(self) -> list[Any]:
+        return [
+            list(self.parts_tokens.as_dict().values()),
+            usd_str(self.parts_cost),
+            list(self.total_tokens.as_dict().values()),
+            usd_str(self.total_cost),
+        ]
+
+    @classmethod
+    def from_list(cls, raw: Any) -> ModelShare:
+        if not isinstance(raw, list) or len(raw) != 4:
+            raise SchemaError("ledger group state: a model share is [pt, pc, tt, tc]")
+        return cls(counts_from_json(raw[0]), to_usd(raw[1]), counts_from_json(raw[2]), to_usd(raw[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """Per model (sorted; :data:`ANY_MODEL` for what names none), parts and totals counted."""
+
+    shares: tuple[tuple[str, ModelShare], ...] = ()
+
+    def share(self, model: str) -> ModelShare:
+        return dict(self.shares).get(model, ModelShare())
+
+    def add(self, model: str | None, *, total: bool, tokens: TokenCounts, cost: Decimal) -> GroupState:
+        """This state with ``tokens``/``cost`` added to ``model``'s parts or totals."""
+        key = model or ANY_MODEL
+        named = sum(1 for name, _ in self.shares if name != ANY_MODEL)
+        if key not in dict(self.shares) and named >= MAX_MODEL_SHARES:
+            key = ANY_MODEL
+        old = self.share(key)
+        if total:
+            new = replace(old, total_tokens=plus(old.total_tokens, tokens), total_cost=old.total_cost + cost)
+        else:
+            new = replace(old, parts_tokens=plus(old.parts_tokens, tokens), parts_cost=old.parts_cost + cost)
+        return GroupState(tuple(sorted({**dict(self.shares), key: new}.items())))
+
+    @property
+    def counted_tokens(self) -> TokenCounts:
+        per_model, totals = TokenCounts(), TokenCounts()
+        for model, share in self.shares:
+            totals = plus(totals, share.total_tokens)
+            if model == ANY_MODEL:
+                per_model = plus(per_model, share.parts_tokens)
+            else:
+                per_model = plus(per_model, field_max(share.parts_tokens, share.total_tokens))
+        return field_max(per_model, totals)
+
+    @property
+    def counted_cost(self) -> Decimal:
+        per_model, totals = ZERO_USD, ZERO_USD
+        for model, share in self.shares:
+            totals += share.total_cost
+            if model == ANY_MODEL:
+                per_model += share.parts_cost
+            else:
+                per_model += max(share.parts_cost, share.total_cost)
+        return max(per_model, totals)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {"v": GROUP_STATE_VERSION, "s": {model: share.to_list() for model, share in self.shares}}
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> GroupState:
+        try:
+            raw = orjson.loads(data)
+            if raw.get("v") == STATE_VERSION:
+                # v1 (one share, totals max-merged): its parts and totals both covered the
+                # whole group, which is what ANY_MODEL means.
+                old = ModelShare(
+                    counts_from_json(raw["pt"]),
+                    to_usd(raw["pc"]),
+                    counts_from_json(raw["tt"]),
+                    to_usd(raw["tc"]),
+                )
+                return cls(((ANY_MODEL, old),))
+            shares = raw["s"]
+            if not isinstance(shares, dict):
+                raise SchemaError("ledger group state: shares must be an object")
+            return cls(tuple(sorted((str(m), ModelShare.from_list(v)) for m, v in shares.items())))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SchemaError(f"ledger group state: {exc}") from exc
