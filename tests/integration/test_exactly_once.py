@@ -81,7 +81,8 @@ async def two_workers_one_killed(settings: Settings, tmp_path: Path, rng: random
     try:
         await wait_until_shared([first, second], settings.partitions)
         publishing = asyncio.ensure_future(publish_workload(settings, workload, tmp_path / "in"))
-        await asyncio.sleep(rng.uniform(2.0, 5.0))
+        # Mid-stream: the workload takes the workers a few seconds.
+        await asyncio.sleep(rng.uniform(0.5, 3.0))
         second.kill()
         killed = time.monotonic()
         await publishing
