@@ -21,18 +21,12 @@ from typing import Any
 import duckdb
 
 from schemas.money import usd_str
-from schemas.usage import TOKEN_FIELDS
+from schemas.usage import COST_PART_FIELDS, TOKEN_FIELDS
 from sinks.catalog import connect
 
 GROUPS = {"day": "date", "model": "model", "session": "session_id"}
 # Cost-split columns of the lake's usage rows (newer events carry them; older rows: NULL).
-SPLIT_COLUMNS = (
-    "input_cost_usd",
-    "output_cost_usd",
-    "cache_read_cost_usd",
-    "cache_write_5m_cost_usd",
-    "cache_write_1h_cost_usd",
-)
+SPLIT_COLUMNS = COST_PART_FIELDS
 # Response identity of a usage row (newer events carry it).
 MESSAGE_COLUMNS = ("message_id", "request_id")
 
@@ -74,7 +68,7 @@ def _row(names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
     for name, value in zip(names, values, strict=True):
         if isinstance(value, Decimal):
             row[name] = usd_str(value) if name.endswith("_usd") else int(value)
-        elif isinstance(value, date):
+        elif isinstance(value, date):  # dates and datetimes (a datetime is a date)
             row[name] = value.isoformat()
         else:
             row[name] = value
@@ -125,10 +119,6 @@ def token_attribution(data_dir: Path, session: str) -> list[dict[str, Any]]:
         sql = f"SELECT {select} FROM usage WHERE session_id = ? GROUP BY message_id, request_id ORDER BY {order}"  # noqa: S608,E501
         result = con.execute(sql, [session])
         names = [d[0] for d in result.description]
-        rows = [_row(names, values) for values in result.fetchall()]
-        for row in rows:
-            first: Any = row.get("first_event")
-            row["first_event"] = first.isoformat() if first is not None else None
-        return rows
+        return [_row(names, values) for values in result.fetchall()]
     finally:
         con.close()

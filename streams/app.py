@@ -44,5 +44,6 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     worker.expire_state()
     worker.purge_internal(OBSERVATIONS, DELTAS)
     worker.watch_recovery()
+    worker.watch_inputs()
     register_views(app, worker, metrics)
     return app

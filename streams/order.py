@@ -40,6 +40,10 @@ class InputOrder:
         for tp in partitions:
             self._next.pop(tp, None)
 
+    def next_expected(self, tp: Any) -> int | None:
+        """The next offset of ``tp`` a stage may receive (None before its first record)."""
+        return self._next.get(tp)
+
     def first_gap(self, events: Sequence[Any]) -> Gap | None:
         """The first record of ``events`` that comes after a skipped one, else None (and
         the expectations move past the batch)."""

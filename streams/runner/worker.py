@@ -28,10 +28,12 @@ from typing import Any
 
 import faust
 
+from config.kafka import client_options
 from config.settings import Settings
 from streams.metrics import Metrics
 from streams.order import InputOrder
 from streams.runner.io import RECOVERY_STALLED_EXIT_CODE, Outbox, fail_stop, table_reader, write_state
+from streams.runner.liveness import STALL_SECONDS, watch_progress
 from streams.runner.purge import PURGE_INTERVAL_SECONDS, InternalPurge
 from streams.runner.recovery import default_stall_seconds, watch_recovery
 from streams.runner.tables import ExpiringTable, forget_expired, state_table, sweep_interval
@@ -66,6 +68,7 @@ class Worker:
         self.topic_names = topic_names  # logical name -> Kafka topic
         self.tables: dict[str, ExpiringTable] = {}
         self._expiring: list[tuple[str, str]] = []  # (table, its input topic's logical name)
+        self._inputs: list[str] = []  # the stages' input topics (logical names)
         self.order = InputOrder(lambda tp: app.consumer._committed_offset.get(tp))  # type: ignore[attr-defined]
         app.on_partitions_revoked.connect(self._forget_revoked)  # type: ignore[arg-type]  # mode types it narrowly
 
@@ -81,6 +84,7 @@ class Worker:
     def stage(self, stage: Stage) -> None:
         """Run ``stage`` as an agent on its input topic."""
         topic = self.app.topic(self.topic_names[stage.input_topic], key_type=bytes, value_type=bytes)
+        self._inputs.append(stage.input_topic)
         tables = {name: self.tables[name] for name in stage.tables}
         read = table_reader(tables)
         outbox = Outbox(
@@ -165,6 +169,26 @@ class Worker:
 
         async def watch() -> None:
             await watch_recovery(self.app, stall, on_stall)
+
+        self.app.task(watch)
+
+    def watch_inputs(self) -> None:
+        """Leave a stage input partition that has records waiting but hands none over
+        (streams/runner/liveness.py): one CRITICAL line, then exit 75 for the supervisor."""
+        topics = frozenset(self.topic_names[name] for name in self._inputs)
+
+        def on_stall(where: str) -> None:
+            fail_stop(
+                "input made no progress for %.0fs with records waiting (%s); exiting so the restart resumes",
+                *(STALL_SECONDS, where),
+                code=RECOVERY_STALLED_EXIT_CODE,
+            )
+
+        async def watch() -> None:
+            options = client_options(self.settings)
+            await watch_progress(
+                self.app, options, topics, self.order.next_expected, lambda: not self.recovered(), on_stall
+            )
 
         self.app.task(watch)
 

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from config.settings import Settings
+from sinks.usage_api import SPLIT_COLUMNS
 from tests.integration.harness import running_worker, wait_for_query
 from tests.integration.producers_harness import REPO, SPENDSTREAM, cli_env, free_port, spendstream
 
@@ -132,6 +133,8 @@ async def test_serve_answers_every_endpoint_and_the_dashboard_draws(
             (row,) = [r for r in body["rows"] if r["session_id"].startswith("132b")]
             assert (row["output_tokens"], row["cache_read_tokens"]) == (64185, 10172221)
             assert row["cache_hit_ratio"] == pytest.approx(10172221 / (2016 + 10172221))
+            split = sum(Decimal(row[c]) for c in SPLIT_COLUMNS)
+            assert split == TRANSCRIPT_COST
             status, body = await asyncio.to_thread(get, f"{base}/api/usage?group=model")
             assert (
                 status == 200
@@ -150,7 +153,15 @@ async def test_serve_answers_every_endpoint_and_the_dashboard_draws(
             status, body = await asyncio.to_thread(get, f"{base}/api/tree")
             assert status == 200 and body["root"] == "132b2f66-ee5f-46f6-8904-32d9dc4d36c3"
             status, body = await asyncio.to_thread(get, f"{base}/api/token-attribution")
-            assert status == 400
+            assert status == 400 and "session" in body["error"]
+            session = "132b2f66-ee5f-46f6-8904-32d9dc4d36c3"
+            status, body = await asyncio.to_thread(get, f"{base}/api/token-attribution?session={session}")
+            assert status == 200 and len(body["rows"]) == 100
+            assert sum(Decimal(r["cost_usd"]) for r in body["rows"]) == TRANSCRIPT_COST
+            assert sum(r["output_tokens"] for r in body["rows"]) == 64185
+            for r in body["rows"]:
+                parts = [r[c] for c in SPLIT_COLUMNS]
+                assert sum(Decimal(p) for p in parts) == Decimal(r["cost_usd"]), r
             ARTIFACTS.mkdir(exist_ok=True)
             screenshot = ARTIFACTS / "dashboard.png"
             dom = await asyncio.to_thread(chromium_check, base + "/", screenshot)

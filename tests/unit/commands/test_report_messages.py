@@ -120,3 +120,19 @@ def test_report_messages_json_through_the_cli(
         assert sum(split) == Decimal(row["cost_usd"])
         assert Decimal(row["cache_write_cost_usd"]) == split[3] + split[4]
     assert (out["totals"]["cache_hit_ratio"], out["totals"]["cache_write_overhead"]) == ("0.9998", "0.3672")
+
+
+def test_report_messages_from_the_transcript_file_no_broker(
+    real_fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14 (a): ``report messages --from`` on the real transcript: one row per API response."""
+    monkeypatch.setenv("SPENDSTREAM_DATA_DIR", str(tmp_path / "no-lake"))
+    transcript = real_fixtures / "claude-transcript"
+    assert main(["report", "messages", "--from", str(transcript), "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert len(out["rows"]) == 100
+    assert sum(Decimal(row["cost_usd"]) for row in out["rows"]) == COST
+    assert sum(row["output_tokens"] for row in out["rows"]) == 64_185
+    for row in out["rows"]:
+        assert sum(Decimal(row[f"{part}_cost_usd"]) for part in PARTS) == Decimal(row["cost_usd"])
+    assert out["totals"]["cost_usd"] == "10.58909675"
