@@ -43,7 +43,8 @@ class ProgressWatch:
 
     def __init__(self, stall_seconds: float) -> None:
         self.stall_seconds = stall_seconds
-        self._since: dict[Any, tuple[int, float]] = {}
+        # tp -> (next offset expected, since when records wait behind it at that offset)
+        self._since: dict[Any, tuple[int, float | None]] = {}
 
     def reset(self) -> None:
         self._since.clear()
@@ -56,7 +57,9 @@ class ProgressWatch:
             del self._since[tp]
         for tp, (expected, end) in partitions.items():
             seen = self._since.get(tp)
-            if seen is None or seen[0] != expected or end <= expected:
+            if end <= expected:  # nothing waiting
+                self._since[tp] = (expected, None)
+            elif seen is None or seen[0] != expected or seen[1] is None:  # moved, or newly waiting
                 self._since[tp] = (expected, now)
             elif now - seen[1] >= self.stall_seconds:
                 stalled.append((tp, expected, end))
