@@ -12,8 +12,8 @@ never started here). What we take from it, per model of the providers whose CLIs
   without a cache-write price (OpenAI, Google bill none) prices an unexpected write as
   input; a model without a 1-hour write price prices it as a 5-minute write; without a
   cache-read price, as input;
-- long-context tiers, kept for display (``spendstream prices``) but not applied: see
-  ``PricePeriod.tiers`` in schemas/pricing.py for why;
+- long-context tiers, applied to one API response whose prompt exceeds them (see
+  ``PricePeriod.tiers`` in schemas/pricing.py);
 - each model from the provider that makes it (Claude on Vertex AI, listed under google,
   is left to anthropic);
 - the names a model answers to: its id and the exact names of its match rules

@@ -142,16 +142,36 @@ def cost_growth(
     prices: PriceTable,
     mode: CostMode,
     at: datetime,
+    prompt_tokens: int | None = None,
 ) -> tuple[Decimal, CostSource]:
     """The cost ``merged`` adds over ``before`` under ``mode``, and where it comes from;
-    computed at the price in force at ``at`` (the observation's event time)."""
+    computed at the price in force at ``at`` (the observation's event time) for a request
+    of ``prompt_tokens`` (one API response; None: base rates). Under a long-context tier
+    the identity's whole cost is its tier's price of ``merged`` less what was counted, so
+    lines of one response that reach the tier in any order end at the same cost."""
     if mode != "computed" and merged.reported_cost is not None:
         return max(merged.reported_cost - before.cost, ZERO_USD), "reported"
     if mode != "reported-only":
+        base, price = prices.lookup(model, at), prices.lookup(model, at, prompt_tokens)
+        if price is not None and price is not base:
+            return max(price.cost(merged.tokens) - before.cost, ZERO_USD), "computed"
         computed = prices.cost(minus(merged.tokens, before.tokens), model, at)
         if computed is not None:
             return computed, "computed"
     return ZERO_USD, "unpriced"
+
+
+def prompt_size(obs: Observation, tokens: TokenCounts) -> int | None:
+    """The prompt of one API response (input, cache reads and writes), for its long-context
+    tier; None when the observation is not one response (no ``message_id``)."""
+    if obs.message_id is None:
+        return None
+    return (
+        tokens.input_tokens
+        + tokens.cache_read_tokens
+        + tokens.cache_write_5m_tokens
+        + tokens.cache_write_1h_tokens
+    )
 
 
 def event_for(
@@ -206,7 +226,8 @@ def apply(
     if merged == before:
         return LedgerStep(None, before, group_state)
     prices = prices or default_price_table()
-    cost, source = cost_growth(before, merged, obs.model, prices, mode, obs.event_time)
+    prompt = prompt_size(obs, merged.tokens)
+    cost, source = cost_growth(before, merged, obs.model, prices, mode, obs.event_time, prompt)
     after = replace(merged, cost=before.cost + cost)
     grown = minus(after.tokens, before.tokens)
     group_before = group_state
@@ -219,7 +240,7 @@ def apply(
         return LedgerStep(None, after, group_state)
     group_print = "" if group_before is None else group_before.to_json().decode()
     event_id = event_id_for(dedup_key(obs), before.to_json().decode(), after.to_json().decode(), group_print)
-    split = split_cost(grown, cost, prices.lookup(obs.model, obs.event_time))
+    split = split_cost(grown, cost, prices.lookup(obs.model, obs.event_time, prompt))
     event = event_for(
         obs, context, event_id=event_id, tokens=grown, cost_usd=cost, cost_source=source, cost_split=split
     )

@@ -121,17 +121,27 @@ class PriceTier:
 class PricePeriod:
     """The prices in force from ``since`` (a UTC date; None: from the first listed price).
 
-    ``tiers`` are shown, not applied: a tier depends on one request's prompt size, and the
-    ledger prices token growth linearly (price(new) - price(old) = price(grown), which is
-    what makes any order and any replay converge) over identities that may be a session's
-    cumulative counter (Codex, Gemini), whose deltas do not say how large each request was.
-    Computed costs are therefore base rates; a CLI's reported cost (the default mode) has
-    the tier in it, and ``cost_disagrees`` counts where they differ.
+    ``tiers`` apply to one API response (an identity with a ``message_id``: transcripts,
+    stream-json), whose prompt size is known: its input plus cache reads and writes
+    (:meth:`price_for`). An identity that sums several requests (a ``claude -p`` result, a
+    Codex or Gemini session counter) cannot say how large each request was: it is priced at
+    base rates; a CLI's reported cost (the default mode) has the tier in it, and
+    ``cost_disagrees`` counts where they differ.
     """
 
     since: date | None
     price: ModelPrice
     tiers: tuple[PriceTier, ...] = ()
+
+    def price_for(self, prompt_tokens: int | None) -> ModelPrice:
+        """The rates of a request with ``prompt_tokens`` (None: unknown, base rates): those of
+        the highest tier whose ``above`` it exceeds, else the base rates."""
+        chosen = self.price
+        if prompt_tokens is not None:
+            for tier in sorted(self.tiers, key=lambda t: t.above):
+                if prompt_tokens > tier.above:
+                    chosen = tier.price
+        return chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +190,13 @@ class PriceTable:
             found = self.models.get(self.aliases[name])
         return found
 
-    def lookup(self, model: str | None, at: datetime | date | None = None) -> ModelPrice | None:
-        """The price of ``model`` in force at ``at`` (None: the latest listed), or None."""
+    def lookup(
+        self, model: str | None, at: datetime | date | None = None, prompt_tokens: int | None = None
+    ) -> ModelPrice | None:
+        """The price of ``model`` in force at ``at`` (None: the latest listed) for one request
+        of ``prompt_tokens`` (None: base rates, see :meth:`PricePeriod.price_for`), or None."""
         history = self.history(model)
-        return None if history is None else history.period_at(at).price
+        return None if history is None else history.period_at(at).price_for(prompt_tokens)
 
     def cost(
         self, tokens: TokenCounts, model: str | None, at: datetime | date | None = None

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Show the prices spendstream uses: the genai-prices snapshot with schemas/pricing.json "
             "and SPENDSTREAM_PRICES_FILE (or --prices) over it. Without MODEL, every known model. "
             "An event is priced at the price in force at its event time (UTC date); --at shows "
-            "the prices of that date. Tiers (long-context rates) are shown, not applied."
+            "the prices of that date. Tiers (long-context rates) apply to one API response whose prompt (input + cache) exceeds them; results and session counters are priced at base rates."
         ),
     )
     parser.add_argument("models", nargs="*", metavar="MODEL", help="model names, any spelling a CLI uses")
@@ -106,7 +106,7 @@ def render(entries: list[dict[str, Any]], at: date, table: PriceTable) -> str:
         f"table: {table.as_of}\n"
         + render_table(columns, rows)
         + "tiers: rates (input output cache-read 5m-write 1h-write) of prompts above that size; "
-        "shown, not applied\n"
+        "applied to one API response (transcript, stream-json) whose prompt exceeds it\n"
     )
 
 
