@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Show the prices spendstream uses: the genai-prices snapshot with schemas/pricing.json "
             "and SPENDSTREAM_PRICES_FILE (or --prices) over it. Without MODEL, every known model. "
             "An event is priced at the price in force at its event time (UTC date); --at shows "
-            "the prices of that date. Tiers (long-context rates) apply to one API response whose prompt (input + cache) exceeds them; results and session counters are priced at base rates."
+            "the prices of that date. Tiers (long-context rates) apply to one API response whose "
+            "prompt (input + cache) exceeds them; results and session counters are priced at base rates."
         ),
     )
     parser.add_argument("models", nargs="*", metavar="MODEL", help="model names, any spelling a CLI uses")
