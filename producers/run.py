@@ -81,7 +81,8 @@ def end_of_run_note(request: RunRequest, fmt: str | None, seen: OutputSeen) -> s
     the command line, and the output held no recognisable line of its own."""
     if fmt is not None or seen.detected is not None or seen.nested_lines or request.quiet:
         return None
-    command = shlex.join(request.argv)
+    # The program only: the arguments can hold a prompt (claude -p "...") or a secret.
+    command = shlex.quote(request.argv[0]) if request.argv else "the command"
     return f"spendstream run: no usage lines recognised in the output of {command}; pass --format"
 
 

@@ -79,7 +79,7 @@ the position being the record's offset and the envelope's index in it (origin_he
 class Stored(Generic[R]):
     """A rollup record with, per ledger input partition, the highest input offset applied.
 
-    The worker is at-least-once (streams/batching.py): after a crash or a rebalance the
+    The worker is at-least-once (streams/runner/io.py): after a crash or a rebalance the
     ledger replays its uncommitted inputs and sends their usage events again, with the
     same origin (input partition and offset). For one rollup key, the events of one
     ledger partition arrive in input order, repeats after the original, so an event whose

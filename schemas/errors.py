@@ -12,7 +12,7 @@
   replays the batch; the pure stages are property-tested so that no input reaches here.
 
 Pure code (schemas/, the worker's stages) raises only :class:`TerminalError` subclasses
-for bad input; the worker's runner (streams/runner.py) applies the taxonomy.
+for bad input; the worker's runner (streams/runner/) applies the taxonomy.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from schemas.money import ZERO_USD, to_usd, usd_str
+from schemas.pricing import canonical_model
 from schemas.sources.base import BadLine
 from schemas.usage import TOKEN_FIELDS, SchemaError, TokenCounts
 
@@ -89,7 +90,9 @@ class GroupState:
 
     def add(self, model: str | None, *, total: bool, tokens: TokenCounts, cost: Decimal) -> GroupState:
         """This state with ``tokens``/``cost`` added to ``model``'s parts or totals."""
-        key = model or ANY_MODEL
+        # One model, however a view spells it (``...-20250929[1m]``, a provider prefix):
+        # a result's modelUsage key and its messages' model must meet in one share.
+        key = canonical_model(model) if model else ANY_MODEL
         named = sum(1 for name, _ in self.shares if name != ANY_MODEL)
         if key not in dict(self.shares) and named >= MAX_MODEL_SHARES:
             key = ANY_MODEL

@@ -87,7 +87,7 @@ def unpriced_warning(model: str | None, prices: PriceTable) -> str:
         )
     if prices.history(model) is None:
         return (
-            f"model {model!r} has no price (events kept with cost 0); "
+            f"model {model[:100]!r} has no price (events kept with cost 0); "
             "add it with SPENDSTREAM_PRICES_FILE, see `spendstream prices`"
         )
-    return f"events of model {model!r} are unpriced (cost 0): the cost mode does not compute costs"
+    return f"events of model {model[:100]!r} are unpriced (cost 0): the cost mode does not compute costs"

@@ -97,12 +97,13 @@ _SQL: dict[str, tuple[tuple[str, ...], str]] = {  # constant SQL: S608 does not 
     ),
     "messages": (
         ("session_id", "message_id", "request_id", "root_id", "models", "first_event", "cost_sources"),
-        "SELECT session_id, message_id, request_id, any_value(root_id) AS root_id, "  # noqa: S608
+        "SELECT session_id, message_id, max(request_id) AS request_id, any_value(root_id) AS root_id, "  # noqa: S608
         "coalesce(list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)), []) AS models, "
         f"min(event_time) AS first_event, {COST_SOURCES}, {_SUMS} FROM usage "
         "WHERE CAST($1 AS VARCHAR) IS NULL OR session_id = $1 OR list_contains(lineage, $1) "
-        "GROUP BY session_id, message_id, request_id "
-        "ORDER BY first_event, session_id, message_id NULLS LAST, request_id NULLS LAST",
+        # One row per response: its transcript lines carry a requestId, its stream-json ones none.
+        "GROUP BY session_id, message_id "
+        "ORDER BY first_event, session_id, message_id NULLS LAST",
     ),
 }
 # Kinds that take a session (``$1``, None for all).

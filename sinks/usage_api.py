@@ -18,17 +18,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from schemas.money import usd_str
-from schemas.usage import COST_PART_FIELDS, TOKEN_FIELDS
-from sinks.catalog import connect
+from schemas.usage import TOKEN_FIELDS
+from sinks.catalog import COST_SPLIT_COLUMNS, COST_SPLIT_SUMS, connect
 
 GROUPS = {"day": "date", "model": "model", "session": "session_id"}
-# Cost-split columns of the lake's usage rows (newer events carry them; older rows: NULL).
-SPLIT_COLUMNS = COST_PART_FIELDS
-# Response identity of a usage row (newer events carry it).
-MESSAGE_COLUMNS = ("message_id", "request_id")
+# Cost-split columns of a row (with ``unsplit_cost_usd``, they add up to ``cost_usd``).
+SPLIT_COLUMNS = COST_SPLIT_COLUMNS
 
 
 class ApiError(ValueError):
@@ -52,14 +48,11 @@ def parse_day(text: str | None, name: str) -> date | None:
         raise ApiError(f"{name} must be a date, YYYY-MM-DD") from exc
 
 
-def _columns(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {row[0] for row in con.execute("DESCRIBE usage").fetchall()}
-
-
-def _sums(columns: set[str]) -> list[str]:
+def _sums() -> list[str]:
+    """Token sums, cost, its split (with ``unsplit_cost_usd`` for rows older than the split:
+    sinks/catalog.py) so the parts always add up to the cost, events and cost sources."""
     sums = [f"sum({name}) AS {name}" for name in TOKEN_FIELDS]
-    sums.append("sum(cost_usd) AS cost_usd")
-    sums += [f"sum({c}) AS {c}" if c in columns else f"NULL AS {c}" for c in SPLIT_COLUMNS]
+    sums += ["sum(cost_usd) AS cost_usd", COST_SPLIT_SUMS]
     return [*sums, "count(*) AS events", "list_sort(list(DISTINCT cost_source)) AS cost_sources"]
 
 
@@ -96,7 +89,7 @@ def usage(
             where.append("date <= ?")
             params.append(until)
         # Identifiers come from GROUPS and the schema only; values are parameters.
-        select, filters = ", ".join([*keys, *_sums(_columns(con))]), " AND ".join(where)
+        select, filters = ", ".join([*keys, *_sums()]), " AND ".join(where)
         sql = f"SELECT {select} FROM usage WHERE {filters} GROUP BY ALL ORDER BY {', '.join(keys)}"  # noqa: S608
         result = con.execute(sql, params)
         names = [d[0] for d in result.description]
@@ -109,14 +102,12 @@ def token_attribution(data_dir: Path, session: str) -> list[dict[str, Any]]:
     """One row per API response of ``session`` (its events merged), by event time."""
     con = connect(data_dir)
     try:
-        columns = _columns(con)
-        if not all(c in columns for c in MESSAGE_COLUMNS):
-            raise ApiError("this lake's events carry no response identity (message_id, request_id)")
-        # Column names from the schema only; the session is a parameter.
-        heads = ["message_id", "request_id", "any_value(model) AS model", "min(event_time) AS first_event"]
-        select = ", ".join([*heads, *_sums(columns)])
+        # One row per response (a transcript line has a requestId, a stream-json line of the
+        # same response none); column names from the schema only; the session is a parameter.
+        heads = ["message_id", "max(request_id) AS request_id", "any_value(model) AS model"]
+        select = ", ".join([*heads, "min(event_time) AS first_event", *_sums()])
         order = "first_event, message_id NULLS LAST"
-        sql = f"SELECT {select} FROM usage WHERE session_id = ? GROUP BY message_id, request_id ORDER BY {order}"  # noqa: S608,E501
+        sql = f"SELECT {select} FROM usage WHERE session_id = ? GROUP BY message_id ORDER BY {order}"  # noqa: S608
         result = con.execute(sql, [session])
         names = [d[0] for d in result.description]
         return [_row(names, values) for values in result.fetchall()]

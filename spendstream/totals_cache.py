@@ -79,7 +79,10 @@ class TotalsCache:
         )
         await consumer.start()
         try:
-            ends = await consumer.end_offsets(list(consumer.assignment()) or await _partitions(consumer))
+            partitions = list(consumer.assignment()) or await _partitions(consumer)
+            if not partitions:
+                raise KafkaError("the totals topic has no partitions assigned yet")
+            ends = await consumer.end_offsets(partitions)
             self.error = None
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=500)

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # Set by the supervisor for its worker child: {"<reason>": count} of earlier stops.
 RESTARTS_ENV = "SPENDSTREAM_WORKER_RESTARTS"
+MAX_MODELS = 64
 
 
 @dataclass
@@ -84,12 +85,20 @@ class Metrics:
             self.cost_usd += effects.cost_usd
             for event in effects.events:
                 if event.cost_source == "unpriced":
-                    self.unpriced_events[model_key(event.model)] += 1
+                    self.unpriced_events[self._model_slot(event.model)] += 1
         for warning in effects.warnings:
             log.warning("%s: %s", stage, warning)
         self.cost_disagreements += effects.counters["cost_disagreements"]
         self.rollup_deltas += effects.counters["deltas"] + effects.counters["rejected_deltas"]
         self.rejected_deltas += effects.counters["rejected_deltas"]
+
+    def _model_slot(self, model: str | None) -> str:
+        """A model's counter: names come from runners (untrusted), so at most MAX_MODELS of
+        them are kept, each cut to 100 characters, the rest counted as ``(other)``."""
+        key = model_key(model)[:100]
+        if key not in self.unpriced_events and len(self.unpriced_events) >= MAX_MODELS:
+            return "(other)"
+        return key
 
     def retried(self, stage: str) -> Callable[[], None]:
         def count() -> None:

@@ -16,7 +16,7 @@ The guard replaces ``_new_offset``: it commits only a run of acknowledged offset
 starts at the committed offset. A gap at the head means a record was skipped (our input
 topics are written without transactions, so their offsets have no holes, and each stage
 acknowledges a partition's records in order): nothing is committed, and the worker stops
-with the fail-stop exit code (streams/batching.py). ``spendstream worker`` restarts it
+with the fail-stop exit code (streams/runner/io.py). ``spendstream worker`` restarts it
 (spendstream/supervise.py), and the restart reads again from the committed offset,
 skipped record included; records after it are repeats, which every stage drops.
 """

@@ -74,10 +74,12 @@ async def watch_progress(
     recovering: Callable[[], bool],
     on_stall: Callable[[str], None],
     *,
+    busy: Callable[[], set[str]] = set,
     stall_seconds: float = STALL_SECONDS,
     interval: float = CHECK_INTERVAL_SECONDS,
 ) -> None:
-    """Check the stages' input partitions every ``interval``; call ``on_stall`` on a stall."""
+    """Check the stages' input partitions every ``interval`` (those of a stage handling a
+    batch right now excepted: ``busy()`` names their topics); call ``on_stall`` on a stall."""
     watch = ProgressWatch(stall_seconds)
     ends = AIOKafkaConsumer(**client_options, enable_auto_commit=False, group_id=None)
     await ends.start()
@@ -88,7 +90,8 @@ async def watch_progress(
             if recovering():
                 watch.reset()
                 continue
-            owned = [tp for tp in app.consumer.assignment() if tp.topic in topics]
+            # A stage in the middle of a batch (slow, or retrying a send) is not stalled.
+            owned = [tp for tp in app.consumer.assignment() if tp.topic in topics and tp.topic not in busy()]
             try:
                 offsets = await asyncio.wait_for(
                     ends.end_offsets([TopicPartition(tp.topic, tp.partition) for tp in owned]), 10

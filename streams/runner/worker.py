@@ -69,6 +69,7 @@ class Worker:
         self.tables: dict[str, ExpiringTable] = {}
         self._expiring: list[tuple[str, str]] = []  # (table, its input topic's logical name)
         self._inputs: list[str] = []  # the stages' input topics (logical names)
+        self.busy: set[str] = set()  # input topics whose stage is handling a batch right now
         self.order = InputOrder(lambda tp: app.consumer._committed_offset.get(tp))  # type: ignore[attr-defined]
         app.on_partitions_revoked.connect(self._forget_revoked)  # type: ignore[arg-type]  # mode types it narrowly
 
@@ -96,6 +97,7 @@ class Worker:
             async for events in stream.take_events(size, within):
                 self._check_order(stage.name, events)
                 started = time.perf_counter()
+                self.busy.add(topic.get_topic_name())  # a slow or retrying batch is no stall
                 try:
                     effects = stage.handle([to_record(e.message) for e in events], read)
                     await self.metrics.acked(stage.name, outbox.deliver(effects.outputs))
@@ -104,6 +106,8 @@ class Worker:
                     fail_stop(
                         "stage %s: a batch failed; stopping so it is replayed", stage.name, exc_info=True
                     )
+                finally:
+                    self.busy.discard(topic.get_topic_name())
                 self.metrics.absorb(stage.name, len(events), effects, time.perf_counter() - started)
                 yield None
 
@@ -187,12 +191,20 @@ class Worker:
         async def watch() -> None:
             options = client_options(self.settings)
             await watch_progress(
-                self.app, options, topics, self.order.next_expected, lambda: not self.recovered(), on_stall
+                self.app,
+                options,
+                topics,
+                self.order.next_expected,
+                lambda: not self.recovered(),
+                on_stall,
+                busy=lambda: self.busy,
             )
 
         self.app.task(watch)
 
     def recovered(self) -> bool:
-        """Whether this worker's tables are recovered (reads before that may be stale)."""
+        """Whether this worker's tables are recovered (reads before that may be stale): Faust
+        sets ``completed`` after the first recovery and never clears it, so a recovery after a
+        later rebalance shows as ``in_recovery``."""
         recovery: Any = self.app.tables.recovery  # type: ignore[attr-defined]  # not in Faust's stubs
-        return bool(recovery.completed.is_set())
+        return bool(recovery.completed.is_set()) and not recovery.in_recovery

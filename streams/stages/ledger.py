@@ -22,6 +22,7 @@ from streams.routing import Packs
 from streams.stages.base import Effects, Output, Record, StateView, dead_letter, packed_dead_letter
 
 DELTAS = "deltas"
+MAX_WARNED_MODELS = 64
 LEDGER = "ledger"
 
 
@@ -75,7 +76,12 @@ class LedgerStage:
             return
         effects.events.append(event)
         if event.cost_source == "unpriced" and self.unpriced.add(event):
-            effects.warnings.append(unpriced_warning(event.model, self.prices))
+            # Model names come from runners: the log names the first MAX_WARNED_MODELS only.
+            named = len(self.unpriced.counts)
+            if named <= MAX_WARNED_MODELS:
+                effects.warnings.append(unpriced_warning(event.model, self.prices))
+            elif named == MAX_WARNED_MODELS + 1:
+                effects.warnings.append("more models are unpriced; /metrics unpriced_events counts them")
         if cost_disagrees(obs.tokens, obs.model, obs.reported_cost_usd, self.prices, obs.event_time):
             effects.counters["cost_disagreements"] += 1
         origin = origin_header(record.partition, record.offset, index)

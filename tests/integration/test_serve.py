@@ -133,7 +133,7 @@ async def test_serve_answers_every_endpoint_and_the_dashboard_draws(
             (row,) = [r for r in body["rows"] if r["session_id"].startswith("132b")]
             assert (row["output_tokens"], row["cache_read_tokens"]) == (64185, 10172221)
             assert row["cache_hit_ratio"] == pytest.approx(10172221 / (2016 + 10172221))
-            split = sum(Decimal(row[c]) for c in SPLIT_COLUMNS)
+            split = sum(Decimal(row[c] or 0) for c in SPLIT_COLUMNS)
             assert split == TRANSCRIPT_COST
             status, body = await asyncio.to_thread(get, f"{base}/api/usage?group=model")
             assert (
@@ -160,7 +160,7 @@ async def test_serve_answers_every_endpoint_and_the_dashboard_draws(
             assert sum(Decimal(r["cost_usd"]) for r in body["rows"]) == TRANSCRIPT_COST
             assert sum(r["output_tokens"] for r in body["rows"]) == 64185
             for r in body["rows"]:
-                parts = [r[c] for c in SPLIT_COLUMNS]
+                parts = [r[c] or 0 for c in SPLIT_COLUMNS]
                 assert sum(Decimal(p) for p in parts) == Decimal(r["cost_usd"]), r
             ARTIFACTS.mkdir(exist_ok=True)
             screenshot = ARTIFACTS / "dashboard.png"

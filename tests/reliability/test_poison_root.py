@@ -2,7 +2,8 @@
 
 1,200 ``claude -p`` results of 10^12 input tokens each (every line inside the parser's
 per-line bound) under one root: the first 1,000 fill the root's total to its range
-(10^15), the other 200 deltas would take it past and are dead-lettered by the rollup.
+(10^15); the other 200 would take it past and are dead-lettered (by the ledger, since the
+results of one session are one run group whose sum has the same range, or by the rollup).
 Then ordinary results under another root: their totals are exact within 30 s, the worker
 never restarts, and every usage line is either on ``usage`` or a dead letter with a reason.
 """
@@ -66,6 +67,14 @@ async def publish(settings: Settings, stream: str, lines: list[bytes]) -> None:
         await producer.stop()
 
 
+def rejected_session(value: bytes) -> str:
+    """The session of a dead-lettered delta (``<origin> <event JSON>``) or observation envelope."""
+    head, space, body = value.partition(b" ")
+    if space and head[:1].isdigit():
+        return str(orjson.loads(body)["session_id"])
+    return str(orjson.loads(value)["obs"]["session_id"])
+
+
 def latest(records: list[object], scope: str) -> ScopeTotals | None:
     best: ScopeTotals | None = None
     for record in records:
@@ -107,7 +116,9 @@ async def test_a_poisoned_root_never_freezes_another_roots_totals(topics: Settin
         dead = await read_topic(settings, settings.topic("deadletter"), until=all_rejected, wait_s=60)
         rejected = [r for r in dead if b"range" in dict(r.headers).get(H_REASON, b"")]
         assert len(rejected) == POISON_LINES - FILLING
-        assert all(orjson.loads(r.value.partition(b" ")[2])["session_id"] == hostile for r in rejected)
+        # Each is the hostile run's: a delta the rollup refused, or a result the ledger refused
+        # because its run group (all results of one session) would leave the range.
+        assert all(rejected_session(r.value) == hostile for r in rejected)
         usage = await read_topic(
             settings, settings.topic("usage"), until=lambda rs: len(rs) >= FILLING + ORDINARY_LINES
         )
@@ -116,10 +127,9 @@ async def test_a_poisoned_root_never_freezes_another_roots_totals(topics: Settin
         # Every line has one outcome, and each usage line is counted once or dead-lettered.
         assert metrics["records"] == {"usage": POISON_LINES + ORDINARY_LINES}
         assert len(events) + len(rejected) == POISON_LINES + ORDINARY_LINES
-        assert metrics["rejected_deltas"] == POISON_LINES - FILLING
-        hostile_totals = latest(
-            records + (await read_topic(settings, settings.topic("totals"), until=bool)), hostile
-        )
+        assert sum(metrics["stage_dead_letters"].values()) == POISON_LINES - FILLING
+        every_totals = await read_topic(settings, settings.topic("totals"), until=bool)
+        hostile_totals = latest(records + every_totals, hostile)
         assert hostile_totals is not None and hostile_totals.own.tokens.input_tokens == FILLING * MAX_COUNT
         # The worker never restarted.
         assert_alive(worker)

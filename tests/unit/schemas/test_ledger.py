@@ -21,7 +21,7 @@ from schemas.ledger import (
 )
 from schemas.ledger_groups import MAX_MODEL_SHARES, GroupState, ModelShare
 from schemas.money import ZERO_USD
-from schemas.pricing import CostMode
+from schemas.pricing import CostMode, canonical_model
 from schemas.sources import BadLine, Observation
 from schemas.usage import TOKEN_FIELDS, SchemaError, TokenCounts, UsageEvent
 
@@ -322,7 +322,8 @@ def test_event_for_builds_from_observation_and_context() -> None:
 def test_apply_is_pure_and_returns_the_states_to_store() -> None:
     step = apply(part("m1", output_tokens=4), CTX, None, None)
     share = ModelShare(parts_tokens=TokenCounts(output_tokens=4), parts_cost=step.identity_state.cost)
-    assert step.event is not None and step.group_state == GroupState(((OPUS, share),))
+    # Shares are keyed by the canonical model name, however a view spells it.
+    assert step.event is not None and step.group_state == GroupState(((canonical_model(OPUS), share),))
     again = apply(part("m1", output_tokens=4), CTX, step.identity_state, step.group_state)
     assert (
         again.event is None
@@ -354,3 +355,17 @@ def test_corrupt_state_is_a_schema_error(data: bytes) -> None:
         IdentityState.from_json(data)
     with pytest.raises(SchemaError):
         GroupState.from_json(data)
+
+
+def test_a_result_and_its_messages_meet_whatever_the_model_spelling() -> None:
+    """A result's modelUsage key (``...[1m]``, a dated id) and a message's model are one share."""
+    message = part("m1", output_tokens=1000)
+    step = apply(message, CTX, None, None)
+    result = replace(
+        part("result", output_tokens=1000),
+        model=f"{OPUS}[1m]",
+        is_group_total=True,
+        identity="claude:s:result",
+    )
+    again = apply(result, CTX, None, step.group_state)
+    assert again.event is None or again.event.tokens.output_tokens == 0

@@ -178,11 +178,13 @@ def test_an_empty_lake_gives_empty_reports(tmp_path: Path) -> None:
 
 
 def test_messages_one_row_per_response_and_session_filter(tmp_path: Path) -> None:
-    """Deltas of one (session, message_id, request_id) merge; a session includes its subagents."""
+    """Deltas of one (session, message_id) merge, whichever view carried the requestId (a
+    transcript line has it, a stream-json line of the same response not); a session includes
+    its subagents."""
     deltas = [
         event(1, session="s1", cost="0.5", output_tokens=10).with_changes(message_id="m1", request_id="q1"),
         event(2, session="s1", cost="0.25", output_tokens=5).with_changes(message_id="m1", request_id="q1"),
-        event(3, session="s1", cost="0.1").with_changes(message_id="m1"),  # no requestId: apart
+        event(3, session="s1", cost="0.1").with_changes(message_id="m1"),  # no requestId: the same response
         event(4, session="s1/agent-a", lineage=["s1"], cost="0.2").with_changes(message_id="m2"),
         event(5, session="s2", cost="0.3").with_changes(message_id="m1", request_id="q1"),
         event(6, session="s2", cost="0.4"),  # a source without response ids
@@ -195,18 +197,17 @@ def test_messages_one_row_per_response_and_session_filter(tmp_path: Path) -> Non
     ]
     assert sorted(got, key=str) == sorted(
         [
-            ("s1", "m1", "q1", 2, Decimal("0.75")),
-            ("s1", "m1", None, 1, Decimal("0.1")),
+            ("s1", "m1", "q1", 3, Decimal("0.85")),
             ("s1/agent-a", "m2", None, 1, Decimal("0.2")),
             ("s2", "m1", "q1", 1, Decimal("0.3")),
             ("s2", None, None, 1, Decimal("0.4")),
         ],
         key=str,
     )
-    assert report.rows[0].totals.output_tokens == 15
+    assert report.rows[0].totals.output_tokens == 17  # 10 + 5 + the third delta's 2
     assert all(sum(split(r.totals)) == r.totals.cost_usd for r in report.rows)
     only = build_report(tmp_path, "messages", session="s1")
-    assert [r.keys["session_id"] for r in only.rows] == ["s1", "s1", "s1/agent-a"]
+    assert [r.keys["session_id"] for r in only.rows] == ["s1", "s1/agent-a"]
     assert only.totals.cost_usd == Decimal("1.05")
     with pytest.raises(ValueError, match="takes no session"):
         build_report(tmp_path, "daily", session="s1")
