@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from config.kafka import ALERTS, TOTALS, USAGE, client_options, ensure_topics
 from config.settings import Settings
@@ -151,12 +152,22 @@ class RulesService:
         count = 0
         for alert in alerts:
             record = alert.to_json_dict()
-            await producer.send_and_wait(
-                self.settings.topic(ALERTS), orjson.dumps(record), key=alert.key.encode("utf-8")
-            )
+            await self._produce(producer, alert.key, orjson.dumps(record))
             self.emitted.add(alert.key)
             count += 1
             print(f"ALERT {alert.key}: spent ${record['spent']['cost_usd']}", flush=True)
             if self.webhook is not None:
                 self.webhook.send(record)
         return count
+
+    async def _produce(self, producer: AIOKafkaProducer, key: str, value: bytes) -> None:
+        """Send one alert until Kafka acknowledges it: a broker hiccup is transient, never a drop."""
+        delay = 0.5
+        while True:
+            try:
+                await producer.send_and_wait(self.settings.topic(ALERTS), value, key=key.encode("utf-8"))
+                return
+            except KafkaError as exc:
+                log.warning("alert %s not acknowledged (%r); again in %.1fs", key, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
