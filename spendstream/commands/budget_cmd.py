@@ -51,14 +51,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Follow the totals topic for SCOPE (a session, a subagent or a whole agent tree: its "
             "subtree cost includes every descendant, in flight) and exit with status 3 as soon as "
-            "the subtree cost exceeds --max-usd. Exits 0 when --for runs out first. This is the "
-            "reference consumer for budget services."
+            "the subtree cost exceeds --max-usd, or the current hour's exceeds --max-usd-per-hour. "
+            "Exits 0 when --for runs out first. This is the reference consumer for budget services. "
+            "With --rules FILE it is the budget service instead (README, 'Budget rules')."
         ),
     )
     parser.add_argument(
         "scope", nargs="?", help="scope id (session id, or <session>/agent-<id> for a subagent)"
     )
     parser.add_argument("--max-usd", type=usd_amount, help="limit in US dollars, e.g. 2.50")
+    parser.add_argument(
+        "--max-usd-per-hour",
+        type=usd_amount,
+        help=(
+            "limit on the subtree cost of the current hour (the windows topic's event-time "
+            "window of 3600 s holding the wall-clock time now); exit 3 when it is exceeded"
+        ),
+    )
     parser.add_argument(
         "--rules",
         type=Path,
@@ -80,18 +89,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules is not None:
-        if args.scope is not None or args.max_usd is not None:
-            print("spendstream budget: --rules takes no SCOPE or --max-usd", file=sys.stderr)
+        if args.scope is not None or args.max_usd is not None or args.max_usd_per_hour is not None:
+            print(
+                "spendstream budget: --rules takes no SCOPE, --max-usd or --max-usd-per-hour", file=sys.stderr
+            )
             return EXIT_USAGE
         return run_rules(args, settings)
-    if args.scope is None or args.max_usd is None:
-        print("spendstream budget: give SCOPE --max-usd X, or --rules FILE", file=sys.stderr)
+    if args.scope is None or (args.max_usd is None and args.max_usd_per_hour is None):
+        print(
+            "spendstream budget: give SCOPE --max-usd X and/or --max-usd-per-hour Y, or --rules FILE",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if args.webhook is not None:
         print("spendstream budget: --webhook needs --rules", file=sys.stderr)
         return EXIT_USAGE
-    verdict = asyncio.run(watch_budget(settings, args.scope, args.max_usd, args.follow_seconds))
-    record = verdict.record
+    verdict = asyncio.run(
+        watch_budget(settings, args.scope, args.max_usd, args.follow_seconds, args.max_usd_per_hour)
+    )
+    record, hour = verdict.record, verdict.hour
+    if verdict.exceeded and hour is not None:
+        print(
+            f"BUDGET EXCEEDED: scope {args.scope} cost in the hour from {hour.start:%Y-%m-%d %H:%M} UTC "
+            f"${usd_str(hour.subtree.cost_usd)} > ${args.max_usd_per_hour} per hour "
+            f"({hour.subtree.events} usage events)",
+            file=sys.stderr,
+        )
+        return EXIT_EXCEEDED
     if verdict.exceeded and record is not None:
         print(
             f"BUDGET EXCEEDED: scope {args.scope} subtree cost ${usd_str(record.subtree.cost_usd)} > "
@@ -100,8 +124,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_EXCEEDED
-    spent = usd_str(record.subtree.cost_usd) if record is not None else "0"
-    print(f"within budget: scope {args.scope} subtree cost ${spent} <= ${args.max_usd}")
+    if args.max_usd is not None:
+        spent = usd_str(record.subtree.cost_usd) if record is not None else "0"
+        print(f"within budget: scope {args.scope} subtree cost ${spent} <= ${args.max_usd}")
+    if args.max_usd_per_hour is not None:
+        spent = usd_str(hour.subtree.cost_usd) if hour is not None else "0"
+        print(
+            f"within budget: scope {args.scope} cost this hour ${spent} <= ${args.max_usd_per_hour} per hour"
+        )
     return 0
 
 
