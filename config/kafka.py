@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from config.settings import Settings
 
 RAW, USAGE, DEADLETTER, TOTALS, WINDOWS = "raw", "usage", "deadletter", "totals", "windows"
-OBSERVATIONS, DELTAS = "observations", "deltas"
+OBSERVATIONS, DELTAS, ALERTS = "observations", "deltas", "alerts"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(DEADLETTER, False, "records that could not be used: original bytes + headers + reason"),
     TopicSpec(TOTALS, True, "per-scope own and subtree totals, JSON upserts; key = scope id"),
     TopicSpec(WINDOWS, True, "per-scope event-time window totals, JSON upserts; key = scope|size|start"),
+    TopicSpec(
+        ALERTS, True, "budget rules' alerts, JSON (schemas/alerts.schema.json); key = rule|subject|threshold"
+    ),
 )
 
 
