@@ -243,8 +243,10 @@ class Settings(BaseSettings):
     worker_url: str | None = Field(
         default=None,
         description=(
-            "SPENDSTREAM_WORKER_URL: base URL of a worker's web server, where `hook` reads a "
-            "scope's live totals (GET /totals/<scope>); default http://127.0.0.1:<web_port>."
+            "SPENDSTREAM_WORKER_URL: base URL where `hook` reads a scope's live totals (GET "
+            "/totals/<scope>): a worker's web server (default http://127.0.0.1:<web_port>), or, with "
+            "several workers, a `spendstream serve`, which follows the whole totals topic and so "
+            "knows every scope (a worker knows only the scopes of its partitions)."
         ),
     )
     auth_mode: Literal["api_key", "subscription"] | None = Field(

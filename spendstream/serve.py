@@ -5,8 +5,9 @@
   token fields, ``cost_usd``, the cost split, ``cache_hit_ratio``, ``events`` and
   ``cost_sources`` (sinks/usage_api.py).
 - ``GET /api/token-attribution?session=S``: ``{"rows": [...]}``, one per API response.
-- ``GET /api/totals/<scope>``: the scope's live totals record (the ``totals`` topic's JSON);
-  404 for an unknown scope, 503 ``{"stale": true}`` until the totals are read up to date.
+- ``GET /api/totals/<scope>`` (also ``/totals/<scope>``, the worker's path, so ``hook`` can
+  read any scope of a fleet here): the scope's live totals record (the ``totals`` topic's
+  JSON); 404 for an unknown scope, 503 ``{"stale": true}`` until the totals are read up to date.
 - ``GET /api/tree?root=R``: every scope of ``R``'s tree with own and subtree totals (``R``
   defaults to the root with the largest subtree cost); ``GET /api/roots``.
 - ``GET /``: the dashboard (no CDN, no network: one page, SVG drawn by its own script).
@@ -112,6 +113,9 @@ def build_app(data_dir: Path, totals: TotalsCache | None, token: str | None) -> 
     app.router.add_get("/api/usage", api_usage)
     app.router.add_get("/api/token-attribution", api_attribution)
     app.router.add_get("/api/totals/{scope:.+}", api_totals)
+    # The worker's path too: hooks of a fleet with several workers read every scope here
+    # (SPENDSTREAM_WORKER_URL = this server), where a worker knows only its partitions'.
+    app.router.add_get("/totals/{scope:.+}", api_totals)
     app.router.add_get("/api/roots", api_roots)
     app.router.add_get("/api/tree", api_tree)
     return app

@@ -150,6 +150,9 @@ async def test_serve_answers_every_endpoint_and_the_dashboard_draws(
             assert live["subtree"]["output_tokens"] == 64185
             status, body = await asyncio.to_thread(get, f"{base}/api/totals/no-such-scope")
             assert status == 404
+            # The worker's path, for hooks of a fleet with several workers.
+            status, body = await asyncio.to_thread(get, f"{base}/totals/132b2f66-ee5f-46f6-8904-32d9dc4d36c3")
+            assert status == 200 and orjson.loads(body) == live
             status, body = await asyncio.to_thread(get, f"{base}/api/tree")
             assert status == 200 and body["root"] == "132b2f66-ee5f-46f6-8904-32d9dc4d36c3"
             status, body = await asyncio.to_thread(get, f"{base}/api/token-attribution")
