@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from schemas.money import USD_PLACES, ZERO_USD
+from schemas.money import USD_PLACES, split_by_weight
 from schemas.pricing import ModelPrice
 from schemas.usage import CostSplit, TokenCounts
 
@@ -46,14 +46,7 @@ def _usd(picos: int) -> Decimal:
 def share_exactly(amount: Decimal, weights: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
     """``amount`` in shares proportional to ``weights`` (rule 3), summing to it exactly;
     all of it to the first share when every weight is 0 (rule 4)."""
-    whole = _picos(amount)
-    sizes = [_picos(weight) for weight in weights]
-    total = sum(sizes)
-    if total == 0:
-        return (_usd(whole), *(ZERO_USD for _ in sizes[1:]))
-    shares = [whole * size // total for size in sizes]
-    largest = max(range(len(sizes)), key=lambda i: (sizes[i], -i))
-    shares[largest] += whole - sum(shares)
+    shares = split_by_weight(_picos(amount), [_picos(weight) for weight in weights])
     return tuple(_usd(share) for share in shares)
 
 

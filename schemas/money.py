@@ -6,6 +6,7 @@ the CLI meant, so it is read through ``repr`` and never summed as a float.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 USD_PLACES = 12
@@ -44,3 +45,18 @@ def to_usd(value: object) -> Decimal:
 def usd_str(amount: Decimal) -> str:
     """Canonical text of an amount (fixed point, 12 places) for JSON."""
     return format(amount.quantize(_QUANTUM), "f")
+
+
+def split_by_weight(amount: int, weights: Sequence[int]) -> list[int]:
+    """``amount`` in integer shares proportional to ``weights``, summing to ``amount``.
+
+    Each share is rounded down; what rounding left over goes to the largest weight (the
+    first of equal ones), which also takes everything when every weight is 0.
+    """
+    if not weights:
+        return []
+    total = sum(weights)
+    shares = [amount * weight // total if total else 0 for weight in weights]
+    largest = max(range(len(weights)), key=lambda i: (weights[i], -i))
+    shares[largest] += amount - sum(shares)
+    return shares

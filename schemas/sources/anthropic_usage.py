@@ -30,6 +30,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from schemas.money import split_by_weight
 from schemas.sources.base import (
     BadLine,
     cost_field,
@@ -92,21 +93,6 @@ _FILLED_FROM_USAGE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cacheCreationInputTokens", ("cache_write_5m_tokens", "cache_write_1h_tokens")),
     ("cacheReadInputTokens", ("cache_read_tokens",)),
 )
-
-
-def split_by_weight(amount: int, weights: Sequence[int]) -> list[int]:
-    """``amount`` in integer shares proportional to ``weights``, summing to ``amount``.
-
-    Each share is rounded down; what rounding left over goes to the largest weight (the
-    first of equal ones), which also takes everything when every weight is 0.
-    """
-    if not weights:
-        return []
-    total = sum(weights)
-    shares = [amount * weight // total if total else 0 for weight in weights]
-    largest = max(range(len(weights)), key=lambda i: (weights[i], -i))
-    shares[largest] += amount - sum(shares)
-    return shares
 
 
 def fill_from_usage(

@@ -8,7 +8,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.sources.anthropic_usage import result_model_tokens, result_totals, split_by_weight
+from schemas.money import split_by_weight
+from schemas.sources.anthropic_usage import result_model_tokens, result_totals
 from schemas.sources.claude_json import parse
 from schemas.usage import TokenCounts
 
