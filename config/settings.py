@@ -240,6 +240,14 @@ class Settings(BaseSettings):
         ge=4096,
         description="SPENDSTREAM_SPOOL_SEGMENT_BYTES: size at which a spool segment file is closed.",
     )
+    serve_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_SERVE_TOKEN: the token `spendstream serve` requires on its API "
+            "(Authorization: Bearer); required when it binds another address than loopback "
+            "(never printed)."
+        ),
+    )
     worker_url: str | None = Field(
         default=None,
         description=(

@@ -13,7 +13,8 @@
 - ``GET /``: the dashboard (no CDN, no network: one page, SVG drawn by its own script).
 
 It binds 127.0.0.1 by default. Bound elsewhere it needs a token (``--token`` or
-SPENDSTREAM_SERVE_TOKEN), sent as ``Authorization: Bearer <token>`` or ``?token=``.
+SPENDSTREAM_SERVE_TOKEN), sent as ``Authorization: Bearer <token>``; the dashboard takes it
+from the page's fragment (``/#token=...``, which browsers never send) and sends the header.
 Nothing here writes: the lake and the topics are read only.
 """
 
@@ -50,9 +51,10 @@ def build_app(data_dir: Path, totals: TotalsCache | None, token: str | None) -> 
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None:
+        # The page itself holds no data; every API call needs the token, in a header only
+        # (a token in a URL ends up in histories and proxy logs).
+        if token is not None and request.path != "/":
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            given = given or request.query.get("token", "")
             if not hmac.compare_digest(given.encode(), token.encode()):
                 return _json({"error": "a token is required (Authorization: Bearer <token>)"}, 401)
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 from config.settings import Settings
@@ -29,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--bind", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--token",
-        default=os.environ.get(TOKEN_ENV) or None,
-        help=f"require this token (Authorization: Bearer, or ?token=); default ${TOKEN_ENV}",
+        default=None,
+        help=f"require this token on every API call (Authorization: Bearer); default ${TOKEN_ENV}",
     )
     parser.add_argument(
         "--no-live", action="store_true", help="lake only: do not follow the totals topic (no broker needed)"
@@ -39,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.bind not in LOOPBACK and not args.token:
+    token = args.token or (settings.serve_token.get_secret_value() if settings.serve_token else None)
+    if args.bind not in LOOPBACK and not token:
         print(
             f"spendstream serve: binding {args.bind} needs a token (--token or ${TOKEN_ENV}); "
             "without one, bind 127.0.0.1",
@@ -48,5 +48,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     totals = None if args.no_live else TotalsCache(settings)
     print(f"spendstream serve: http://{args.bind}:{args.port}/ (lake {settings.data_dir})", flush=True)
-    asyncio.run(serve(settings.data_dir, totals, bind=args.bind, port=args.port, token=args.token))
+    asyncio.run(serve(settings.data_dir, totals, bind=args.bind, port=args.port, token=token))
     return 0
