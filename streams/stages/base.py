@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from schemas import packing
 from schemas.deadletter import DLQ_PREFIX, H_LINE, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
+from schemas.envelope import MAX_ENVELOPES
+from schemas.errors import TerminalError
 from schemas.money import ZERO_USD
 from schemas.packing import H_COUNT as H_PACK_COUNT
 from schemas.usage import UsageEvent
@@ -79,6 +82,20 @@ class Effects:
 
     def send(self, output: Output) -> None:
         self.outputs.append(output)
+
+    def dead(self, output: Output) -> None:
+        """Send a dead letter of a later stage's input, counted apart from raw lines."""
+        self.dead_letters += 1
+        self.outputs.append(output)
+
+    def envelopes(self, record: Record, what: str) -> list[bytes]:
+        """The envelopes of a packed internal record; a malformed one is dead-lettered whole
+        (reason ``<what> record: ...``) and has none."""
+        try:
+            return packing.unpack(record.value, record.headers, max_items=MAX_ENVELOPES)
+        except TerminalError as exc:
+            self.dead(dead_letter(record, f"{what} record: {exc.reason}"))
+            return []
 
     @property
     def cost_usd(self) -> Decimal:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from schemas import envelope, packing
+from schemas import envelope
 from schemas.accounting import delta_line, ledger_step, origin_header
 from schemas.errors import TerminalError
 from schemas.pricing import CostMode, PriceTable, cost_disagrees
 from schemas.unpriced import UnpricedTally, unpriced_warning
 from streams.routing import Packs
-from streams.stages.base import Effects, Output, Record, StateView, dead_letter, packed_dead_letter
+from streams.stages.base import Effects, Output, Record, StateView, packed_dead_letter
 
 DELTAS = "deltas"
 MAX_WARNED_MODELS = 64
@@ -42,13 +42,7 @@ class LedgerStage:
         state = StateView(read, effects)
         deltas = Packs(self.partitions)
         for record in batch:
-            try:
-                envelopes = packing.unpack(record.value, record.headers, max_items=envelope.MAX_ENVELOPES)
-            except TerminalError as exc:
-                effects.dead_letters += 1
-                effects.send(dead_letter(record, f"observations record: {exc.reason}"))
-                continue
-            for index, data in enumerate(envelopes):
+            for index, data in enumerate(effects.envelopes(record, "observations")):
                 self._account(effects, state, deltas, record, index, data)
         for partition, key, value, headers in deltas.records():
             effects.send(Output(DELTAS, key, value, tuple(headers), partition=partition))
@@ -66,8 +60,7 @@ class LedgerStage:
             obs, context = envelope.decode(data)
             writes = ledger_step(obs, context, ledger_get, self.prices, self.cost_mode)
         except TerminalError as exc:
-            effects.dead_letters += 1
-            effects.send(packed_dead_letter(record, f"observation: {exc.reason}", data, index))
+            effects.dead(packed_dead_letter(record, f"observation: {exc.reason}", data, index))
             return
         for key, value in writes.states.items():
             effects.write(LEDGER, key.encode(), value, record.partition)

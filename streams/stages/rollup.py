@@ -20,11 +20,10 @@ from typing import Any
 
 import orjson
 
-from schemas import envelope, packing
 from schemas.accounting import H_ORIGIN, RollupView, Stored, WindowConfig, parse_delta, rollup_step
 from schemas.errors import TerminalError
 from schemas.rollup import ScopeTotals, WindowTotals
-from streams.stages.base import Effects, Output, Record, StateView, dead_letter, packed_dead_letter
+from streams.stages.base import Effects, Output, Record, StateView, packed_dead_letter
 
 TOTALS = "totals"
 WINDOWS = "windows"
@@ -69,13 +68,7 @@ class RollupStage:
         )
         source_of: dict[str, int] = {}
         for record in batch:
-            try:
-                packed = packing.unpack(record.value, record.headers, max_items=envelope.MAX_ENVELOPES)
-            except TerminalError as exc:
-                effects.dead_letters += 1
-                effects.send(dead_letter(record, f"deltas record: {exc.reason}"))
-                continue
-            for index, data in enumerate(packed):
+            for index, data in enumerate(effects.envelopes(record, "deltas")):
                 self._apply(effects, view, record, index, data)
                 for key in view.last_touched:
                     source_of.setdefault(key, record.partition)
@@ -89,9 +82,8 @@ class RollupStage:
             applied = rollup_step(event, view, self.windows, origin)
         except TerminalError as exc:
             view.last_touched.clear()
-            effects.dead_letters += 1
             effects.counters["rejected_deltas"] += 1
-            effects.send(packed_dead_letter(record, f"usage delta: {exc.reason}", data, index))
+            effects.dead(packed_dead_letter(record, f"usage delta: {exc.reason}", data, index))
             return
         effects.counters["deltas"] += 1
         if not applied:
