@@ -18,6 +18,7 @@ from spendstream.commands import (
     reconcile_cmd,
     report_cmd,
     run_cmd,
+    runner_key_cmd,
     serve_cmd,
     spool_cmd,
     watch_cmd,
@@ -43,4 +44,5 @@ COMMANDS: list[Register] = [
     compact_cmd.register,
     reconcile_cmd.register,
     serve_cmd.register,
+    runner_key_cmd.register,
 ]
