@@ -29,7 +29,6 @@ import hmac
 import struct
 from collections.abc import Iterable, Sequence
 
-
 from schemas.raw import H_RUNNER, H_STREAM
 
 H_SIG = "ss-sig"
