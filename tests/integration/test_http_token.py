@@ -26,6 +26,8 @@ from producers.worker_totals import TotalsUnavailable, fetch_scope_totals
 from tests.integration.producers_harness import SPENDSTREAM, cli_env, free_port, spendstream
 from tests.reliability.faults import on_free_port, worker_log_on_failure, worker_process
 
+pytestmark = pytest.mark.integration
+
 TOKEN = "worker-token-0123456789abcdef"
 DENIED = {"error": "a token is required (Authorization: Bearer <token>)"}
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
@@ -29,6 +30,8 @@ from tests.integration.harness import read_topic
 from tests.integration.producers_harness import spendstream
 from tests.integration.workload import Workload, build_workload
 from tests.reliability.faults import on_free_port, wait_for_metrics, worker_log_on_failure, worker_process
+
+pytestmark = pytest.mark.integration
 
 FLEET_SECRET = "fleet-secret-for-the-identity-test-0123456789"
 
