@@ -314,6 +314,32 @@ class Settings(BaseSettings):
         ),
     )
 
+    runner_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_RUNNER_SECRET: the fleet secret (the operator's and the worker's only). Set "
+            "on the worker, every raw record must carry a valid runner signature (ss-sig) for the "
+            "runner it names, or it is dead-lettered; `spendstream runner-key RUNNER_ID` derives a "
+            "runner's key from it. Unset: runner ids are trusted (SECURITY.md). Never printed."
+        ),
+    )
+    runner_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_RUNNER_KEY: this runner's signing key (64 hex characters, from `spendstream "
+            "runner-key`), valid only for its SPENDSTREAM_RUNNER_ID; producers sign every raw record "
+            "with it. Never printed."
+        ),
+    )
+    worker_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_WORKER_TOKEN: the bearer token the worker's HTTP views require "
+            "(Authorization: Bearer), required when SPENDSTREAM_WEB_BIND is not loopback; clients "
+            "(`hook`) send it to SPENDSTREAM_WORKER_URL (a serve there: its token). Never printed."
+        ),
+    )
+
     @property
     def bootstrap_servers(self) -> str:
         """Where clients connect: the configured cluster, or the local broker."""

@@ -26,6 +26,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from config.kafka import RAW, client_options, ensure_topics
 from config.settings import Settings
 from producers.records import OutRecord
+from producers.signing import runner_signing_key
+from schemas.signing import signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,18 @@ async def _abort(producer: AIOKafkaProducer) -> None:
 class KafkaLink:
     """A started producer bound to one topic, with the topic's partitions known."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], timeout: float) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        partitions: list[int],
+        timeout: float,
+        runner_key: bytes | None = None,
+    ) -> None:
         self.producer = producer
+        # Every record is signed here, as it leaves, whatever built it (a pack, a line of a
+        # split pack, an oversize marker, a spooled record): schemas/signing.py.
+        self.runner_key = runner_key
         self.topic = topic
         self.partitions = partitions
         self.timeout = timeout
@@ -86,6 +98,7 @@ class KafkaLink:
         """Connect and make sure the raw topic exists, within ``producer_timeout_seconds``."""
         timeout = settings.producer_timeout_seconds
         topic = settings.topic(RAW)
+        runner_key = runner_signing_key(settings)
         producer = make_producer(settings)
         try:
             await asyncio.wait_for(producer.start(), timeout)
@@ -100,7 +113,7 @@ class KafkaLink:
         except asyncio.CancelledError:
             await asyncio.shield(_abort(producer))  # closing while connecting: leave nothing open
             raise
-        return cls(producer, topic, partitions, timeout)
+        return cls(producer, topic, partitions, timeout, runner_key)
 
     def partition_for(self, key: bytes) -> int:
         """Kafka's default (murmur2) partition of a key, as any other client computes it."""
@@ -118,9 +131,10 @@ class KafkaLink:
             end = start
             while end < len(records):
                 record = records[end]
-                appended = batch.append(
-                    key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
-                )
+                headers = list(record.headers)
+                if self.runner_key is not None:
+                    headers = signed_headers(self.runner_key, record.key, record.value, headers)
+                appended = batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
                 if appended is None:
                     break
                 end += 1

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from config.settings import Settings
+from schemas.signing import RunnerKeyError, fleet_secret_bytes, parse_runner_key
 from spendstream.commands import commands_for
 from spendstream.logs import configure_logging
 
@@ -50,6 +51,18 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def secret_settings_problem(settings: Settings) -> str | None:
+    """Why the runner key or fleet secret cannot be used (never quoting them), or None."""
+    try:
+        if settings.runner_key is not None:
+            parse_runner_key(settings.runner_key.get_secret_value())
+        if settings.runner_secret is not None:
+            fleet_secret_bytes(settings.runner_secret.get_secret_value())
+    except RunnerKeyError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -58,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except (ValidationError, SettingsError) as exc:
         print(f"spendstream: invalid SPENDSTREAM_* setting:\n{exc}", file=sys.stderr)
+        return 2
+    problem = secret_settings_problem(settings)
+    if problem is not None:
+        print(f"spendstream: invalid SPENDSTREAM_* setting: {problem}", file=sys.stderr)
         return 2
     try:
         code: int = args.handler(args, settings)

@@ -93,7 +93,8 @@ def _check(args: argparse.Namespace, settings: Settings, hook: HookInput) -> int
     if not limits.any:
         return 0
     scope = budget_scope(hook, os.environ)
-    record = fetch_scope_totals(settings.worker_base_url, scope, _TOTALS_TIMEOUT_S)
+    token = settings.worker_token.get_secret_value() if settings.worker_token is not None else None
+    record = fetch_scope_totals(settings.worker_base_url, scope, _TOTALS_TIMEOUT_S, token)
     verdict = judge(record, limits) if record is not None else None
     if verdict is None:
         return 0

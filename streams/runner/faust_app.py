@@ -10,6 +10,7 @@ import faust
 from config.settings import Settings
 from streams.routing import crc32_partitioner
 from streams.runner import faust_fixes
+from streams.runner.web_guard import web_options
 
 
 def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -24,6 +25,7 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_bind": settings.web_bind,
         "web_in_thread": False,
+        "web_application_options": web_options(settings),
         # Faust's own files (table metadata) live with spendstream's state, not in the
         # current directory (Faust's default ``<app id>-data``).
         "datadir": str(settings.state_dir / f"{settings.topic_prefix}-worker-data"),
