@@ -93,11 +93,6 @@ def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
     return list(groups.values())
 
 
-def _lines(data: bytes) -> int:
-    """Lines of ``data``, blank ones included."""
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-
-
 class _LineNumbers:
     """1-based line numbers of increasing offsets of ``data``, counted incrementally."""
 
@@ -138,8 +133,8 @@ class _FastGroup:
             fmt, self.job.runner_id, f"parse:{path.resolve()}", 1, modified_at(path), labels=self.job.labels
         )
         may_carry = None if self.job.check_all else prefilter_for(fmt)
-        if may_carry is None or b"\\u" in data:
-            # Every line (--check-all), or line by line: an escaped key may spell usage.
+        if may_carry is None:
+            # --check-all: every line, as the worker reads it.
             for position, line in file_lines(path):
                 if may_carry is not None and not may_carry(line):
                     self.summary.outcomes["skipped"] += 1
@@ -150,14 +145,20 @@ class _FastGroup:
         return True
 
     def _scan(self, name: str, data: bytes, context: LineContext) -> None:
-        """The prefilter over a whole file with no ``\\u``: only the lines holding ``usage``
-        are cut out, and of those the ones holding ``assistant`` decoded (the prefilter's
-        rule); a line of the common shape is accounted here, any other by :meth:`_line`."""
+        """The transcript prefilter over a whole file: the lines holding ``usage`` are cut out
+        and those of them holding ``assistant`` decoded; the bytes between decoded lines are
+        searched for ``\\u`` (an escape may spell either word), and a line holding one is
+        decoded too. So exactly the lines the prefilter keeps are decoded, and the bytes of
+        the others are read only by that search and the line count. A line of the common
+        shape is accounted here, any other by :meth:`_line`."""
         loads, plain_of, add = orjson.loads, plain_response, self.totals.add_plain
         find, rfind, size = data.find, data.rfind, len(data)
         numbers = _LineNumbers(data)
-        decoded = usage = no_usage = pos = 0
-        while (hit := find(b"usage", pos)) >= 0:
+        decoded = usage = no_usage = pos = gap = newlines = 0
+        while True:
+            hit = find(b"usage", pos)
+            if hit < 0:
+                break
             start = rfind(b"\n", 0, hit) + 1
             end = find(b"\n", hit)
             if end < 0:
@@ -166,6 +167,9 @@ class _FastGroup:
             line = data[start:end]
             if b"assistant" not in line:
                 continue
+            decoded += self._gap(name, data, gap, start, context, numbers)
+            newlines += data.count(b"\n", gap, start) + (end < size)
+            gap = pos
             decoded += 1
             if end - start <= MAX_LINE_BYTES:
                 try:
@@ -182,10 +186,30 @@ class _FastGroup:
                         add(plain)
                         continue
             self._line(name, line.removesuffix(b"\r"), context, numbers, start)
+        if gap < size:
+            decoded += self._gap(name, data, gap, size, context, numbers)
+            newlines += data.count(b"\n", gap, size)
+        lines = newlines + (0 if data.endswith(b"\n") else 1)
         outcomes = self.summary.outcomes
         outcomes["usage"] += usage
         outcomes["no_usage"] += no_usage
-        outcomes["skipped"] += _lines(data) - decoded
+        outcomes["skipped"] += lines - decoded
+
+    def _gap(
+        self, name: str, data: bytes, begin: int, stop: int, context: LineContext, numbers: _LineNumbers
+    ) -> int:
+        """Decode the lines of ``data[begin:stop]`` (whole lines) holding ``\\u``; how many."""
+        decoded = 0
+        escape = data.find(b"\\u", begin, stop)
+        while escape >= 0:
+            start = data.rfind(b"\n", begin, escape) + 1 or begin
+            end = data.find(b"\n", escape, stop)
+            if end < 0:
+                end = stop
+            decoded += 1
+            self._line(name, data[start:end].removesuffix(b"\r"), context, numbers, start)
+            escape = data.find(b"\\u", end, stop)
+        return decoded
 
     def _line(
         self, path: str, line: bytes, context: LineContext, where: int | _LineNumbers, start: int = 0
