@@ -39,13 +39,14 @@ from schemas.pricing import CostMode, ModelPrice, PricePeriod, PriceTable
 from schemas.sources.base import Observation
 from schemas.sources.claude_run import run_group
 from schemas.sources.claude_transcript import PlainResponse
-from schemas.usage import UNKNOWN_AUTH, CostSource, TokenCounts, UsageEvent, event_id_for
+from schemas.usage import UNKNOWN_AUTH, CostSource, CostSplit, TokenCounts, UsageEvent, event_id_for
 
 # schemas/ledger_groups.py refuses a group naming more models than this.
 MAX_GROUP_MODELS = 16
 # Far inside the counter range (10**15): a sum this large goes through the ledger's checks.
 SAFE_SUM = 10**14
 _MILLIONTH = Decimal("0.000001")
+_NO_SPLIT = CostSplit()
 _BILLIONTH = Decimal("0.000000001")
 
 # (scope, lineage, agent_id, model, group, message_id, request_id, UTC date)
@@ -262,16 +263,20 @@ def events(
         counted = ZERO_USD
         for index, (after, moment) in enumerate(response.steps or ()):
             grown = TokenCounts(*map(sub, after, before))
-            price: ModelPrice | None = None
             cost_source: CostSource = "unpriced"
             cost = ZERO_USD
+            split = _NO_SPLIT
             if period is not None:
                 prompt = None if message_id is None else after[0] + after[3] + after[4] + after[5]
                 base, price = period.price_for(None), period.price_for(prompt)
                 if price is not base:
                     cost = max(price.cost(TokenCounts(*after)) - counted, ZERO_USD)
+                    split = split_cost(grown, cost, price)
                 else:
-                    cost = base.cost(grown)
+                    # base.cost(grown), split by token type: with exact rates (finish checks
+                    # them) the parts are exact and sum to it, so split_cost keeps them.
+                    split = base.cost_split(grown)
+                    cost = split.total
                 cost_source = "computed"
             counted += cost
             before = after
@@ -291,5 +296,5 @@ def events(
                 labels=labels,
                 message_id=message_id,
                 request_id=request_id,
-                cost_split=split_cost(grown, cost, price),
+                cost_split=split,
             )

@@ -83,6 +83,12 @@ class MemoryLake:
         """This lake's selection as a pure function (for worker processes)."""
         return partial(selected, since=self.since, until=self.until, where=dict(self.where))
 
+    def add_tables(self, tables: Sequence[pa.Table]) -> None:
+        """Keep tables of ``usage_table``'s schema whose events were selected already (by
+        :meth:`selector`), in one insert; their rows get the next offsets of partition 0."""
+        if tables:
+            self.add_table(pa.concat_tables(tables))
+
     def add_table(self, table: pa.Table) -> None:
         """Keep a table of ``usage_table``'s schema whose events were selected already (by
         :meth:`selector`); its rows get the next offsets of partition 0."""

@@ -122,8 +122,8 @@ def read_files(
     if merge_results(results) is None:
         return _read_serially(files, lake, ledger, runner_id, labels)
     result = LocalRead(files=len(files))
+    lake.add_tables([group.events for group in results])
     for group in results:
-        lake.add_table(group.events)
         result.rejected += group.summary.outcomes["rejected"]
         result.unreadable.extend(group.unreadable)
     return result
