@@ -95,7 +95,7 @@ def acl_matrix(prefix: str, principals: Mapping[str, str] | None = None) -> list
     unknown = sorted(set(names) - set(ROLES))
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
-    acls = []
+    acls: list[Acl] = []
     for role in ROLES:
         principal = principal_for(names.get(role, role))
         for resource_type, pattern, name, operations in _GRANTS[role]:
@@ -113,4 +113,6 @@ def render_matrix(acls: list[Acl]) -> str:
     header = ("role", "principal", "resource", "pattern", "name", "operations")
     lines = [header, *((*key, ",".join(ops)) for key, ops in rows.items())]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )

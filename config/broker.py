@@ -263,7 +263,9 @@ def start(settings: Settings) -> BrokerStatus:
     proc = _launch(settings, paths) if pid is None else None
     _wait_ready(settings, paths, proc)
     if proc is not None:
-        client = broker_secure.admin_settings(settings, paths.tls, paths.credentials) if paths.secure else settings
+        client = (
+            broker_secure.admin_settings(settings, paths.tls, paths.credentials) if paths.secure else settings
+        )
         _warm_up(client)
         if paths.secure:
             _prepare_roles(client)
@@ -283,7 +285,9 @@ def _prepare_roles(admin: Settings) -> None:
     try:
         _run_blocking(lambda: asyncio.wait_for(prepare(), timeout=_READY_TIMEOUT_S))
     except Exception as exc:
-        raise BrokerError(f"the secured broker started but its topics or ACLs could not be set: {exc}") from exc
+        raise BrokerError(
+            f"the secured broker started but its topics or ACLs could not be set: {exc}"
+        ) from exc
 
 
 def _warm_up(settings: Settings) -> None:

@@ -51,14 +51,14 @@ class Credentials:
 def ensure_credentials(creds: Credentials, bootstrap: str, ca_file: Path) -> None:
     """Write a credentials file with a new random password for every user that has none."""
     creds.folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(creds.folder, 0o700)
+    creds.folder.chmod(0o700)
     for user in USERS:
         path = creds.file(user)
         if path.exists():
             continue
         body = "\n".join(
             [
-                f"# spendstream: the {user!r} user of the local secured broker. Private: keep this file 0600.",
+                f"# spendstream: the {user!r} user of the local secured broker. Private: keep it 0600.",
                 f"SPENDSTREAM_BROKER={bootstrap}",
                 "SPENDSTREAM_SECURITY_PROTOCOL=SASL_SSL",
                 f"SPENDSTREAM_SASL_MECHANISM={MECHANISM}",
@@ -131,5 +131,8 @@ def admin_settings(settings: Settings, tls: TlsFiles, creds: Credentials) -> Set
 
 def describe_users(creds: Credentials) -> str:
     """How clients connect: one line per user and its credentials file (never a password)."""
-    lines = [f"  {user:<8} {'super user' if user == ADMIN else 'role ' + user:<13} {creds.file(user)}" for user in USERS]
+    lines = [
+        f"  {user:<8} {'super user' if user == ADMIN else 'role ' + user:<13} {creds.file(user)}"
+        for user in USERS
+    ]
     return "\n".join(["users (SASL/SCRAM-SHA-512) and their credentials files (mode 0600):", *lines])

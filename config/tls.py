@@ -68,7 +68,8 @@ def ensure_certificates(folder: Path) -> TlsFiles:
         _run(
             openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", _CA_DAYS,
             "-keyout", str(files.ca_key), "-out", str(files.ca_cert), "-subj", "/CN=spendstream local CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         )  # fmt: skip
         _run(
             openssl, "req", "-newkey", "rsa:2048", "-nodes", "-sha256",
@@ -82,7 +83,7 @@ def ensure_certificates(folder: Path) -> TlsFiles:
         files.broker_keystore.write_bytes(key.read_bytes() + cert.read_bytes())
     finally:
         os.umask(old_umask)
-    os.chmod(files.ca_cert, 0o644)
+    files.ca_cert.chmod(0o644)
     for leftover in (key, csr, ext, folder / "ca.srl"):
         leftover.unlink(missing_ok=True)
     return files

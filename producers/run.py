@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from config.access import AccessRefused
 from config.settings import Settings
 from producers.auth import AuthEvidence
 from producers.claims import ClaimReader, ClaimWriter, claims_file
@@ -198,6 +199,10 @@ async def _publish_quietly(
 ) -> None:
     try:
         await _publish(settings, request, fmt, queue, nested, seen)
+    except AccessRefused as exc:  # terminal, and said in one line: no traceback
+        log.error(
+            "%s; this run's lines are not published (nothing spooled), the command is not affected", exc
+        )
     except Exception:
         log.exception("publishing this run's lines failed; the command is not affected")
 

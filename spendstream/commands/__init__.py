@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from spendstream.commands import (
+    acl_cmd,
     broker_cmd,
     budget_cmd,
     compact_cmd,
@@ -28,6 +29,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 COMMANDS: list[Register] = [
     broker_cmd.register,
+    acl_cmd.register,
     worker_cmd.register,
     publish_cmd.register,
     parse_cmd.register,
