@@ -102,6 +102,9 @@ def refusal(
 
 async def diagnose(settings: Settings) -> AccessRefused | None:
     """Why no bootstrap server answered: an access failure, or None (down, unreachable ...)."""
+    if settings.security_protocol == "PLAINTEXT":
+        return None  # nothing to authenticate: a failed bootstrap is the network's
+    timeout = min(_PROBE_TIMEOUT_S, settings.producer_timeout_seconds)
     options = client_options(settings)
     for server in settings.bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")
@@ -116,7 +119,7 @@ async def diagnose(settings: Settings) -> AccessRefused | None:
                     sasl_plain_username=options.get("sasl_plain_username"),
                     sasl_plain_password=options.get("sasl_plain_password"),
                 ),
-                _PROBE_TIMEOUT_S,
+                timeout,
             )
         except Exception as exc:  # the probe only looks for a cause; anything else: not access
             found = refusal(exc, settings)

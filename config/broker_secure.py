@@ -49,13 +49,13 @@ class Credentials:
 
 
 def ensure_credentials(creds: Credentials, bootstrap: str, ca_file: Path) -> None:
-    """Write a credentials file with a new random password for every user that has none."""
+    """Write a credentials file with a new random password for every user that has none; an
+    existing file keeps its password and gets the broker's current address and CA file."""
     creds.folder.mkdir(parents=True, exist_ok=True)
     creds.folder.chmod(0o700)
     for user in USERS:
         path = creds.file(user)
-        if path.exists():
-            continue
+        password = creds.password(user) if path.exists() else secrets.token_hex(24)
         body = "\n".join(
             [
                 f"# spendstream: the {user!r} user of the local secured broker. Private: keep it 0600.",
@@ -63,14 +63,17 @@ def ensure_credentials(creds: Credentials, bootstrap: str, ca_file: Path) -> Non
                 "SPENDSTREAM_SECURITY_PROTOCOL=SASL_SSL",
                 f"SPENDSTREAM_SASL_MECHANISM={MECHANISM}",
                 f"SPENDSTREAM_SASL_USERNAME={user}",
-                f"SPENDSTREAM_SASL_PASSWORD={secrets.token_hex(24)}",
+                f"SPENDSTREAM_SASL_PASSWORD={password}",
                 f"SPENDSTREAM_SSL_CAFILE={ca_file}",
                 "",
             ]
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        temp = path.with_suffix(".tmp")
+        temp.unlink(missing_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(body)
+        temp.replace(path)
 
 
 def scram_arguments(creds: Credentials) -> list[str]:
