@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         le=65535,
         description="SPENDSTREAM_LOCAL_CONTROLLER_PORT: KRaft controller port of the local broker.",
     )
+    local_broker_secure: bool = Field(
+        default=False,
+        description=(
+            "SPENDSTREAM_LOCAL_BROKER_SECURE: start the local broker secured (`broker start "
+            "--secure`): TLS + SASL/SCRAM-SHA-512 only, ACLs per role (config/broker_secure.py); its "
+            "files live in <state_dir>/kafka/secure/."
+        ),
+    )
     local_broker_heap: str = Field(
         default="768m", description="SPENDSTREAM_LOCAL_BROKER_HEAP: JVM heap (-Xmx) of the local broker."
     )

@@ -7,8 +7,11 @@ position at or below a stream's high-water mark, so a later line of a stream mus
 reach Kafka before an earlier one that failed. With one batch in flight per partition,
 whatever the client has accepted is always a prefix of what was sent.
 
-Errors are sorted into two kinds: :class:`BrokerUnavailable` (transient: spool and retry)
-and :class:`RecordRejected` (terminal for those records: too large for the broker).
+Errors are sorted into three kinds: :class:`BrokerUnavailable` (transient: spool and
+retry), :class:`RecordRejected` (terminal for those records: too large for the broker) and
+:class:`~config.access.AccessRefused` (terminal for every record: the broker refused this
+runner's password or its right to write the raw topic; spooling would keep lines that can
+never be sent).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
+from config.access import explain, refusal
 from config.kafka import RAW, client_options, ensure_topics
 from config.settings import Settings
 from producers.records import OutRecord
@@ -81,8 +85,10 @@ class KafkaLink:
         topic: str,
         partitions: list[int],
         timeout: float,
+        settings: Settings,
         runner_key: bytes | None = None,
     ) -> None:
+        self.settings = settings
         self.producer = producer
         # Every record is signed here, as it leaves, whatever built it (a pack, a line of a
         # split pack, an oversize marker, a spooled record): schemas/signing.py.
@@ -109,11 +115,14 @@ class KafkaLink:
             partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), timeout))
         except (KafkaError, OSError, RuntimeError, TimeoutError) as exc:
             await _abort(producer)
+            refused = await explain(exc, settings, action="write", topic=topic)
+            if refused is not None:
+                raise refused from exc
             raise BrokerUnavailable(f"{settings.bootstrap_servers}: {type(exc).__name__}") from exc
         except asyncio.CancelledError:
             await asyncio.shield(_abort(producer))  # closing while connecting: leave nothing open
             raise
-        return cls(producer, topic, partitions, timeout, runner_key)
+        return cls(producer, topic, partitions, timeout, settings, runner_key)
 
     def partition_for(self, key: bytes) -> int:
         """Kafka's default (murmur2) partition of a key, as any other client computes it."""
@@ -150,6 +159,9 @@ class KafkaLink:
         except _REJECTED as exc:
             raise RecordRejected(type(exc).__name__) from exc
         except (KafkaError, OSError, TimeoutError) as exc:
+            refused = refusal(exc, self.settings, action="write", topic=self.topic)
+            if refused is not None:
+                raise refused from exc
             raise BrokerUnavailable(f"partition {partition}: {type(exc).__name__}") from exc
 
     async def close(self) -> None:

@@ -8,16 +8,20 @@ Settings are built once here and passed down.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from config.access import explain
 from config.settings import Settings
 from schemas.signing import RunnerKeyError, fleet_secret_bytes, parse_runner_key
 from spendstream.commands import commands_for
 from spendstream.logs import configure_logging
+
+EXIT_REFUSED = 77  # sysexits' EX_NOPERM: the broker refused this client's password or rights
 
 _EPILOG = """\
 Configuration comes from SPENDSTREAM_* environment variables (see README.md), e.g.
@@ -80,6 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args, settings)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        refused = asyncio.run(explain(exc, settings))
+        if refused is None:
+            raise
+        # The broker refused this client's password or rights: one line, no traceback.
+        print(f"spendstream {args.command}: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
     return code
 
 

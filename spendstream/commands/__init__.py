@@ -32,6 +32,7 @@ MODULES: dict[str, str] = {
     "reconcile": "reconcile_cmd",
     "serve": "serve_cmd",
     "runner-key": "runner_key_cmd",
+    "acl": "acl_cmd",
 }
 
 

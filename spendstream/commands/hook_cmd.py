@@ -21,6 +21,7 @@ import asyncio
 import os
 import sys
 
+from config.access import AccessRefused
 from config.settings import Settings
 from producers.auth import runner_auth
 from producers.emit import Origin
@@ -134,5 +135,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     except HookInputError as exc:
         return _failed(args, event, f"bad hook input: {exc}")
+    except AccessRefused as exc:  # nothing was spooled: these lines can never be sent as they are
+        return _failed(args, event, str(exc))
     except Exception as exc:  # a hook must never fail silently, whatever failed
         return _failed(args, event, f"{type(exc).__name__}: {exc}")
