@@ -14,13 +14,16 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from config import broker
 from config.kafka import ensure_topics
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.integration.secure_harness import SecureBroker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,3 +80,11 @@ async def topics(settings: Settings) -> AsyncIterator[Settings]:
     """The test's settings with all of spendstream's topics created."""
     await ensure_topics(settings)
     yield settings
+
+
+@pytest.fixture(scope="session", name="secured")
+def secured_broker_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """One secured local broker (TLS + SCRAM + ACLs) for every test module that asks for it."""
+    from tests.integration.secure_harness import secured_broker  # it imports this module
+
+    yield from secured_broker(tmp_path_factory)

@@ -3,6 +3,7 @@ settings of each role's user on it, read from the credentials files the broker m
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,10 @@ from typing import Any
 import pytest
 
 from config import broker
+from config.acl import acl_matrix
+from config.acl_admin import apply_acls
 from config.broker_secure import ADMIN, Credentials
+from config.kafka import ensure_topics
 from config.settings import Settings
 from tests.integration.conftest import _base_settings
 from tests.integration.producers_harness import free_port
@@ -36,10 +40,10 @@ class SecureBroker:
         return self.user(ADMIN, **overrides)
 
 
-@pytest.fixture(scope="session", name="secured")
-def secured_broker_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     """``spendstream broker start --secure`` in a folder of its own, on free ports; stopped
-    at the end. The jars are the shared broker's (resolved once by Maven if needed)."""
+    at the end. The jars are the shared broker's (resolved once by Maven if needed). The
+    session fixture ``secured`` (conftest.py) runs it once for every test module."""
     state = tmp_path_factory.mktemp("secure-broker")
     shared = _base_settings()
     broker.ensure_jars(shared)
@@ -59,3 +63,15 @@ def secured_broker_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield SecureBroker(settings, paths.credentials, paths.tls.ca_cert)
     finally:
         broker.stop(settings)
+
+
+def new_prefix() -> str:
+    """A topic prefix of its own for one test on the shared secured broker."""
+    return f"s{uuid.uuid4().hex[:10]}"
+
+
+async def prepared(secure: SecureBroker, prefix: str) -> None:
+    """Topics and every role's ACLs for ``prefix``, as the admin user."""
+    admin = secure.admin(topic_prefix=prefix)
+    await ensure_topics(admin)
+    await apply_acls(admin, acl_matrix(prefix))

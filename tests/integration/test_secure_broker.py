@@ -16,14 +16,12 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
 from config.access import refusal
-from config.acl import acl_matrix
-from config.acl_admin import apply_acls
 from config.kafka import client_options, ensure_topics
 from config.settings import Settings
 from tests.integration.convergence import converged_totals, lake_matches
 from tests.integration.harness import WorkerProcess
 from tests.integration.producers_harness import FAKE_CLI, free_port, spendstream
-from tests.integration.secure_harness import SecureBroker, secured_broker_fixture  # noqa: F401 - fixture
+from tests.integration.secure_harness import SecureBroker, new_prefix, prepared
 from tests.integration.workload import build_workload, publish_workload
 
 pytestmark = pytest.mark.integration
@@ -33,17 +31,6 @@ LINE = (
     b'{"type":"result","subtype":"success","is_error":false,"session_id":"sec-1",'
     b'"total_cost_usd":0.25,"usage":{"input_tokens":10,"output_tokens":5},"uuid":"sec-u1"}\n'
 )
-
-
-def new_prefix() -> str:
-    return f"s{uuid.uuid4().hex[:10]}"
-
-
-async def prepared(secure: SecureBroker, prefix: str) -> None:
-    """Topics and every role's ACLs for ``prefix``, as the admin user."""
-    admin = secure.admin(topic_prefix=prefix)
-    await ensure_topics(admin)
-    await apply_acls(admin, acl_matrix(prefix))
 
 
 def spooled_bytes(settings: Settings) -> int:
