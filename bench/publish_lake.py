@@ -1,0 +1,136 @@
+"""The whole pipeline on a generated Claude Code history: first ``publish`` -> exact lake.
+
+Run: ``python -m bench.publish_lake HISTORY [--profile-worker OUT] [--profile-publish OUT]``
+(``HISTORY`` made by ``python -m bench.gen_history HISTORY --target 1G``).
+
+A fresh worker (``spendstream worker``, a child process) is started on fresh topics and
+waits, assigned, before the clock starts; then ``spendstream publish HISTORY/projects``
+runs as a child. The pipeline time is from the start of ``publish`` to the mtime of the
+newest Parquet file, read once ``/metrics`` shows every published line with an outcome
+and the stages idle, and no lake file changed for 4 s. Then ``spendstream report session
+--json`` (not timed) must give every session of the generator's ``expected.json`` its
+exact tokens and cost, and the worker's usage events must equal the lake's rows.
+
+``--profile-worker`` / ``--profile-publish`` run py-spy (raw stacks, 100 Hz) on the
+worker / the publisher; the summary (bench/profile.py) is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.ccusage_compare import agreement, load_expected
+from bench.kafka_tools import REPO, delete_prefix, fresh_settings, remove_tree, start_worker, worker_metrics
+from bench.pipeline import _lake_settled
+from bench.profile import PY_SPY, Recorder, summarize
+from bench.spendstream_side import _from_report_rows
+from config.settings import Settings
+from tests.integration.harness import settings_env
+
+
+def _lines_done(metrics: dict[str, Any]) -> int:
+    return sum(int(v) for v in metrics.get("records", {}).values())
+
+
+async def _wait_idle(settings: Settings, lines: int, timeout_s: float) -> dict[str, Any]:
+    """The worker's /metrics once every line has an outcome and nothing moved for 3 s."""
+    deadline = time.perf_counter() + timeout_s
+    last: tuple[Any, ...] = ()
+    stable_since = time.perf_counter()
+    metrics: dict[str, Any] = {}
+    while time.perf_counter() < deadline:
+        metrics = await worker_metrics(settings) or metrics
+        progress = (_lines_done(metrics), metrics.get("usage_events"), metrics.get("rollup_deltas"))
+        if progress != last:
+            last, stable_since = progress, time.perf_counter()
+        done = progress[0] >= lines and progress[2] == progress[1]
+        if done and time.perf_counter() - stable_since > 3.0:
+            return metrics
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"pipeline incomplete after {timeout_s}s: {metrics}")
+
+
+def _publish_cmd(history: Path, profile: Path | None) -> list[str]:
+    cmd = [sys.executable, "-m", "spendstream.cli", "publish", "--no-progress", str(history / "projects")]
+    if profile is None:
+        return cmd
+    return [str(PY_SPY), "record", "-f", "raw", "-r", "100", "-o", str(profile), "--", *cmd]
+
+
+async def run(args: argparse.Namespace) -> int:
+    want, info = load_expected(args.history)
+    settings, tmp = fresh_settings("pl")
+    env = settings_env(settings)
+    try:
+        worker = await start_worker(settings, tmp / "worker.log")
+        assert worker.proc is not None
+        recorder = Recorder(worker.proc.pid, args.profile_worker) if args.profile_worker else None
+        try:
+            started = time.time()
+            publish = await asyncio.create_subprocess_exec(
+                *_publish_cmd(args.history, args.profile_publish), env=env, cwd=REPO,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await publish.communicate()
+            publish_s = time.time() - started
+            if publish.returncode != 0:
+                print(f"publish exit {publish.returncode}: {err.decode(errors='replace')[-500:]}")
+                return 1
+            metrics = await _wait_idle(settings, info["lines"], args.timeout)
+            newest = await _lake_settled(settings)
+            if recorder is not None:
+                recorder.stop()
+        finally:
+            worker.terminate()
+        report = subprocess.run(  # noqa: ASYNC221 - the worker is gone, nothing else runs
+            [sys.executable, "-m", "spendstream.cli", "report", "session", "--json"],
+            env=env, cwd=REPO, capture_output=True, check=True,
+        )  # fmt: skip
+        got = _from_report_rows(orjson.loads(report.stdout)["rows"])
+        tokens_ok, cost_ok, notes = agreement(got, want)
+        pipeline_s = newest - started
+        mib = info["bytes"] / 2**20
+        stages = {
+            name: f"{s['records']} rec/{s['batches']} batches/{s['seconds']} s "
+            f"({s['waiting_for_acks_seconds']} s acks)"
+            for name, s in metrics.get("stages", {}).items()
+        }
+        print(f"history: {info['lines']:,} lines, {mib:,.0f} MiB, {len(want)} sessions")
+        print(f"publish: {publish_s:.1f} s; publish -> last lake file: {pipeline_s:.1f} s")
+        print(f"  = {info['lines'] / pipeline_s:,.0f} lines/s, {mib / pipeline_s:,.0f} MiB/s")
+        print(f"outcomes {metrics.get('records')}, usage events {metrics.get('usage_events')}")
+        print(f"stages {stages}")
+        print(f"exact: tokens {tokens_ok}/{len(want)}, cost {cost_ok}/{len(want)} {notes}")
+        for label, path in (("worker", args.profile_worker), ("publish", args.profile_publish)):
+            if path is not None and path.exists():
+                profile = summarize(path)
+                common = profile.self_by_function.most_common(12)
+                top = ", ".join(f"{fn} {n / profile.samples:.0%}" for fn, n in common)
+                print(f"py-spy {label}: {profile.samples} samples; top self: {top}")
+        return 0 if tokens_ok == cost_ok == len(want) else 1
+    finally:
+        await delete_prefix(settings)
+        remove_tree(tmp)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("history", type=Path)
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--profile-worker", type=Path, default=None)
+    parser.add_argument("--profile-publish", type=Path, default=None)
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
