@@ -32,22 +32,42 @@ from bench.kafka_tools import REPO, delete_prefix, fresh_settings, remove_tree, 
 from bench.pipeline import _lake_settled
 from bench.profile import PY_SPY, Recorder, summarize
 from bench.spendstream_side import _from_report_rows
+from config.kafka import ensure_topics
 from config.settings import Settings
-from tests.integration.harness import settings_env
+from tests.integration.harness import WorkerProcess, settings_env
+from tests.integration.producers_harness import free_port
 
 
 def _lines_done(metrics: dict[str, Any]) -> int:
     return sum(int(v) for v in metrics.get("records", {}).values())
 
 
-async def _wait_idle(settings: Settings, lines: int, timeout_s: float) -> dict[str, Any]:
-    """The worker's /metrics once every line has an outcome and nothing moved for 3 s."""
+async def _summed_metrics(each: list[Settings], last: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workers' /metrics counters added up (the last answer of a worker that did not answer)."""
+    for index, settings in enumerate(each):
+        last[index] = await worker_metrics(settings) or last[index]
+    total: dict[str, Any] = {"records": {}, "usage_events": 0, "rollup_deltas": 0, "stages": {}}
+    for metrics in last:
+        for kind, count in metrics.get("records", {}).items():
+            total["records"][kind] = total["records"].get(kind, 0) + count
+        total["usage_events"] += metrics.get("usage_events", 0)
+        total["rollup_deltas"] += metrics.get("rollup_deltas", 0)
+        for name, stage in metrics.get("stages", {}).items():
+            into = total["stages"].setdefault(name, {})
+            for key, value in stage.items():
+                into[key] = round(into.get(key, 0) + value, 3)
+    return total
+
+
+async def _wait_idle(each: list[Settings], lines: int, timeout_s: float) -> dict[str, Any]:
+    """The workers' summed /metrics once every line has an outcome and nothing moved for 3 s."""
     deadline = time.perf_counter() + timeout_s
     last: tuple[Any, ...] = ()
     stable_since = time.perf_counter()
+    answers: list[dict[str, Any]] = [{} for _ in each]
     metrics: dict[str, Any] = {}
     while time.perf_counter() < deadline:
-        metrics = await worker_metrics(settings) or metrics
+        metrics = await _summed_metrics(each, answers)
         progress = (_lines_done(metrics), metrics.get("usage_events"), metrics.get("rollup_deltas"))
         if progress != last:
             last, stable_since = progress, time.perf_counter()
@@ -56,6 +76,30 @@ async def _wait_idle(settings: Settings, lines: int, timeout_s: float) -> dict[s
             return metrics
         await asyncio.sleep(0.25)
     raise TimeoutError(f"pipeline incomplete after {timeout_s}s: {metrics}")
+
+
+async def _start_workers(each: list[Settings], tmp: Path) -> list[WorkerProcess]:
+    """One worker (start_worker: assigned every raw partition), or several that share them."""
+    if len(each) == 1:
+        return [await start_worker(each[0], tmp / "worker.log")]
+    await ensure_topics(each[0])
+    workers = [WorkerProcess(s, tmp / f"worker{n}.log", "--no-restart") for n, s in enumerate(each)]
+    for worker in workers:
+        worker.start()
+    deadline = time.perf_counter() + 180
+    while time.perf_counter() < deadline:
+        if not all(w.alive() for w in workers):
+            raise RuntimeError(f"a worker exited early, see {tmp}")
+        owned = [w.raw_partitions() for w in workers]
+        if (
+            all(owned)
+            and len(set().union(*owned)) == each[0].partitions
+            and sum(map(len, owned)) == each[0].partitions
+        ):
+            await asyncio.sleep(3.0)  # the lake sinks' consumers join their group alongside
+            return workers
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"workers not assigned, see {tmp}")
 
 
 def _publish_cmd(history: Path, profile: Path | None) -> list[str]:
@@ -68,9 +112,16 @@ def _publish_cmd(history: Path, profile: Path | None) -> list[str]:
 async def run(args: argparse.Namespace) -> int:
     want, info = load_expected(args.history)
     settings, tmp = fresh_settings("pl")
+    settings = settings.model_copy(update={"partitions": args.partitions})
     env = settings_env(settings)
+    each = [settings] + [
+        settings.model_copy(update={"web_port": free_port(), "state_dir": tmp / f"state{n}"})
+        for n in range(1, args.workers)
+    ]
+    workers: list[WorkerProcess] = []
     try:
-        worker = await start_worker(settings, tmp / "worker.log")
+        workers = await _start_workers(each, tmp)
+        worker = workers[0]
         assert worker.proc is not None
         recorder = Recorder(worker.proc.pid, args.profile_worker) if args.profile_worker else None
         try:
@@ -84,12 +135,13 @@ async def run(args: argparse.Namespace) -> int:
             if publish.returncode != 0:
                 print(f"publish exit {publish.returncode}: {err.decode(errors='replace')[-500:]}")
                 return 1
-            metrics = await _wait_idle(settings, info["lines"], args.timeout)
+            metrics = await _wait_idle(each, info["lines"], args.timeout)
             newest = await _lake_settled(settings)
             if recorder is not None:
                 recorder.stop()
         finally:
-            worker.terminate()
+            for running in workers:
+                running.terminate()
         report = subprocess.run(  # noqa: ASYNC221 - the worker is gone, nothing else runs
             [sys.executable, "-m", "spendstream.cli", "report", "session", "--json"],
             env=env, cwd=REPO, capture_output=True, check=True,
@@ -104,6 +156,7 @@ async def run(args: argparse.Namespace) -> int:
             for name, s in metrics.get("stages", {}).items()
         }
         print(f"history: {info['lines']:,} lines, {mib:,.0f} MiB, {len(want)} sessions")
+        print(f"{args.workers} worker(s), {args.partitions} partitions")
         print(f"publish: {publish_s:.1f} s; publish -> last lake file: {pipeline_s:.1f} s")
         print(f"  = {info['lines'] / pipeline_s:,.0f} lines/s, {mib / pipeline_s:,.0f} MiB/s")
         print(f"outcomes {metrics.get('records')}, usage events {metrics.get('usage_events')}")
@@ -127,6 +180,8 @@ def main() -> int:
     )
     parser.add_argument("history", type=Path)
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the run's topics")
     parser.add_argument("--profile-worker", type=Path, default=None)
     parser.add_argument("--profile-publish", type=Path, default=None)
     return asyncio.run(run(parser.parse_args()))
