@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 
 from bench.ccusage_compare import agreement, load_expected
 from bench.kafka_tools import REPO, delete_prefix, fresh_settings, remove_tree, start_worker, worker_metrics
@@ -102,6 +104,17 @@ async def _start_workers(each: list[Settings], tmp: Path) -> list[WorkerProcess]
     raise TimeoutError(f"workers not assigned, see {tmp}")
 
 
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (the publisher, once it exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _publish_cmd(history: Path, profile: Path | None) -> list[str]:
     cmd = [sys.executable, "-m", "spendstream.cli", "publish", "--no-progress", str(history / "projects")]
     if profile is None:
@@ -124,6 +137,9 @@ async def run(args: argparse.Namespace) -> int:
         worker = workers[0]
         assert worker.proc is not None
         recorder = Recorder(worker.proc.pid, args.profile_worker) if args.profile_worker else None
+        processes = [psutil.Process(w.proc.pid) for w in workers if w.proc is not None]
+        cpu_before = sum(_cpu(p) for p in processes)
+        children_before = _children_cpu()
         try:
             started = time.time()
             publish = await asyncio.create_subprocess_exec(
@@ -132,11 +148,13 @@ async def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
             _, err = await publish.communicate()
             publish_s = time.time() - started
+            publish_cpu = _children_cpu() - children_before
             if publish.returncode != 0:
                 print(f"publish exit {publish.returncode}: {err.decode(errors='replace')[-500:]}")
                 return 1
             metrics = await _wait_idle(each, info["lines"], args.timeout)
             newest = await _lake_settled(settings)
+            worker_cpu = sum(_cpu(p) for p in processes) - cpu_before
             if recorder is not None:
                 recorder.stop()
         finally:
@@ -159,6 +177,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"{args.workers} worker(s), {args.partitions} partitions")
         print(f"publish: {publish_s:.1f} s; publish -> last lake file: {pipeline_s:.1f} s")
         print(f"  = {info['lines'] / pipeline_s:,.0f} lines/s, {mib / pipeline_s:,.0f} MiB/s")
+        print(f"CPU: publish {publish_cpu:.1f} s, worker(s) {worker_cpu:.1f} s (user + system)")
         print(f"outcomes {metrics.get('records')}, usage events {metrics.get('usage_events')}")
         print(f"stages {stages}")
         print(f"exact: tokens {tokens_ok}/{len(want)}, cost {cost_ok}/{len(want)} {notes}")
