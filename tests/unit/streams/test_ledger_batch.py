@@ -31,7 +31,7 @@ def observation_records(real_fixtures: Path) -> list[Record]:
         for n, path in enumerate(sorted((real_fixtures / folder).glob("*.jsonl"))):
             lines = [line for line in path.read_bytes().splitlines() if line.strip()]
             for copy in ("a", "b"):  # a second stream reporting the same usage
-                context = LineContext(fmt, "r", f"r:{folder}/{n}/{copy}", 1, T0)
+                context = LineContext(fmt, "r", f"r:{fmt}/{n}/{copy}", 1, T0)
                 key, value, headers = encode_record(context, lines)
                 raw.append(Record("raw", 0, len(raw), key, value, tuple(headers)))
     effects = NormalizeStage(1).handle(raw, lambda _t, _k: None)
@@ -84,7 +84,6 @@ def test_batch_level_state_writes_what_ledger_step_writes(real_fixtures: Path) -
 
 def test_a_state_that_does_not_decode_dead_letters_its_observation_only(real_fixtures: Path) -> None:
     records = observation_records(real_fixtures)[:1]
-    _, want_deltas = reference(records)
     stage = LedgerStage(1, PRICES, "reported")
     first = packing.unpack(records[0].value, records[0].headers, max_items=MAX_ENVELOPES)[0]
     obs, _ = envelope.decode(first)
