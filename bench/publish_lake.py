@@ -38,6 +38,7 @@ from config.kafka import ensure_topics
 from config.settings import Settings
 from tests.integration.harness import WorkerProcess, settings_env
 from tests.integration.producers_harness import free_port
+from tests.integration.sink_process import SinkProcess
 
 
 def _lines_done(metrics: dict[str, Any]) -> int:
@@ -80,12 +81,12 @@ async def _wait_idle(each: list[Settings], lines: int, timeout_s: float) -> dict
     raise TimeoutError(f"pipeline incomplete after {timeout_s}s: {metrics}")
 
 
-async def _start_workers(each: list[Settings], tmp: Path) -> list[WorkerProcess]:
+async def _start_workers(each: list[Settings], tmp: Path, flags: tuple[str, ...]) -> list[WorkerProcess]:
     """One worker (start_worker: assigned every raw partition), or several that share them."""
-    if len(each) == 1:
+    if len(each) == 1 and not flags:
         return [await start_worker(each[0], tmp / "worker.log")]
     await ensure_topics(each[0])
-    workers = [WorkerProcess(s, tmp / f"worker{n}.log", "--no-restart") for n, s in enumerate(each)]
+    workers = [WorkerProcess(s, tmp / f"worker{n}.log", "--no-restart", *flags) for n, s in enumerate(each)]
     for worker in workers:
         worker.start()
     deadline = time.perf_counter() + 180
@@ -132,12 +133,17 @@ async def run(args: argparse.Namespace) -> int:
         for n in range(1, args.workers)
     ]
     workers: list[WorkerProcess] = []
+    sink: SinkProcess | None = None
     try:
-        workers = await _start_workers(each, tmp)
+        workers = await _start_workers(each, tmp, ("--no-sink",) if args.sink_process else ())
+        if args.sink_process:
+            sink = SinkProcess(settings, tmp / "sink.log")
+            await asyncio.sleep(5.0)  # its consumer joins the sink group
         worker = workers[0]
         assert worker.proc is not None
         recorder = Recorder(worker.proc.pid, args.profile_worker) if args.profile_worker else None
         processes = [psutil.Process(w.proc.pid) for w in workers if w.proc is not None]
+        processes += [psutil.Process(sink.proc.pid)] if sink is not None else []
         cpu_before = sum(_cpu(p) for p in processes)
         children_before = _children_cpu()
         try:
@@ -160,6 +166,8 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             for running in workers:
                 running.terminate()
+            if sink is not None:
+                sink.stop()
         report = subprocess.run(  # noqa: ASYNC221 - the worker is gone, nothing else runs
             [sys.executable, "-m", "spendstream.cli", "report", "session", "--json"],
             env=env, cwd=REPO, capture_output=True, check=True,
@@ -174,7 +182,10 @@ async def run(args: argparse.Namespace) -> int:
             for name, s in metrics.get("stages", {}).items()
         }
         print(f"history: {info['lines']:,} lines, {mib:,.0f} MiB, {len(want)} sessions")
-        print(f"{args.workers} worker(s), {args.partitions} partitions")
+        where = (
+            "the lake sink in a process of its own" if args.sink_process else "the lake sink in the worker"
+        )
+        print(f"{args.workers} worker(s), {args.partitions} partitions, {where}")
         print(f"publish: {publish_s:.1f} s; publish -> last lake file: {pipeline_s:.1f} s")
         print(f"  = {info['lines'] / pipeline_s:,.0f} lines/s, {mib / pipeline_s:,.0f} MiB/s")
         print(f"CPU: publish {publish_cpu:.1f} s, worker(s) {worker_cpu:.1f} s (user + system)")
@@ -201,6 +212,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the run's topics")
+    parser.add_argument(
+        "--sink-process", action="store_true", help="workers with --no-sink, the usage lake sink apart"
+    )
     parser.add_argument("--profile-worker", type=Path, default=None)
     parser.add_argument("--profile-publish", type=Path, default=None)
     return asyncio.run(run(parser.parse_args()))
