@@ -112,6 +112,13 @@ def normalize_lines(
     return outcomes
 
 
+def classify_line(value: bytes, context: LineContext) -> Outcome:
+    """The outcome of one line that is the first its stream delivers (no stream state):
+    the per-line rules of :func:`normalize_lines` for a caller that has the line and its
+    context already, such as ``parse`` (spendstream/parallel_parse.py)."""
+    return _normalize_line(value, context, None)
+
+
 def _normalize_line(value: bytes, context: LineContext, state: StreamState | None) -> Outcome:
     if state is not None and context.position <= state.high_water:
         return Outcome("duplicate", context=context)

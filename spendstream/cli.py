@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from config.settings import Settings
-from spendstream.commands import COMMANDS
+from spendstream.commands import commands_for
 from spendstream.logs import configure_logging
 
 _EPILOG = """\
@@ -25,7 +25,9 @@ SPENDSTREAM_BROKER (existing cluster; unset = the local broker), SPENDSTREAM_DAT
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv`` (default: ``sys.argv[1:]``): with only the named command's
+    module imported when it names one (spendstream/commands/__init__.py)."""
     parser = argparse.ArgumentParser(
         prog="spendstream",
         description=(
@@ -43,13 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="log everything (libraries too) at debug level, with timestamps",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in COMMANDS:
+    for register in commands_for(sys.argv[1:] if argv is None else argv):
         register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(verbose=args.verbose, service=args.command == "worker")
     try:

@@ -29,10 +29,14 @@ Also subagent files (``<session>/subagents/agent-<id>.jsonl``, older builds
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from schemas.sources.anthropic_usage import usage_tokens
 from schemas.sources.base import (
+    MAX_COUNT,
+    MAX_ID_LEN,
+    UNREADABLE_MARKER_TYPE,
     BadLine,
     LineContext,
     Observation,
@@ -46,6 +50,7 @@ from schemas.sources.base import (
     text_field,
 )
 from schemas.sources.claude_run import message_identity, run_group
+from schemas.usage import TokenCounts
 
 FORMAT = "claude-transcript"
 SYNTHETIC_MODEL = "<synthetic>"
@@ -68,6 +73,120 @@ def _scope(
         return session_id, scope_lineage(context, session_id), None
     scope = child_scope(session_id, agent_id or SIDECHAIN_WITHOUT_ID)
     return scope, scope_lineage(context, scope, session_id), agent_id
+
+
+# What :func:`plain_response` gives: (identity, scope, lineage, agent_id, session_id,
+# model, message_id, request_id, event_time, counts) with counts in TokenCounts' order
+# (input, output, reasoning, cache read, cache write 5m, cache write 1h, web searches).
+PlainResponse = tuple[
+    str, str, tuple[str, ...], str | None, str, str, str, str | None, datetime, tuple[int, ...]
+]
+
+
+def _plain_text(value: object) -> bool:
+    return type(value) is str and 0 < len(value) <= MAX_ID_LEN
+
+
+def _plain_count(obj: dict[str, Any], name: str) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return 0
+    return value if type(value) is int and 0 <= value <= MAX_COUNT else None
+
+
+def _plain_counts(usage: dict[str, Any]) -> tuple[int, ...] | None:
+    inp = _plain_count(usage, "input_tokens")
+    out = _plain_count(usage, "output_tokens")
+    read = _plain_count(usage, "cache_read_input_tokens")
+    write = _plain_count(usage, "cache_creation_input_tokens")
+    write_5m: int | None = 0
+    write_1h: int | None = 0
+    split = usage.get("cache_creation")
+    if split is not None:
+        if type(split) is not dict:
+            return None
+        write_5m = _plain_count(split, "ephemeral_5m_input_tokens")
+        write_1h = _plain_count(split, "ephemeral_1h_input_tokens")
+    tools = usage.get("server_tool_use")
+    searches: int | None = 0
+    if tools is not None:
+        searches = _plain_count(tools, "web_search_requests") if type(tools) is dict else None
+    if inp is None or out is None or read is None or write is None:
+        return None
+    if write_5m is None or write_1h is None or searches is None:
+        return None
+    write = max(write, write_5m + write_1h)
+    return (inp, out, 0, read, write - write_1h, write_1h, searches)
+
+
+def plain_response(obj: dict[str, Any]) -> PlainResponse | None:
+    """The usage of an ``assistant`` line of the common shape, read in one pass: a main or
+    subagent (``agentId``) line with ``sessionId``, ``message.id``, a model, a well-formed
+    ``usage``, an ISO-8601 ``timestamp`` with a zone, and neither ``costUSD`` nor
+    ``isApiErrorMessage``. None for every other line (then :func:`parse`'s general reading
+    decides: usage, no usage or a bad line). What it returns is exactly what :func:`parse`
+    makes of the line, with the producer's context adding nothing (no lineage, labels or
+    session hint); :func:`parse` itself uses it, so the two cannot disagree."""
+    if obj.get("type") != "assistant" or "isApiErrorMessage" in obj or "costUSD" in obj:
+        return None
+    message = obj.get("message")
+    if type(message) is not dict:
+        return None
+    usage, model, message_id = message.get("usage"), message.get("model"), message.get("id")
+    session_id, agent_id, stamp = obj.get("sessionId"), obj.get("agentId"), obj.get("timestamp")
+    request_id = obj.get("requestId")
+    if (
+        type(usage) is not dict
+        or not _plain_text(model)
+        or model == SYNTHETIC_MODEL
+        or not _plain_text(message_id)
+        or not _plain_text(session_id)
+        or type(stamp) is not str
+        or len(stamp) > 64
+        or not (request_id is None or _plain_text(request_id))
+    ):
+        return None
+    counts = _plain_counts(usage)
+    if counts is None:
+        return None
+    session_id = cast(str, session_id)
+    lineage: tuple[str, ...] = ()
+    if agent_id is None or agent_id == "":
+        if obj.get("isSidechain") is True:
+            return None
+        scope, agent = session_id, None
+    elif type(agent_id) is str and len(session_id) + len(agent_id) + 7 <= MAX_ID_LEN:
+        scope, lineage, agent = f"{session_id}/agent-{agent_id}", (session_id,), agent_id
+    else:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return None
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    identity = message_identity(session_id, cast(str, message_id))
+    plain = (identity, scope, lineage, agent, session_id, model, message_id, request_id, moment, counts)
+    return cast(PlainResponse, plain)
+
+
+def _plain_observation(plain: PlainResponse, context: LineContext) -> Observation:
+    identity, scope, lineage, agent_id, session_id, model, message_id, request_id, moment, counts = plain
+    if context.lineage:
+        lineage = scope_lineage(context, scope, *lineage)
+    return Observation(
+        identity=identity,
+        session_id=scope,
+        event_time=moment,
+        tokens=TokenCounts(*counts),
+        model=model,
+        lineage=lineage,
+        agent_id=agent_id,
+        group=run_group(session_id),
+        message_id=message_id,
+        request_id=request_id,
+    )
 
 
 def _assistant(obj: dict[str, Any], context: LineContext) -> list[Observation]:
@@ -100,11 +219,21 @@ def _assistant(obj: dict[str, Any], context: LineContext) -> list[Observation]:
     ]
 
 
+def other_kind(obj: dict[str, Any]) -> bool:
+    """True for a decoded line of a valid kind that carries no usage (``user``, ``system``
+    ...): a string ``type`` other than ``assistant`` (and other than the producer's
+    unreadable marker, which :func:`load_json_object` refuses)."""
+    kind = obj.get("type")
+    return type(kind) is str and kind != "assistant" and kind != UNREADABLE_MARKER_TYPE
+
+
 def parse(line: bytes, context: LineContext, state: Any) -> ParseResult:
     obj = load_json_object(line)
-    kind = obj.get("type")
-    if not isinstance(kind, str):
-        raise BadLine("a transcript line has a string 'type'")
-    if kind != "assistant":
+    if other_kind(obj):
         return [], None
+    if not isinstance(obj.get("type"), str):
+        raise BadLine("a transcript line has a string 'type'")
+    plain = plain_response(obj)
+    if plain is not None:
+        return [_plain_observation(plain, context)], None
     return _assistant(obj, context), None

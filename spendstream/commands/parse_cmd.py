@@ -18,19 +18,20 @@ from typing import Any
 import orjson
 
 from config.settings import Settings
-from schemas.ledger import MemoryLedger
 from schemas.money import usd_str
 from schemas.pricing import COST_MODES, CostMode, PriceTable, PricingError, load_price_table
 from schemas.sources import PARSERS
 from schemas.sources.detect import AUTO
 from schemas.unpriced import NO_MODEL, UnpricedTally, unpriced_warning
-from spendstream.commands.publish_cmd import parse_label
-from spendstream.local_parse import ParseSummary, SessionTotals, expand_paths, ordered_sessions, parse_paths
+from spendstream.commands.labels import parse_label
+from spendstream.local_parse import ParseSummary, SessionTotals, expand_paths, ordered_sessions
+from spendstream.parallel_parse import ParseJob, parse_parallel
 
 _DESCRIPTION = """\
 Parse local CLI output files and print the usage they hold, per session (scope), with
 exact tokens and cost, without a broker. Each line gets exactly one outcome, as in the
-worker: usage, valid without usage, or rejected with a reason. Duplicated lines of one
+worker: usage, valid without usage, or rejected with a reason (a Claude Code transcript
+line holding no usage key is skipped undecoded unless --check-all). Duplicated lines of one
 response count once. No prompt, code or model text is ever printed.
 """
 
@@ -106,6 +107,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="reported (CLI's cost, else computed), computed, reported-only "
         "(default: $SPENDSTREAM_COST_MODE, reported)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes to parse with (default: one per core); files of one session stay together",
+    )
+    parser.add_argument(
+        "--check-all",
+        action="store_true",
+        help="decode and check every line, as the worker does; by default a Claude Code transcript "
+        "line holding no usage key is skipped undecoded (counted as skipped)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -121,8 +135,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"spendstream parse: {exc.filename}: no such file or directory", file=sys.stderr)
         return 2
     mode: CostMode = args.cost_mode or settings.cost_mode
-    ledger = MemoryLedger(prices=prices, mode=mode)
-    summary, unreadable = parse_paths(paths, args.format, ledger, settings.runner_id, dict(args.label))
+    if args.jobs is not None and args.jobs < 1:
+        print("spendstream parse: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    job = ParseJob(args.format, prices, mode, settings.runner_id, dict(args.label), args.check_all)
+    summary, unreadable = parse_parallel(paths, job, args.jobs)
     for path, error in unreadable:
         print(f"spendstream parse: cannot read {path}: {error.strerror or error}", file=sys.stderr)
     warn_unpriced(summary.unpriced, prices)
@@ -168,7 +185,7 @@ def summary_json(summary: ParseSummary) -> dict[str, Any]:
     return {
         "totals": {**_totals_json(summary.total()), "sessions": len(sessions)},
         "sessions": sessions,
-        "outcomes": {k: summary.outcomes[k] for k in ("usage", "no_usage", "rejected")},
+        "outcomes": {k: summary.outcomes[k] for k in ("usage", "no_usage", "rejected", "skipped")},
         "cost_disagreements": summary.cost_disagreements,
         **summary.unpriced.as_json(),
         "files": [{"path": path, "format": fmt} for path, fmt in summary.files.items()],
@@ -209,7 +226,9 @@ def render_summary(summary: ParseSummary) -> str:
     lines = sum(summary.outcomes.values())
     out.append(
         f"{len(summary.files)} file(s), {lines:,} lines: {summary.outcomes['usage']:,} with usage, "
-        f"{summary.outcomes['no_usage']:,} without usage, {summary.outcomes['rejected']:,} rejected; "
+        f"{summary.outcomes['no_usage']:,} without usage, {summary.outcomes['rejected']:,} rejected"
+        + (f", {summary.outcomes['skipped']:,} skipped (no usage key)" if summary.outcomes["skipped"] else "")
+        + "; "
         f"{summary.cost_disagreements} cost disagreement(s) (reported vs computed, >1%)\n"
     )
     out.extend(f"rejected {r.path}:{r.line}: {r.reason}\n" for r in summary.rejections)

@@ -21,18 +21,9 @@ from producers.packing import PackLimits
 from producers.publish import PublishRequest, publish
 from producers.shipper import NotDurable
 from producers.spool import SpoolError, SpoolFull
+from spendstream.commands.labels import parse_label
 
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _FORMAT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-
-
-def parse_label(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not _LABEL_KEY.match(key):
-        raise argparse.ArgumentTypeError(f"a label is key=value with a key of [A-Za-z0-9_.-], got {text!r}")
-    if len(value) > 512:
-        raise argparse.ArgumentTypeError(f"label {key}: values are at most 512 characters")
-    return key, value
 
 
 def parse_format(text: str) -> str:

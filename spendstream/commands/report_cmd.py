@@ -19,7 +19,7 @@ from schemas.ledger import MemoryLedger
 from schemas.pricing import PricingError, load_price_table
 from sinks.memory_lake import MemoryLake
 from sinks.reports import LABEL_KINDS, REPORT_KINDS, SESSION_KINDS, Report, build_report
-from spendstream.commands.publish_cmd import parse_label
+from spendstream.commands.labels import parse_label
 from spendstream.local_report import read_files, source_files
 from spendstream.report_format import LINE_NAMES, render_csv, render_lines
 from spendstream.table import render_table, to_jsonable

@@ -55,7 +55,16 @@ def test_real_transcript_table_through_the_installed_command(real_fixtures: Path
         "computed",
     ]
     assert lines[0].split("  ")[0:1] == ["session"] and "cache write 5m" in lines[0]
-    assert "1 file(s), 536 lines: 326 with usage, 210 without usage, 0 rejected" in result.stdout
+    # 190 lines hold no "usage" and "assistant": skipped undecoded (schemas/sources/prefilter.py)
+    assert "1 file(s), 536 lines: 326 with usage, 20 without usage, 0 rejected, 190 skipped" in result.stdout
+
+
+def test_check_all_decodes_every_line_as_the_worker(real_fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fast = parse_json(capsys, str(real_fixtures / TRANSCRIPT))
+    checked = parse_json(capsys, str(real_fixtures / TRANSCRIPT), "--check-all")
+    assert checked["outcomes"] == {"usage": 326, "no_usage": 210, "rejected": 0, "skipped": 0}
+    assert fast["outcomes"] == {"usage": 326, "no_usage": 20, "rejected": 0, "skipped": 190}
+    assert (fast["sessions"], fast["totals"]) == (checked["sessions"], checked["totals"])
 
 
 def test_real_transcript_json(real_fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,7 +87,7 @@ def test_real_transcript_json(real_fixtures: Path, capsys: pytest.CaptureFixture
         ["computed"],
         ["claude-transcript"],
     )
-    assert out["outcomes"] == {"usage": 326, "no_usage": 210, "rejected": 0}
+    assert out["outcomes"] == {"usage": 326, "no_usage": 20, "rejected": 0, "skipped": 190}
     assert out["cost_disagreements"] == 0
     assert out["files"] == [{"path": str(real_fixtures / TRANSCRIPT), "format": "claude-transcript"}]
 
@@ -97,7 +106,7 @@ def test_folders_are_walked_and_every_source_is_detected(
         "gemini": "gemini-json",
     }
     assert len(out["files"]) == 13
-    assert out["outcomes"] == {"usage": 346, "no_usage": 268, "rejected": 0}
+    assert out["outcomes"] == {"usage": 346, "no_usage": 78, "rejected": 0, "skipped": 190}
     assert out["totals"]["cost_usd"] == "10.908376925000"
     assert out["totals"]["input_tokens"] == 133_042
 
@@ -146,7 +155,7 @@ def test_rejected_lines_are_counted_and_located(tmp_path: Path, capsys: pytest.C
     secret = b'{"type":"message","message":{"role":"assistant","usage":{"input":-5}},"x":"SECRET-TEXT"}'
     broken.write_bytes(b"\n".join([*lines[:3], b"SECRET-TEXT not json", secret, b"", *lines[3:]]) + b"\n")
     out = parse_json(capsys, str(broken))
-    assert out["outcomes"] == {"usage": 10, "no_usage": 10, "rejected": 2}
+    assert out["outcomes"] == {"usage": 10, "no_usage": 10, "rejected": 2, "skipped": 0}
     assert [(r["line"], r["reason"]) for r in out["rejected_lines"]] == [
         (4, "not valid JSON (at char 0)"),
         (5, "input must be an integer from 0 to 1000000000000"),
@@ -204,4 +213,4 @@ def test_seed_000_result_counts_the_cache_write_usage_has_and_model_usage_lacks(
         assert (out["totals"]["cache_write_1h_tokens"], out["totals"]["cache_read_tokens"]) == (0, 0)
         assert Decimal(out["totals"]["cost_usd"]) == Decimal("0.5241925")
         assert (session["models"], session["cost_sources"]) == (["claude-opus-4-6"], [source])
-        assert (out["outcomes"], out["cost_disagreements"]) == ({"usage": 1, "no_usage": 0, "rejected": 0}, 0)
+        assert (out["outcomes"], out["cost_disagreements"]) == ({"usage": 1, "no_usage": 0, "rejected": 0, "skipped": 0}, 0)

@@ -1,0 +1,226 @@
+"""Per-scope totals of per-response observations, without an event per line (``parse``'s
+fast path). Pure.
+
+The ledger (schemas/ledger.py) emits one event per observation that grows its identity.
+When every observation of a batch is a part of a group (no reported totals, no reported
+cost) the ledger's result has a closed form, and this module computes it directly:
+
+- an identity counts the field-wise maximum of its observations (the ledger's merge);
+- a group of parts counts the sum of its identities (schemas/ledger_groups.py with no
+  totals), so each identity's growth is the scope's growth;
+- the cost of an identity, summed over its events, is the price of its final counts at its
+  tier (``cost_growth``: base-rate deltas telescope, a long-context tier is priced on the
+  whole identity, and the counts only grow); exactly, as long as every rate has at most 6
+  decimals per million tokens (9 per thousand searches), so no delta was rounded;
+- its events are the observations that grew it, at their event times.
+
+Exactly the ledger's per-scope tokens, cost, event count, models, cost sources and first
+and last event times, under these conditions, checked per observation: each identity's
+observations agree on everything but counts and time of day (scope, lineage, agent, model,
+group, response ids, UTC date), none reports a cost or a group total, a group names at most
+``MAX_GROUP_MODELS`` models, sums stay well inside the counter range, and the cost mode
+prices from tokens. When one fails, :attr:`ResponseTotals.not_simple` says why, and the
+caller runs the same input through the ledger instead (spendstream/parallel_parse.py).
+tests/unit/schemas/test_response_totals.py compares both on random observation sequences.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from operator import add
+
+from schemas.money import ZERO_USD
+from schemas.pricing import CostMode, ModelPrice, PricePeriod, PriceTable
+from schemas.sources.base import Observation
+from schemas.sources.claude_run import run_group
+from schemas.sources.claude_transcript import PlainResponse
+from schemas.usage import TokenCounts
+
+# schemas/ledger_groups.py refuses a group naming more models than this.
+MAX_GROUP_MODELS = 16
+# Far inside the counter range (10**15): a sum this large goes through the ledger's checks.
+SAFE_SUM = 10**14
+_MILLIONTH = Decimal("0.000001")
+_BILLIONTH = Decimal("0.000000001")
+
+# (scope, lineage, agent_id, model, group, message_id, request_id, UTC date)
+Compat = tuple[str, tuple[str, ...], str | None, str | None, str | None, str | None, str | None, date]
+
+
+@dataclass
+class ScopeSums:
+    """What the ledger's events of one scope add up to."""
+
+    lineage: tuple[str, ...] = ()
+    counts: list[int] = field(default_factory=lambda: [0] * 7)
+    cost: Decimal = ZERO_USD
+    events: int = 0
+    models: set[str] = field(default_factory=set)
+    cost_sources: set[str] = field(default_factory=set)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @property
+    def tokens(self) -> TokenCounts:
+        return TokenCounts(*self.counts)
+
+
+@dataclass
+class _Response:
+    compat: Compat
+    counts: tuple[int, ...]
+    first: datetime | None
+    last: datetime | None
+    events: int
+
+
+class ResponseTotals:
+    """Accumulates one-response observations; :meth:`finish` gives the per-scope sums."""
+
+    def __init__(self) -> None:
+        self.responses: dict[str, _Response] = {}
+        self.not_simple: str | None = None
+
+    def add_plain(self, plain: PlainResponse) -> None:
+        identity, scope, lineage, agent_id, session_id, model, message_id, request_id, moment, counts = plain
+        compat = (
+            scope,
+            lineage,
+            agent_id,
+            model,
+            run_group(session_id),
+            message_id,
+            request_id,
+            moment.date(),
+        )
+        self._add(identity, compat, counts, moment)
+
+    def add_observation(self, obs: Observation) -> None:
+        if obs.reported_cost_usd is not None or obs.is_group_total:
+            self.not_simple = "a reported cost or run total"
+            return
+        if obs.source is not None or obs.auth_mode is not None:
+            self.not_simple = "an observation naming its source or billing"
+            return
+        compat = (
+            obs.session_id,
+            obs.lineage,
+            obs.agent_id,
+            obs.model,
+            obs.group,
+            obs.message_id,
+            obs.request_id,
+            obs.event_time.date(),
+        )
+        t = obs.tokens
+        counts = (
+            t.input_tokens,
+            t.output_tokens,
+            t.reasoning_tokens,
+            t.cache_read_tokens,
+            t.cache_write_5m_tokens,
+            t.cache_write_1h_tokens,
+            t.web_search_requests,
+        )
+        self._add(obs.identity, compat, counts, obs.event_time)
+
+    def _add(self, identity: str, compat: Compat, counts: tuple[int, ...], moment: datetime) -> None:
+        response = self.responses.get(identity)
+        if response is None:
+            grew = any(counts)
+            self.responses[identity] = _Response(
+                compat, counts, moment if grew else None, moment if grew else None, int(grew)
+            )
+            return
+        if response.compat != compat:
+            self.not_simple = "one response seen with different scopes, models, ids or dates"
+            return
+        old = response.counts
+        if counts == old:
+            return
+        merged = tuple(map(max, old, counts))
+        if merged == old:
+            return
+        response.counts = merged
+        response.events += 1
+        if response.first is None or moment < response.first:
+            response.first = moment
+        if response.last is None or moment > response.last:
+            response.last = moment
+
+    def finish(self, prices: PriceTable, mode: CostMode) -> tuple[dict[str, ScopeSums], Counter[str | None]]:
+        """Per-scope sums and unpriced events per model. Sets :attr:`not_simple` (and the
+        result must then be discarded) when a condition of the module's rule fails.
+
+        Costs are linear in the counts and exact (``_exact_rates``), so each scope's cost is
+        the price of its summed counts per price, computed once per (scope, price)."""
+        if mode == "reported-only":
+            self.not_simple = "cost mode reported-only"
+        scopes: dict[str, ScopeSums] = {}
+        unpriced: Counter[str | None] = Counter()
+        group_models: dict[str | None, set[str | None]] = {}
+        group_sums: dict[str | None, list[int]] = {}
+        periods: dict[tuple[str | None, date], PricePeriod | None] = {}
+        priced: dict[tuple[str, int], tuple[ModelPrice, list[int]]] = {}
+        for response in self.responses.values():
+            if self.not_simple is not None:
+                return {}, unpriced
+            scope_id, lineage, _agent, model, group, message_id, _request, day = response.compat
+            counts = response.counts
+            models = group_models.setdefault(group, set())
+            models.add(model)
+            sums = group_sums.get(group)
+            sums = group_sums[group] = list(counts) if sums is None else list(map(add, sums, counts))
+            if len(models) > MAX_GROUP_MODELS or max(sums) > SAFE_SUM:
+                self.not_simple = "a group beyond the fast rule's bounds"
+                return {}, unpriced
+            if response.events == 0:
+                continue
+            key = (model, day)
+            if key not in periods:
+                history = prices.history(model)
+                periods[key] = None if history is None else history.period_at(day)
+            period = periods[key]
+            scope = scopes.get(scope_id)
+            if scope is None:
+                scope = scopes[scope_id] = ScopeSums()
+            if period is None:
+                unpriced[model] += response.events
+                scope.cost_sources.add("unpriced")
+            else:
+                prompt = None if message_id is None else counts[0] + counts[3] + counts[4] + counts[5]
+                price = period.price_for(prompt)
+                slot = priced.get((scope_id, id(price)))
+                if slot is None:
+                    priced[(scope_id, id(price))] = (price, list(counts))
+                else:
+                    slot[1][:] = map(add, slot[1], counts)
+                scope.cost_sources.add("computed")
+            scope.lineage = lineage
+            scope.counts[:] = map(add, scope.counts, counts)
+            scope.events += response.events
+            if model:
+                scope.models.add(model)
+            assert response.first is not None and response.last is not None
+            if scope.first is None or response.first < scope.first:
+                scope.first = response.first
+            if scope.last is None or response.last > scope.last:
+                scope.last = response.last
+        exact: dict[int, bool] = {}
+        for (scope_id, _), (price, summed) in priced.items():
+            if not exact.setdefault(id(price), _exact_rates(price)):
+                self.not_simple = "a price with more digits than exact deltas keep"
+                return {}, unpriced
+            scopes[scope_id].cost += price.cost(TokenCounts(*summed))
+        return scopes, unpriced
+
+
+def _exact_rates(price: ModelPrice) -> bool:
+    """True when ``price`` turns any whole token counts into a cost with no rounding."""
+    rates = (price.input, price.output, price.cache_read, price.cache_write_5m, price.cache_write_1h)
+    return all(rate == rate.quantize(_MILLIONTH) for rate in rates) and (
+        price.web_search_per_1k == price.web_search_per_1k.quantize(_BILLIONTH)
+    )

@@ -1,0 +1,356 @@
+"""``parse`` on every core: files in groups over a process pool, merged exactly.
+
+Groups: a Claude Code session's files (``<project>/<session>.jsonl`` and its
+``<project>/<session>/subagents/*.jsonl``) form one group, every other file its own. Each
+group is accounted in a worker process, by one of two routes:
+
+- fast (Claude Code transcripts): a line without the bytes of a usage key is skipped
+  (schemas/sources/prefilter.py); a line of the common shape is read in one pass
+  (``claude_transcript.plain_response``, the parser's own first step) and any other line
+  through the worker's per-line classification (``schemas.normalize.classify_line``); the
+  observations are summed per scope by schemas/response_totals.py, which is the ledger's
+  result when its conditions hold. When one fails, the group takes the other route;
+- exact: spendstream/local_parse.py's ``LocalParser`` (normalize + ``MemoryLedger``, an
+  event per growth), the serial ``parse``.
+
+Merging: groups account disjoint identities and ledger groups, so their per-scope sums
+add. Each group returns the identities and ledger groups it saw; if two groups share one
+(a response copied into another session's file, a run published as two files), the pool's
+result is dropped and every file is parsed serially through one ledger instead.
+
+Memory: a worker holds one file's bytes and one group's per-response state; the parent
+holds per-scope sums and the groups' identity sets.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import orjson
+
+from producers.formats import detect_file_format
+from schemas.ledger import MemoryLedger
+from schemas.normalize import LATEST_EVENT_TIME, classify_line
+from schemas.pricing import CostMode, PriceTable
+from schemas.raw import MAX_LINE_BYTES
+from schemas.response_totals import ResponseTotals, ScopeSums
+from schemas.sources.base import LineContext
+from schemas.sources.claude_transcript import FORMAT as TRANSCRIPT
+from schemas.sources.claude_transcript import other_kind, plain_response
+from schemas.sources.prefilter import prefilter_for
+from spendstream.local_parse import (
+    MAX_LISTED_REJECTIONS,
+    LocalParser,
+    ParseSummary,
+    Rejection,
+    SessionTotals,
+    file_lines,
+    modified_at,
+    parse_paths,
+)
+
+_WHITESPACE = b" \t\n\r\x0b\x0c"
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """What every group is parsed with."""
+
+    requested_format: str
+    prices: PriceTable
+    mode: CostMode
+    runner_id: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    check_all: bool = False
+
+
+@dataclass
+class GroupResult:
+    summary: ParseSummary
+    unreadable: list[tuple[Path, OSError]]
+    identities: set[str]
+    groups: set[str]
+    route: str  # "fast" | "exact"
+
+
+def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
+    """Files grouped as the module says, each group in the order the files were given."""
+    groups: dict[Path, list[Path]] = {}
+    for path in paths:
+        key = path.parent.parent if path.parent.name == "subagents" else path.with_suffix("")
+        groups.setdefault(key, []).append(path)
+    return list(groups.values())
+
+
+def _lines(data: bytes) -> int:
+    """Lines of ``data``, blank ones included."""
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+class _LineNumbers:
+    """1-based line numbers of increasing offsets of ``data``, counted incrementally."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.offset = 0
+        self.number = 1
+
+    def at(self, start: int) -> int:
+        self.number += self.data.count(b"\n", self.offset, start)
+        self.offset = start
+        return self.number
+
+
+class _FastGroup:
+    """One group through the fast route."""
+
+    def __init__(self, job: ParseJob) -> None:
+        self.job = job
+        self.totals = ResponseTotals()
+        self.summary = ParseSummary()
+        self.groups: set[str] = set()
+
+    def parse_file(self, path: Path) -> bool:
+        """Account one file; False when it is not a transcript the fast route reads."""
+        if path.suffix != ".jsonl":
+            return False
+        data = path.read_bytes()
+        if not data or data[:1] in _WHITESPACE:
+            return False
+        first = data[: data.find(b"\n")] if b"\n" in data else data
+        fmt = detect_file_format(str(path), first.rstrip(b"\r"), self.job.requested_format)
+        if fmt != TRANSCRIPT:
+            return False
+        name = str(path)
+        self.summary.files[name] = fmt
+        context = LineContext(
+            fmt, self.job.runner_id, f"parse:{path.resolve()}", 1, modified_at(path), labels=self.job.labels
+        )
+        may_carry = None if self.job.check_all else prefilter_for(fmt)
+        if may_carry is None or b"\\u" in data:
+            # Every line (--check-all), or line by line: an escaped key may spell usage.
+            for position, line in file_lines(path):
+                if may_carry is not None and not may_carry(line):
+                    self.summary.outcomes["skipped"] += 1
+                else:
+                    self._line(name, line, context, position)
+            return True
+        self._scan(name, data, context)
+        return True
+
+    def _scan(self, name: str, data: bytes, context: LineContext) -> None:
+        """The prefilter over a whole file with no ``\\u``: only the lines holding ``usage``
+        are cut out, and of those the ones holding ``assistant`` decoded (the prefilter's
+        rule); a line of the common shape is accounted here, any other by :meth:`_line`."""
+        loads, plain_of, add = orjson.loads, plain_response, self.totals.add_plain
+        find, rfind, size = data.find, data.rfind, len(data)
+        numbers = _LineNumbers(data)
+        decoded = usage = no_usage = pos = 0
+        while (hit := find(b"usage", pos)) >= 0:
+            start = rfind(b"\n", 0, hit) + 1
+            end = find(b"\n", hit)
+            if end < 0:
+                end = size
+            pos = end + 1
+            line = data[start:end]
+            if b"assistant" not in line:
+                continue
+            decoded += 1
+            if end - start <= MAX_LINE_BYTES:
+                try:
+                    obj = loads(line)
+                except orjson.JSONDecodeError:
+                    obj = None
+                if type(obj) is dict:
+                    if other_kind(obj):
+                        no_usage += 1
+                        continue
+                    plain = plain_of(obj)
+                    if plain is not None and plain[8] < LATEST_EVENT_TIME:
+                        usage += 1
+                        add(plain)
+                        continue
+            self._line(name, line.removesuffix(b"\r"), context, numbers, start)
+        outcomes = self.summary.outcomes
+        outcomes["usage"] += usage
+        outcomes["no_usage"] += no_usage
+        outcomes["skipped"] += _lines(data) - decoded
+
+    def _line(
+        self, path: str, line: bytes, context: LineContext, where: int | _LineNumbers, start: int = 0
+    ) -> None:
+        """Account one line by the worker's rules; ``where`` is its line number, or gives it
+        at offset ``start`` (counted only when the outcome needs it: a rejected line is
+        listed with it, and a response without an id is named by it)."""
+        position = 0
+        if isinstance(where, _LineNumbers):
+            outcome = classify_line(line, context)
+            if outcome.kind in ("dead", "usage"):
+                position = where.at(start)
+                outcome = classify_line(line, replace(context, position=position))
+        else:
+            position = where
+            outcome = classify_line(line, replace(context, position=position))
+        if outcome.kind == "dead":
+            self.summary.outcomes["rejected"] += 1
+            if len(self.summary.rejections) < MAX_LISTED_REJECTIONS:
+                self.summary.rejections.append(Rejection(path, position, outcome.reason or "rejected"))
+        elif outcome.kind == "usage":
+            self.summary.outcomes["usage"] += 1
+            for observation in outcome.observations:
+                self.totals.add_observation(observation)
+        else:
+            self.summary.outcomes["no_usage"] += 1
+
+    def finish(self, unreadable: list[tuple[Path, OSError]]) -> GroupResult | None:
+        scopes, unpriced = self.totals.finish(self.job.prices, self.job.mode)
+        if self.totals.not_simple is not None:
+            return None
+        for scope_id, sums in scopes.items():
+            self.summary.sessions[scope_id] = _session_totals(scope_id, sums)
+        for model, events in unpriced.items():
+            self.summary.unpriced.add_model(model, events)
+        identities = {f"id:{identity}" for identity in self.totals.responses}
+        groups = {f"group:{r.compat[4]}" for r in self.totals.responses.values() if r.compat[4] is not None}
+        return GroupResult(self.summary, unreadable, identities, groups, "fast")
+
+
+def _session_totals(scope_id: str, sums: ScopeSums) -> SessionTotals:
+    return SessionTotals(
+        session_id=scope_id,
+        lineage=sums.lineage,
+        tokens=sums.tokens,
+        cost_usd=sums.cost,
+        events=sums.events,
+        sources={TRANSCRIPT},
+        models=set(sums.models),
+        cost_sources=set(sums.cost_sources),
+        first_event_time=sums.first,
+        last_event_time=sums.last,
+    )
+
+
+def _fast(files: Sequence[Path], job: ParseJob) -> GroupResult | None:
+    group = _FastGroup(job)
+    unreadable: list[tuple[Path, OSError]] = []
+    for path in files:
+        try:
+            if not group.parse_file(path):
+                return None
+        except OSError as exc:
+            unreadable.append((path, exc))
+    return group.finish(unreadable)
+
+
+def _exact(files: Sequence[Path], job: ParseJob) -> GroupResult:
+    ledger = MemoryLedger(prices=job.prices, mode=job.mode)
+    parser = LocalParser(ledger, job.runner_id, job.labels)
+    unreadable: list[tuple[Path, OSError]] = []
+    for path in files:
+        try:
+            parser.parse_file(path, job.requested_format)
+        except OSError as exc:
+            unreadable.append((path, exc))
+    return GroupResult(parser.summary, unreadable, set(ledger.identities), set(ledger.groups), "exact")
+
+
+def parse_group(files: Sequence[Path], job: ParseJob) -> GroupResult:
+    """One group, by the fast route when it applies, else the exact one."""
+    return _fast(files, job) or _exact(files, job)
+
+
+_JOB: ParseJob | None = None
+
+
+def _pool_task(files: list[Path]) -> GroupResult:
+    assert _JOB is not None
+    return parse_group(files, _JOB)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parse_parallel(
+    paths: Sequence[Path], job: ParseJob, jobs: int | None = None
+) -> tuple[ParseSummary, list[tuple[Path, OSError]]]:
+    """``parse_paths``' result, computed over ``jobs`` processes (default: every core)."""
+    global _JOB
+    groups = file_groups(paths)
+    workers = max(1, min(jobs or default_jobs(), len(groups)))
+    if workers == 1:
+        results = [parse_group(files, job) for files in groups]
+    else:
+        _JOB = job
+        try:
+            order = sorted(range(len(groups)), key=lambda i: -sum(_size(p) for p in groups[i]))
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {i: pool.submit(_pool_task, groups[i]) for i in order}
+                results = [futures[i].result() for i in range(len(groups))]
+        finally:
+            _JOB = None
+    merged = merge_results(results)
+    if merged is None:
+        ledger = MemoryLedger(prices=job.prices, mode=job.mode)
+        return parse_paths(paths, job.requested_format, ledger, job.runner_id, job.labels)
+    return merged
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tuple[Path, OSError]]] | None:
+    """The groups' results as one, or None when two groups share an identity or ledger group."""
+    seen_identities: set[str] = set()
+    seen_groups: set[str] = set()
+    for result in results:
+        if not seen_identities.isdisjoint(result.identities) or not seen_groups.isdisjoint(result.groups):
+            return None
+        seen_identities |= result.identities
+        seen_groups |= result.groups
+    summary = ParseSummary()
+    unreadable: list[tuple[Path, OSError]] = []
+    outcomes: Counter[str] = Counter()
+    for result in results:
+        part = result.summary
+        outcomes.update(part.outcomes)
+        summary.files.update(part.files)
+        room = MAX_LISTED_REJECTIONS - len(summary.rejections)
+        summary.rejections.extend(part.rejections[: max(room, 0)])
+        summary.disagreeing |= part.disagreeing
+        for model, events in part.unpriced.counts.items():
+            summary.unpriced.add_model(model, events)
+        unreadable.extend(result.unreadable)
+        for scope_id, totals in part.sessions.items():
+            mine = summary.sessions.get(scope_id)
+            summary.sessions[scope_id] = totals if mine is None else _combined(mine, totals)
+    summary.outcomes = outcomes
+    return summary, unreadable
+
+
+def _combined(a: SessionTotals, b: SessionTotals) -> SessionTotals:
+    firsts = [t for t in (a.first_event_time, b.first_event_time) if t is not None]
+    lasts = [t for t in (a.last_event_time, b.last_event_time) if t is not None]
+    return SessionTotals(
+        session_id=a.session_id,
+        lineage=b.lineage,
+        tokens=a.tokens + b.tokens,
+        cost_usd=a.cost_usd + b.cost_usd,
+        events=a.events + b.events,
+        sources=a.sources | b.sources,
+        models=a.models | b.models,
+        cost_sources=a.cost_sources | b.cost_sources,
+        first_event_time=min(firsts) if firsts else None,
+        last_event_time=max(lasts) if lasts else None,
+    )
