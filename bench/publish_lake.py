@@ -45,7 +45,7 @@ def _lines_done(metrics: dict[str, Any]) -> int:
     return sum(int(v) for v in metrics.get("records", {}).values())
 
 
-async def _summed_metrics(each: list[Settings], last: list[dict[str, Any]]) -> dict[str, Any]:
+async def summed_metrics(each: list[Settings], last: list[dict[str, Any]]) -> dict[str, Any]:
     """The workers' /metrics counters added up (the last answer of a worker that did not answer)."""
     for index, settings in enumerate(each):
         last[index] = await worker_metrics(settings) or last[index]
@@ -70,7 +70,7 @@ async def _wait_idle(each: list[Settings], lines: int, timeout_s: float) -> dict
     answers: list[dict[str, Any]] = [{} for _ in each]
     metrics: dict[str, Any] = {}
     while time.perf_counter() < deadline:
-        metrics = await _summed_metrics(each, answers)
+        metrics = await summed_metrics(each, answers)
         progress = (_lines_done(metrics), metrics.get("usage_events"), metrics.get("rollup_deltas"))
         if progress != last:
             last, stable_since = progress, time.perf_counter()
@@ -81,7 +81,7 @@ async def _wait_idle(each: list[Settings], lines: int, timeout_s: float) -> dict
     raise TimeoutError(f"pipeline incomplete after {timeout_s}s: {metrics}")
 
 
-async def _start_workers(each: list[Settings], tmp: Path, flags: tuple[str, ...]) -> list[WorkerProcess]:
+async def start_workers(each: list[Settings], tmp: Path, flags: tuple[str, ...]) -> list[WorkerProcess]:
     """One worker (start_worker: assigned every raw partition), or several that share them."""
     if len(each) == 1 and not flags:
         return [await start_worker(each[0], tmp / "worker.log")]
@@ -135,7 +135,7 @@ async def run(args: argparse.Namespace) -> int:
     workers: list[WorkerProcess] = []
     sink: SinkProcess | None = None
     try:
-        workers = await _start_workers(each, tmp, ("--no-sink",) if args.sink_process else ())
+        workers = await start_workers(each, tmp, ("--no-sink",) if args.sink_process else ())
         if args.sink_process:
             sink = SinkProcess(settings, tmp / "sink.log")
             await asyncio.sleep(5.0)  # its consumer joins the sink group
