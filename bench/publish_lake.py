@@ -38,7 +38,6 @@ from config.kafka import ensure_topics
 from config.settings import Settings
 from tests.integration.harness import WorkerProcess, settings_env
 from tests.integration.producers_harness import free_port
-from tests.integration.sink_process import SinkProcess
 
 
 def _lines_done(metrics: dict[str, Any]) -> int:
@@ -133,17 +132,18 @@ async def run(args: argparse.Namespace) -> int:
         for n in range(1, args.workers)
     ]
     workers: list[WorkerProcess] = []
-    sink: SinkProcess | None = None
+    sink: WorkerProcess | None = None
     try:
         workers = await start_workers(each, tmp, ("--no-sink",) if args.sink_process else ())
         if args.sink_process:
-            sink = SinkProcess(settings, tmp / "sink.log")
-            await asyncio.sleep(5.0)  # its consumer joins the sink group
+            sink = WorkerProcess(settings, tmp / "sink.log", "--no-restart", "--sink-only")
+            sink.start()
+            await asyncio.sleep(5.0)  # its consumers join the sink groups
         worker = workers[0]
         assert worker.proc is not None
         recorder = Recorder(worker.proc.pid, args.profile_worker) if args.profile_worker else None
         processes = [psutil.Process(w.proc.pid) for w in workers if w.proc is not None]
-        processes += [psutil.Process(sink.proc.pid)] if sink is not None else []
+        processes += [psutil.Process(sink.proc.pid)] if sink is not None and sink.proc is not None else []
         cpu_before = sum(_cpu(p) for p in processes)
         children_before = _children_cpu()
         try:
@@ -167,7 +167,7 @@ async def run(args: argparse.Namespace) -> int:
             for running in workers:
                 running.terminate()
             if sink is not None:
-                sink.stop()
+                sink.terminate()
         report = subprocess.run(  # noqa: ASYNC221 - the worker is gone, nothing else runs
             [sys.executable, "-m", "spendstream.cli", "report", "session", "--json"],
             env=env, cwd=REPO, capture_output=True, check=True,
@@ -213,7 +213,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the run's topics")
     parser.add_argument(
-        "--sink-process", action="store_true", help="workers with --no-sink, the usage lake sink apart"
+        "--sink-process",
+        action="store_true",
+        help="workers with --no-sink, the lake in a process of its own (spendstream worker --sink-only)",
     )
     parser.add_argument("--profile-worker", type=Path, default=None)
     parser.add_argument("--profile-publish", type=Path, default=None)
