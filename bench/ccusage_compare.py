@@ -1,17 +1,23 @@
 """spendstream vs ccusage on one generated Claude Code history: wall time and session totals.
 
-Run: ``python -m bench.ccusage_compare --size 150M [--modes ledger,parse,pipeline]``
-(``--history DIR`` reuses a history made by ``python -m bench.gen_history``).
+Run: ``python -m bench.ccusage_compare`` (1 GiB made of the real transcript fixture, the
+modes ``parse,report,pipeline``, each local command run ``--repeat`` times alternately with
+ccusage, medians compared). ``--size 150M``, ``--modes ledger,parse,report,pipeline``,
+``--shape synthetic`` (bench/gen_history.py's generated sessions instead), ``--history DIR``
+reuses a history made by either generator.
 
-1. generates the history (bench/gen_history.py) unless ``--history`` is given;
+1. generates the history unless ``--history`` is given: by default copies of the real
+   transcript (bench/gen_fixture_history.py, new session, message and request ids per copy);
 2. installs ccusage from npm into ``bench/.cache/ccusage`` if it is not there, and runs
    ``ccusage claude session --json --offline --mode calculate`` with ``CLAUDE_CONFIG_DIR``
    set to the history (``--mode calculate``: always price from tokens, as spendstream
    does for transcripts, which carry no cost);
 3. runs spendstream on the same files (bench/spendstream_side.py: ``ledger`` in process,
-   ``parse`` when that command exists, ``pipeline`` = broker + worker + publish + lake);
+   ``parse`` the command, ``report`` = ``report session --from``, ``pipeline`` = broker +
+   worker + publish + lake);
 4. compares per-session tokens by type and cost with each other and with the
-   generator's expected values, prints a table and writes it as a markdown fragment.
+   generator's expected values, prints a table, the ratios to ccusage (speed for the
+   local commands, time for the pipeline) and writes them as a markdown fragment.
 
 ccusage 20.x ships a native binary per platform as an optional npm dependency; 20.0.26
 was published without the linux-x64 one, so the default is pinned (``--ccusage-version``).
@@ -32,7 +38,8 @@ from pathlib import Path
 
 import orjson
 
-from bench.gen_history import generate, parse_size
+from bench import gen_fixture_history, gen_history
+from bench.gen_history import parse_size
 from bench.spendstream_side import (
     REPO,
     Measured,
@@ -40,6 +47,7 @@ from bench.spendstream_side import (
     run_ledger,
     run_parse_command,
     run_pipeline,
+    run_report_command,
 )
 from config import broker as local_broker
 from config.settings import Settings
@@ -78,7 +86,7 @@ def run_ccusage(binary: Path, history: Path) -> Measured:
     args = [str(binary), "claude", "session", "--json", "--offline", "--mode", "calculate"]
     started = time.perf_counter()
     proc = subprocess.run(args, env=env, capture_output=True, check=True)
-    measured = Measured("ccusage " + proc_version(binary), time.perf_counter() - started)
+    measured = Measured(proc_version(binary) or "ccusage", time.perf_counter() - started)
     for row in orjson.loads(proc.stdout)["sessions"]:
         totals = measured.sessions.setdefault(row["sessionId"], SessionTotals(split_known=False))
         totals.input += row["inputTokens"]
@@ -152,7 +160,7 @@ def render(results: list[Measured], want: dict[str, SessionTotals], info: dict[s
         rate = info["lines"] / m.seconds if m.seconds else 0.0
         speed = mib / m.seconds if m.seconds else 0.0
         rows.append(
-            f"| {m.name} | {m.seconds:,.1f} | {rate:,.0f} | {speed:,.1f} | {tokens_ok}/{len(want)} | "
+            f"| {m.name} | {m.seconds:,.2f} | {rate:,.0f} | {speed:,.1f} | {tokens_ok}/{len(want)} | "
             f"{cost_ok}/{len(want)} | ${cost:.6f} | ${cost - want_cost:+.6f} |"
         )
         notes += [f"- {m.name}: {note}" for note in [*diffs, *m.notes]]
@@ -179,15 +187,44 @@ def pipeline_broker() -> str:
     return settings.bootstrap_servers
 
 
+def _median(runs: list[Measured]) -> Measured:
+    """The run of median wall time, noting every run's time."""
+    ordered = sorted(runs, key=lambda m: m.seconds)
+    chosen = ordered[len(ordered) // 2]
+    if len(runs) > 1:
+        chosen.notes.append("runs: " + ", ".join(f"{m.seconds:.2f}s" for m in runs) + " (median shown)")
+    return chosen
+
+
+def ratios(results: list[Measured]) -> list[str]:
+    """ccusage's time over each local command's (its speed relative to ccusage), and the
+    pipeline's time over ccusage's."""
+    base = results[0].seconds
+    lines = []
+    for m in results[1:]:
+        if "pipeline" in m.name:
+            lines.append(f"- {m.name}: {m.seconds / base:.1f}x ccusage's time (aim: at most 10x)")
+        else:
+            lines.append(f"- {m.name}: {base / m.seconds:.2f}x ccusage's speed (aim: at least 2x)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--history", type=Path, default=None, help="an existing generated history")
-    parser.add_argument("--size", type=parse_size, default=parse_size("150M"), help="size to generate")
+    parser.add_argument("--size", type=parse_size, default=parse_size("1G"), help="size to generate")
+    parser.add_argument(
+        "--shape",
+        choices=("fixture", "synthetic"),
+        default="fixture",
+        help="copies of the real transcript (default) or bench/gen_history.py's sessions",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a new one in /tmp)")
-    parser.add_argument("--modes", default="ledger,parse,pipeline", help="spendstream modes to run")
+    parser.add_argument("--modes", default="parse,report,pipeline", help="spendstream modes to run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of ccusage and each local mode")
     parser.add_argument(
         "--broker",
         default=None,
@@ -205,30 +242,40 @@ def main() -> None:
     if history is None:
         history = work / "history"
         started = time.perf_counter()
-        generate(history, args.size, args.seed)
-        print(f"generated {history} in {time.perf_counter() - started:.1f}s")
+        make = gen_fixture_history.generate if args.shape == "fixture" else gen_history.generate
+        make(history, args.size, args.seed)
+        print(f"generated {history} ({args.shape}) in {time.perf_counter() - started:.1f}s")
     want, info = load_expected(history)
     modes = set(args.modes.split(","))
-    results = [run_ccusage(ensure_ccusage(args.cache, args.ccusage_version), history)]
-    print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
+    binary = ensure_ccusage(args.cache, args.ccusage_version)
+    local = {"parse": run_parse_command, "report": run_report_command}
+    runs: dict[str, list[Measured]] = {"ccusage": [], **{m: [] for m in local if m in modes}}
+    for _ in range(max(1, args.repeat)):  # alternately, so that both see the same machine
+        runs["ccusage"].append(run_ccusage(binary, history))
+        print(f"{runs['ccusage'][-1].name}: {runs['ccusage'][-1].seconds:.2f}s")
+        for mode, run in local.items():
+            if mode in modes and (measured := run(history)) is not None:
+                runs[mode].append(measured)
+                print(f"{measured.name}: {measured.seconds:.2f}s")
+    results = [_median(found) for found in runs.values() if found]
     if "ledger" in modes:
         results.append(run_ledger(history))
         print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
-    if "parse" in modes and (parsed := run_parse_command(history)) is not None:
-        results.append(parsed)
-        print(f"{parsed.name}: {parsed.seconds:.1f}s")
     if "pipeline" in modes:
         args.broker = args.broker or pipeline_broker()
         expected_output = sum(s.output for s in want.values())
         results.append(run_pipeline(history, work, args.broker, expected_output, args.pipeline_timeout))
+        print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
         if not args.keep:
             prefix = next(
                 (n.split()[1].removesuffix(".*") for n in results[-1].notes if n.startswith("topics ")), ""
             )
             if prefix:
                 asyncio.run(_delete_topics(args.broker, prefix + "."))
-    title = f"ccusage vs spendstream, {info['bytes'] / 2**20:,.0f} MiB generated history (seed {args.seed})"
-    text = render(results, want, info, title)
+    title = (
+        f"ccusage vs spendstream, {info['bytes'] / 2**20:,.0f} MiB {args.shape} history (seed {args.seed})"
+    )
+    text = render(results, want, info, title) + "\nRatios (medians):\n\n" + "\n".join(ratios(results)) + "\n"
     print(text)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from config import broker
 from config.kafka import client_options, ensure_topics
 from config.settings import Settings
+from config.web_access import bearer_header
 from tests.integration.harness import WorkerProcess
 from tests.integration.producers_harness import free_port
 
@@ -85,10 +86,11 @@ async def publish(producer: AIOKafkaProducer, topic: str, records: Sequence[RawR
 
 async def worker_metrics(settings: Settings) -> dict[str, Any] | None:
     url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    token = settings.worker_token.get_secret_value() if settings.worker_token is not None else None
     try:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(url, timeout=aiohttp.ClientTimeout(5)) as r,
+            session.get(url, timeout=aiohttp.ClientTimeout(5), headers=bearer_header(token)) as r,
         ):
             body: dict[str, Any] = orjson.loads(await r.read())
             return body

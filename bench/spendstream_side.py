@@ -159,6 +159,22 @@ def run_parse_command(root: Path) -> Measured | None:
     return measured
 
 
+def run_report_command(root: Path) -> Measured:
+    """``spendstream report session --from DIR --format json``: the lake's report of the files,
+    no broker."""
+    cli = [sys.executable, "-m", "spendstream.cli", "report", "session", "--from"]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [*cli, str(root / "projects"), "--format", "json"], capture_output=True, cwd=REPO, check=False
+    )
+    measured = Measured("spendstream report session --from (local)", time.perf_counter() - started)
+    if proc.returncode != 0:
+        measured.notes.append(f"exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-300:]}")
+        return measured
+    measured.sessions = _from_report_rows(orjson.loads(proc.stdout)["rows"])
+    return measured
+
+
 def _report(env: dict[str, str]) -> list[dict[str, Any]]:
     proc = subprocess.run(
         [sys.executable, "-m", "spendstream.cli", "report", "session", "--json"],

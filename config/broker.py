@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from config import broker_secure
+from config.broker_secure import Credentials
 from config.settings import Settings
+from config.tls import TlsError, TlsFiles, ensure_certificates
 
 KAFKA_VERSION = "3.9.1"
 _READY_TIMEOUT_S = 90.0
@@ -38,7 +41,9 @@ class BrokerError(RuntimeError):
 
 @dataclass(frozen=True)
 class BrokerPaths:
-    root: Path
+    root: Path  # the jars, shared by the plaintext and the secured broker
+    home: Path  # this broker's data, config, logs and pid (secured: its TLS files and users too)
+    secure: bool = False
 
     @property
     def libs(self) -> Path:
@@ -50,27 +55,38 @@ class BrokerPaths:
 
     @property
     def data(self) -> Path:
-        return self.root / "data"
+        return self.home / "data"
 
     @property
     def config(self) -> Path:
-        return self.root / "server.properties"
+        return self.home / "server.properties"
 
     @property
     def log4j(self) -> Path:
-        return self.root / "log4j.properties"
+        return self.home / "log4j.properties"
 
     @property
     def log(self) -> Path:
-        return self.root / "broker.log"
+        return self.home / "broker.log"
 
     @property
     def pid(self) -> Path:
-        return self.root / "broker.pid"
+        return self.home / "broker.pid"
+
+    @property
+    def tls(self) -> TlsFiles:
+        return TlsFiles(self.home / "tls")
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.home / "credentials")
 
 
 def paths_for(settings: Settings) -> BrokerPaths:
-    return BrokerPaths(settings.state_dir.resolve() / "kafka")
+    root = settings.state_dir.resolve() / "kafka"
+    if settings.local_broker_secure:
+        return BrokerPaths(root, root / "secure", secure=True)
+    return BrokerPaths(root, root)
 
 
 def _require_tool(name: str, hint: str) -> str:
@@ -103,7 +119,9 @@ def ensure_jars(settings: Settings) -> Path:
     return paths.libs
 
 
-def _server_properties(settings: Settings, paths: BrokerPaths) -> str:
+def _listener_properties(settings: Settings, paths: BrokerPaths) -> str:
+    if paths.secure:
+        return broker_secure.server_properties(settings, paths.data, paths.tls, paths.credentials)
     port, cport = settings.local_broker_port, settings.local_controller_port
     return "\n".join(
         [
@@ -115,6 +133,14 @@ def _server_properties(settings: Settings, paths: BrokerPaths) -> str:
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ]
+    )
+
+
+def _server_properties(settings: Settings, paths: BrokerPaths) -> str:
+    return "\n".join(
+        [
+            _listener_properties(settings, paths),
             f"log.dirs={paths.data}",
             f"num.partitions={settings.partitions}",
             # A single node: every internal topic has one replica, and transactions work.
@@ -155,8 +181,10 @@ def _format_storage(paths: BrokerPaths, classpath: str) -> None:
         "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22],
         "-c", str(paths.config), "--ignore-formatted",
     ]  # fmt: skip
+    if paths.secure:
+        cmd += broker_secure.scram_arguments(paths.credentials)
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+    if result.returncode != 0:  # the tool's output names no password: it never echoes --add-scram
         raise BrokerError(f"formatting the KRaft data dir failed:\n{result.stdout}{result.stderr}")
 
 
@@ -190,21 +218,34 @@ class BrokerStatus:
     running: bool
     pid: int | None
     bootstrap: str
+    secure: BrokerPaths | None = None  # the secured broker's files, to say how clients connect
 
     def describe(self) -> str:
         if not self.managed:
             return f"using the external cluster at {self.bootstrap} (SPENDSTREAM_BROKER); nothing local"
-        if self.running:
-            return f"local Kafka {KAFKA_VERSION} running, pid {self.pid}, at {self.bootstrap}"
-        return f"local Kafka is not running (would listen at {self.bootstrap})"
+        kind = "secured local Kafka" if self.secure else "local Kafka"
+        if not self.running:
+            return f"{kind} is not running (would listen at {self.bootstrap})"
+        head = f"{kind} {KAFKA_VERSION} running, pid {self.pid}, at {self.bootstrap}"
+        if self.secure is None:
+            return head
+        return "\n".join(
+            [
+                f"{head} (SASL_SSL only: TLS + SASL/SCRAM-SHA-512, ACLs per role)",
+                f"CA certificate (SPENDSTREAM_SSL_CAFILE): {self.secure.tls.ca_cert}",
+                broker_secure.describe_users(self.secure.credentials),
+                "connect a client as a user: set -a; . <its credentials file>; set +a",
+            ]
+        )
 
 
 def status(settings: Settings) -> BrokerStatus:
     if not settings.uses_local_broker:
         return BrokerStatus(False, True, None, settings.bootstrap_servers)
-    pid = _running_pid(paths_for(settings))
+    paths = paths_for(settings)
+    pid = _running_pid(paths)
     running = pid is not None and _port_open(settings.local_broker_port)
-    return BrokerStatus(True, running, pid, settings.bootstrap_servers)
+    return BrokerStatus(True, running, pid, settings.bootstrap_servers, paths if paths.secure else None)
 
 
 def start(settings: Settings) -> BrokerStatus:
@@ -222,8 +263,31 @@ def start(settings: Settings) -> BrokerStatus:
     proc = _launch(settings, paths) if pid is None else None
     _wait_ready(settings, paths, proc)
     if proc is not None:
-        _warm_up(settings)
+        client = (
+            broker_secure.admin_settings(settings, paths.tls, paths.credentials) if paths.secure else settings
+        )
+        _warm_up(client)
+        if paths.secure:
+            _prepare_roles(client)
     return status(settings)
+
+
+def _prepare_roles(admin: Settings) -> None:
+    """Make the secured broker ready for the default prefix: its topics, and every role's ACLs."""
+    from config.acl import acl_matrix
+    from config.acl_admin import apply_acls
+    from config.kafka import ensure_topics
+
+    async def prepare() -> None:
+        await ensure_topics(admin)
+        await apply_acls(admin, acl_matrix(admin.topic_prefix))
+
+    try:
+        _run_blocking(lambda: asyncio.wait_for(prepare(), timeout=_READY_TIMEOUT_S))
+    except Exception as exc:
+        raise BrokerError(
+            f"the secured broker started but its topics or ACLs could not be set: {exc}"
+        ) from exc
 
 
 def _warm_up(settings: Settings) -> None:
@@ -282,7 +346,14 @@ def _run_blocking(make: Callable[[], Awaitable[None]]) -> None:
 def _launch(settings: Settings, paths: BrokerPaths) -> subprocess.Popen[bytes]:
     libs = ensure_jars(settings)
     classpath = f"{libs}/*"
-    paths.config.write_text(_server_properties(settings, paths))
+    paths.home.mkdir(parents=True, exist_ok=True)
+    if paths.secure:
+        tls = _tls(paths)
+        broker_secure.ensure_credentials(paths.credentials, settings.bootstrap_servers, tls.ca_cert)
+    # The secured broker's properties hold the admin password: the file is born private.
+    fd = os.open(paths.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(_server_properties(settings, paths))
     paths.log4j.write_text(_LOG4J.format(log=paths.root / "server.log"))
     _format_storage(paths, classpath)
     cmd = [
@@ -297,6 +368,13 @@ def _launch(settings: Settings, paths: BrokerPaths) -> subprocess.Popen[bytes]:
     paths.pid.write_text(str(proc.pid))
     _LAUNCHED.append(proc)
     return proc
+
+
+def _tls(paths: BrokerPaths) -> TlsFiles:
+    try:
+        return ensure_certificates(paths.tls.folder)
+    except TlsError as exc:
+        raise BrokerError(str(exc)) from exc
 
 
 def _wait_ready(settings: Settings, paths: BrokerPaths, proc: subprocess.Popen[bytes] | None) -> None:

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 
 from config.settings import Settings
 
@@ -86,6 +92,18 @@ async def ensure_topics(
     await create_topics(settings, new_topics, wait_s=wait_s)
 
 
+_REFUSED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)
+
+
+def _raise_refusals(topic_errors: list[tuple[Any, ...]]) -> None:
+    """CreateTopics answers per topic; the admin client raises none of them."""
+    for name, code, *_ in topic_errors:
+        if code == TopicAuthorizationFailedError.errno:
+            raise TopicAuthorizationFailedError(name)
+        if code == ClusterAuthorizationFailedError.errno:
+            raise ClusterAuthorizationFailedError(name)
+
+
 async def create_topics(settings: Settings, new_topics: list[NewTopic], wait_s: float = 60.0) -> None:
     """Create topics, retrying while a just-started broker is not ready yet."""
     deadline = asyncio.get_running_loop().time() + wait_s
@@ -98,9 +116,17 @@ async def create_topics(settings: Settings, new_topics: list[NewTopic], wait_s: 
             if missing:
                 # Another client may create the same topic at the same moment.
                 with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics(missing)
+                    response = await admin.create_topics(missing)
+                    _raise_refusals(response.topic_errors)
             return
+        except _REFUSED:
+            raise  # an ACL does not appear by retrying
         except (KafkaConnectionError, KafkaError, OSError) as exc:
+            from config.access import diagnose  # config.access builds on this module
+
+            refused = await diagnose(settings) if isinstance(exc, KafkaConnectionError) else None
+            if refused is not None:
+                raise refused from exc
             if asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(f"could not create topics on {settings.bootstrap_servers}: {exc}") from exc
             await asyncio.sleep(0.5)

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         le=65535,
         description="SPENDSTREAM_LOCAL_CONTROLLER_PORT: KRaft controller port of the local broker.",
     )
+    local_broker_secure: bool = Field(
+        default=False,
+        description=(
+            "SPENDSTREAM_LOCAL_BROKER_SECURE: start the local broker secured (`broker start "
+            "--secure`): TLS + SASL/SCRAM-SHA-512 only, ACLs per role (config/broker_secure.py); its "
+            "files live in <state_dir>/kafka/secure/."
+        ),
+    )
     local_broker_heap: str = Field(
         default="768m", description="SPENDSTREAM_LOCAL_BROKER_HEAP: JVM heap (-Xmx) of the local broker."
     )
@@ -311,6 +319,32 @@ class Settings(BaseSettings):
         description=(
             "SPENDSTREAM_PACK_MAX_BYTES: largest value of a packed record (never more than "
             "max_record_bytes); a line larger than this travels alone."
+        ),
+    )
+
+    runner_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_RUNNER_SECRET: the fleet secret (the operator's and the worker's only). Set "
+            "on the worker, every raw record must carry a valid runner signature (ss-sig) for the "
+            "runner it names, or it is dead-lettered; `spendstream runner-key RUNNER_ID` derives a "
+            "runner's key from it. Unset: runner ids are trusted (SECURITY.md). Never printed."
+        ),
+    )
+    runner_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_RUNNER_KEY: this runner's signing key (64 hex characters, from `spendstream "
+            "runner-key`), valid only for its SPENDSTREAM_RUNNER_ID; producers sign every raw record "
+            "with it. Never printed."
+        ),
+    )
+    worker_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SPENDSTREAM_WORKER_TOKEN: the bearer token the worker's HTTP views require "
+            "(Authorization: Bearer), required when SPENDSTREAM_WEB_BIND is not loopback; clients "
+            "(`hook`) send it to SPENDSTREAM_WORKER_URL (a serve there: its token). Never printed."
         ),
     )
 

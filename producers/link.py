@@ -7,8 +7,11 @@ position at or below a stream's high-water mark, so a later line of a stream mus
 reach Kafka before an earlier one that failed. With one batch in flight per partition,
 whatever the client has accepted is always a prefix of what was sent.
 
-Errors are sorted into two kinds: :class:`BrokerUnavailable` (transient: spool and retry)
-and :class:`RecordRejected` (terminal for those records: too large for the broker).
+Errors are sorted into three kinds: :class:`BrokerUnavailable` (transient: spool and
+retry), :class:`RecordRejected` (terminal for those records: too large for the broker) and
+:class:`~config.access.AccessRefused` (terminal for every record: the broker refused this
+runner's password or its right to write the raw topic; spooling would keep lines that can
+never be sent).
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
+from config.access import explain, refusal
 from config.kafka import RAW, client_options, ensure_topics
 from config.settings import Settings
 from producers.records import OutRecord
+from producers.signing import runner_signing_key
+from schemas.signing import signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +79,20 @@ async def _abort(producer: AIOKafkaProducer) -> None:
 class KafkaLink:
     """A started producer bound to one topic, with the topic's partitions known."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], timeout: float) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        partitions: list[int],
+        timeout: float,
+        settings: Settings,
+        runner_key: bytes | None = None,
+    ) -> None:
+        self.settings = settings
         self.producer = producer
+        # Every record is signed here, as it leaves, whatever built it (a pack, a line of a
+        # split pack, an oversize marker, a spooled record): schemas/signing.py.
+        self.runner_key = runner_key
         self.topic = topic
         self.partitions = partitions
         self.timeout = timeout
@@ -86,6 +104,7 @@ class KafkaLink:
         """Connect and make sure the raw topic exists, within ``producer_timeout_seconds``."""
         timeout = settings.producer_timeout_seconds
         topic = settings.topic(RAW)
+        runner_key = runner_signing_key(settings)
         producer = make_producer(settings)
         try:
             await asyncio.wait_for(producer.start(), timeout)
@@ -96,11 +115,14 @@ class KafkaLink:
             partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), timeout))
         except (KafkaError, OSError, RuntimeError, TimeoutError) as exc:
             await _abort(producer)
+            refused = await explain(exc, settings, action="write", topic=topic)
+            if refused is not None:
+                raise refused from exc
             raise BrokerUnavailable(f"{settings.bootstrap_servers}: {type(exc).__name__}") from exc
         except asyncio.CancelledError:
             await asyncio.shield(_abort(producer))  # closing while connecting: leave nothing open
             raise
-        return cls(producer, topic, partitions, timeout)
+        return cls(producer, topic, partitions, timeout, settings, runner_key)
 
     def partition_for(self, key: bytes) -> int:
         """Kafka's default (murmur2) partition of a key, as any other client computes it."""
@@ -118,9 +140,10 @@ class KafkaLink:
             end = start
             while end < len(records):
                 record = records[end]
-                appended = batch.append(
-                    key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
-                )
+                headers = list(record.headers)
+                if self.runner_key is not None:
+                    headers = signed_headers(self.runner_key, record.key, record.value, headers)
+                appended = batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
                 if appended is None:
                     break
                 end += 1
@@ -136,6 +159,9 @@ class KafkaLink:
         except _REJECTED as exc:
             raise RecordRejected(type(exc).__name__) from exc
         except (KafkaError, OSError, TimeoutError) as exc:
+            refused = refusal(exc, self.settings, action="write", topic=self.topic)
+            if refused is not None:
+                raise refused from exc
             raise BrokerUnavailable(f"partition {partition}: {type(exc).__name__}") from exc
 
     async def close(self) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from config.access import AccessRefused
 from config.settings import Settings
 from producers.auth import AuthEvidence
 from producers.claims import ClaimReader, ClaimWriter, claims_file
@@ -74,11 +75,15 @@ class OutputSeen:
 
     detected: str | None = None  # the format its first recognisable line gave
     nested_lines: bool = False  # lines a nested ``spendstream run`` passed through (its to explain)
+    refused: str | None = None  # the broker refused this runner (password, ACL): said at the end
 
 
 def end_of_run_note(request: RunRequest, fmt: str | None, seen: OutputSeen) -> str | None:
     """The line ``run`` prints on stderr at its end, if any: no format was given or found in
-    the command line, and the output held no recognisable line of its own."""
+    the command line, and the output held no recognisable line of its own; or the broker
+    refused this runner (its lines are lost: a refusal is never spooled)."""
+    if seen.refused is not None:
+        return f"spendstream run: {seen.refused}; this run's lines are not published (nothing spooled)"
     if fmt is not None or seen.detected is not None or seen.nested_lines or request.quiet:
         return None
     # The program only: the arguments can hold a prompt (claude -p "...") or a secret.
@@ -198,6 +203,11 @@ async def _publish_quietly(
 ) -> None:
     try:
         await _publish(settings, request, fmt, queue, nested, seen)
+    except AccessRefused as exc:  # terminal: said in one line at the end of the run, no traceback
+        seen.refused = str(exc)
+        log.error(
+            "%s; this run's lines are not published (nothing spooled), the command is not affected", exc
+        )
     except Exception:
         log.exception("publishing this run's lines failed; the command is not affected")
 

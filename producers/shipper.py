@@ -25,6 +25,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.access import AccessRefused
 from config.kafka import RAW
 from config.settings import Settings
 from producers.delivery import send_isolating
@@ -47,6 +48,7 @@ class Mode(enum.Enum):
     CONNECTING = "connecting"
     DIRECT = "direct"
     SPOOLING = "spooling"
+    REFUSED = "refused"  # the broker refused this runner (password, ACL): nothing more is accepted
     CLOSED = "closed"
 
 
@@ -68,6 +70,7 @@ class ShipStats:
     drained: int = 0
     held: int = 0
     not_durable: int = 0
+    refused: int = 0  # lines dropped because the broker refused this runner: never spooled
     left_in_spool: int = 0  # records of this process still spooled when it closed
 
 
@@ -106,6 +109,7 @@ class Shipper:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._aborts: list[asyncio.Task[None]] = []
         self._direct = asyncio.Event()
+        self.refused: AccessRefused | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -153,6 +157,9 @@ class Shipper:
         except BrokerUnavailable as exc:
             self._fail_over(exc)
             return
+        except AccessRefused as exc:
+            self._refuse(exc)
+            return
         if self.mode is not Mode.CONNECTING:
             await link.close()
             return
@@ -160,7 +167,11 @@ class Shipper:
 
     # -- accepting ------------------------------------------------------------------------
     async def put(self, record: OutRecord) -> None:
-        """Accept one record. Raises SpoolFull/SpoolError only when it could not be kept."""
+        """Accept one record. Raises SpoolFull/SpoolError only when it could not be kept,
+        AccessRefused once the broker refused this runner (the record is not kept)."""
+        if self.refused is not None:
+            self.stats.refused += record.lines
+            raise self.refused
         if self.mode is Mode.SPOOLING:
             self.spool.append([record], overflow_ok=self.overflow_ok)
             self.stats.accepted += record.lines
@@ -185,6 +196,8 @@ class Shipper:
             await self._settled.wait()
         if self.mode is Mode.SPOOLING:
             self.spool.sync()
+        if self.refused is not None:
+            raise self.refused
         if self._undurable:
             reasons, self._undurable = self._undurable, []
             raise NotDurable(len(reasons), reasons[-1])
@@ -222,7 +235,10 @@ class Shipper:
                 size += items[-1][1].size
             try:
                 await self._send(link, partition, [record for _, record in items])
-            except Exception as exc:  # any failure to deliver is transient here: spool, retry
+            except AccessRefused as exc:
+                self._refuse(exc)
+                return
+            except Exception as exc:  # any other failure to deliver is transient here: spool, retry
                 self._fail_over(exc)
                 return
             if self._link is not link:
@@ -244,6 +260,29 @@ class Shipper:
             self._room.set()
         if not self._unacked:
             self._settled.set()
+
+    # -- refused ---------------------------------------------------------------------------
+    def _refuse(self, exc: AccessRefused) -> None:
+        """Stop for good: the broker refused this runner, so no line is spooled for later
+        (a wrong password or a missing ACL does not heal by retrying). Lines the process
+        still held are dropped and counted; spooled lines of earlier outages stay spooled."""
+        if self.refused is not None or self.mode is Mode.CLOSED:
+            return
+        self.refused = exc
+        old_link = self._link
+        if old_link is not None:
+            self._aborts.append(asyncio.get_running_loop().create_task(old_link.abort()))
+        self._link = None
+        self.mode = Mode.REFUSED
+        self.stats.refused += sum(record.lines for record in self._unacked.values())
+        self._unacked.clear()
+        self._unacked_bytes = 0
+        for lane in self._lanes.values():
+            lane.wake.set()
+        self._lanes.clear()
+        self._settled.set()
+        self._room.set()
+        self._direct.set()
 
     # -- spooling -------------------------------------------------------------------------
     def _fail_over(self, exc: BaseException) -> None:
@@ -295,6 +334,9 @@ class Shipper:
                         link = None  # it is the direct link now
                         return
                     await asyncio.sleep(_WAIT_FOR_OTHER_DRAINER_S)
+                except AccessRefused as exc:
+                    self._refuse(exc)
+                    return
                 except (BrokerUnavailable, OSError) as exc:
                     self.last_error = str(exc)
                     log.debug("broker still unavailable: %s; next attempt in %.1fs", exc, delay)

@@ -20,6 +20,12 @@ class MoneyError(ValueError):
 
 def to_usd(value: object) -> Decimal:
     """An exact, non-negative dollar amount from a JSON number, a string or a Decimal."""
+    if type(value) is Decimal and value.is_finite() and value >= 0:
+        # The common case (every sum and part of a cost): no conversion, only the rounding.
+        try:
+            return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+        except InvalidOperation as exc:
+            raise MoneyError(f"amount too large: {value!r}") from exc
     if isinstance(value, bool):
         raise MoneyError(f"a boolean is not a cost: {value!r}")
     try:

@@ -29,6 +29,8 @@ A raw record describes consecutive lines of one stream:
                     runner's environment); it ranks the header against what the CLI reports
   - ``ss-label-<k>`` free labels (task id, pipeline ...)
   - ``ss-lines``    number of lines in a packed record (absent: 1), schemas/packing.py
+  - ``ss-sig``      the runner's signature of the record (schemas/signing.py), when the
+                    runner has a key; checked by the worker when it has the fleet secret
 
 A record that breaks the contract is terminal for the whole record: :class:`BadLine` with a
 reason that names the header, never its content.

@@ -27,23 +27,26 @@ tests/unit/schemas/test_response_totals.py compares both on random observation s
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from operator import add
+from operator import add, sub
 
+from schemas.attribution import split_cost
 from schemas.money import ZERO_USD
 from schemas.pricing import CostMode, ModelPrice, PricePeriod, PriceTable
 from schemas.sources.base import Observation
 from schemas.sources.claude_run import run_group
 from schemas.sources.claude_transcript import PlainResponse
-from schemas.usage import TokenCounts
+from schemas.usage import UNKNOWN_AUTH, CostSource, CostSplit, TokenCounts, UsageEvent, event_id_for
 
 # schemas/ledger_groups.py refuses a group naming more models than this.
 MAX_GROUP_MODELS = 16
 # Far inside the counter range (10**15): a sum this large goes through the ledger's checks.
 SAFE_SUM = 10**14
 _MILLIONTH = Decimal("0.000001")
+_NO_SPLIT = CostSplit()
 _BILLIONTH = Decimal("0.000000001")
 
 # (scope, lineage, agent_id, model, group, message_id, request_id, UTC date)
@@ -75,14 +78,18 @@ class _Response:
     first: datetime | None
     last: datetime | None
     events: int
+    # With ``keep_steps``: the counts after each observation that grew it, and its time.
+    steps: list[tuple[tuple[int, ...], datetime]] | None = None
 
 
 class ResponseTotals:
-    """Accumulates one-response observations; :meth:`finish` gives the per-scope sums."""
+    """Accumulates one-response observations; :meth:`finish` gives the per-scope sums and,
+    with ``keep_steps``, :meth:`events` the ledger's events themselves (for reports)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_steps: bool = False) -> None:
         self.responses: dict[str, _Response] = {}
         self.not_simple: str | None = None
+        self.keep_steps = keep_steps
 
     def add_plain(self, plain: PlainResponse) -> None:
         identity, scope, lineage, agent_id, session_id, model, message_id, request_id, moment, counts = plain
@@ -102,7 +109,7 @@ class ResponseTotals:
         if obs.reported_cost_usd is not None or obs.is_group_total:
             self.not_simple = "a reported cost or run total"
             return
-        if obs.source is not None or obs.auth_mode is not None:
+        if obs.source is not None or obs.auth_mode not in (None, UNKNOWN_AUTH):
             self.not_simple = "an observation naming its source or billing"
             return
         compat = (
@@ -134,6 +141,8 @@ class ResponseTotals:
             self.responses[identity] = _Response(
                 compat, counts, moment if grew else None, moment if grew else None, int(grew)
             )
+            if self.keep_steps:
+                self.responses[identity].steps = [(counts, moment)] if grew else []
             return
         if response.compat != compat:
             self.not_simple = "one response seen with different scopes, models, ids or dates"
@@ -146,6 +155,8 @@ class ResponseTotals:
             return
         response.counts = merged
         response.events += 1
+        if response.steps is not None:
+            response.steps.append((merged, moment))
         if response.first is None or moment < response.first:
             response.first = moment
         if response.last is None or moment > response.last:
@@ -224,3 +235,66 @@ def _exact_rates(price: ModelPrice) -> bool:
     return all(rate == rate.quantize(_MILLIONTH) for rate in rates) and (
         price.web_search_per_1k == price.web_search_per_1k.quantize(_BILLIONTH)
     )
+
+
+def events(
+    totals: ResponseTotals,
+    prices: PriceTable,
+    *,
+    source: str,
+    runner_id: str,
+    labels: Mapping[str, str],
+) -> Iterator[UsageEvent]:
+    """The events the ledger emits for ``totals``' observations (``keep_steps``, and
+    ``not_simple`` None after :meth:`ResponseTotals.finish`): one per observation that grew
+    its identity, of the growth, priced as ``schemas.ledger.cost_growth`` prices it (base
+    rates on the growth, a long-context tier on the whole identity less what was counted)
+    and split as the ledger splits it. Event ids are derived from the identity and the
+    step, not the worker's (those depend on the group's state, i.e. the arrival order)."""
+    periods: dict[tuple[str | None, date], PricePeriod | None] = {}
+    for identity, response in totals.responses.items():
+        scope, lineage, agent_id, model, _group, message_id, request_id, day = response.compat
+        key = (model, day)
+        if key not in periods:
+            history = prices.history(model)
+            periods[key] = None if history is None else history.period_at(day)
+        period = periods[key]
+        before: tuple[int, ...] = (0,) * 7
+        counted = ZERO_USD
+        for index, (after, moment) in enumerate(response.steps or ()):
+            grown = TokenCounts(*map(sub, after, before))
+            cost_source: CostSource = "unpriced"
+            cost = ZERO_USD
+            split = _NO_SPLIT
+            if period is not None:
+                prompt = None if message_id is None else after[0] + after[3] + after[4] + after[5]
+                base, price = period.price_for(None), period.price_for(prompt)
+                if price is not base:
+                    cost = max(price.cost(TokenCounts(*after)) - counted, ZERO_USD)
+                    split = split_cost(grown, cost, price)
+                else:
+                    # base.cost(grown), split by token type: with exact rates (finish checks
+                    # them) the parts are exact and sum to it, so split_cost keeps them.
+                    split = base.cost_split(grown)
+                    cost = split.total
+                cost_source = "computed"
+            counted += cost
+            before = after
+            yield UsageEvent(
+                event_id=event_id_for("local", identity, str(index)),
+                source=source,
+                runner_id=runner_id,
+                session_id=scope,
+                lineage=lineage,
+                agent_id=agent_id,
+                model=model,
+                event_time=moment,
+                tokens=grown,
+                cost_usd=cost,
+                cost_source=cost_source,
+                auth_mode=UNKNOWN_AUTH,
+                labels=labels,
+                message_id=message_id,
+                request_id=request_id,
+                cost_split=split,
+            )

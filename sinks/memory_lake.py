@@ -14,11 +14,13 @@ table keeps one row per event in range, not only aggregates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
+from functools import partial
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from schemas.usage import UsageEvent
 from sinks.catalog import create_views, empty_deadletter_sql, execute
@@ -26,6 +28,15 @@ from sinks.lake import usage_table
 
 BATCH_ROWS = 20_000
 _TABLE = "usage_rows"
+
+
+def selected(event: UsageEvent, since: str | None, until: str | None, where: Mapping[str, str]) -> bool:
+    """Whether a report over ``since..until`` (UTC event dates) of events labelled as
+    ``where`` says keeps ``event``, as ``LakeCatalog`` selects rows."""
+    day = event.event_time.astimezone(UTC).date().isoformat()
+    if (since and day < since) or (until and day > until):
+        return False
+    return all(event.labels.get(key) == value for key, value in where.items())
 
 
 class MemoryLake:
@@ -66,10 +77,30 @@ class MemoryLake:
             raise
 
     def _selected(self, event: UsageEvent) -> bool:
-        day = event.event_time.astimezone(UTC).date().isoformat()
-        if (self.since and day < self.since) or (self.until and day > self.until):
-            return False
-        return all(event.labels.get(key) == value for key, value in self.where.items())
+        return selected(event, self.since, self.until, self.where)
+
+    def selector(self) -> Callable[[UsageEvent], bool]:
+        """This lake's selection as a pure function (for worker processes)."""
+        return partial(selected, since=self.since, until=self.until, where=dict(self.where))
+
+    def add_tables(self, tables: Sequence[pa.Table]) -> None:
+        """Keep tables of ``usage_table``'s schema whose events were selected already (by
+        :meth:`selector`), in one insert; their rows get the next offsets of partition 0."""
+        if tables:
+            self.add_table(pa.concat_tables(tables))
+
+    def add_table(self, table: pa.Table) -> None:
+        """Keep a table of ``usage_table``'s schema whose events were selected already (by
+        :meth:`selector`); its rows get the next offsets of partition 0."""
+        self.flush()
+        offsets = pa.array(range(self.rows, self.rows + table.num_rows), pa.int64())
+        table = table.set_column(table.schema.get_field_index("kafka_offset"), "kafka_offset", offsets)
+        self._con.register("usage_batch", table)
+        try:
+            self._con.execute(f"INSERT INTO {_TABLE} SELECT * FROM usage_batch")  # noqa: S608
+        finally:
+            self._con.unregister("usage_batch")
+        self.rows += table.num_rows
 
     def add(self, event: UsageEvent) -> None:
         """Keep one event (a row, at the next offset of partition 0) if the report selects it."""

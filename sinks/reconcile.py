@@ -23,8 +23,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
+from config.access import explain
 from config.kafka import TOTALS, client_options
 from config.settings import Settings
 from schemas.rollup import ScopeTotals, Totals
@@ -154,10 +155,17 @@ async def read_totals(settings: Settings, *, wait_seconds: float = 30.0) -> list
             f"could not read {settings.topic(TOTALS)} from {settings.bootstrap_servers} "
             f"within {wait_seconds:g}s"
         ) from exc
-    except (KafkaConnectionError, OSError) as exc:
-        raise ReconcileError(f"cannot reach the Kafka broker at {settings.bootstrap_servers}: {exc}") from exc
-    except KafkaError as exc:
-        raise ReconcileError(f"reading {settings.topic(TOTALS)} failed: {exc!r}") from exc
+    except (KafkaError, OSError) as exc:
+        refused = await explain(exc, settings, action="read", topic=settings.topic(TOTALS))
+        if refused is not None:
+            raise ReconcileError(str(refused)) from exc
+        raise _unreadable(settings, exc) from exc
+
+
+def _unreadable(settings: Settings, exc: BaseException) -> ReconcileError:
+    if isinstance(exc, KafkaConnectionError | OSError):
+        return ReconcileError(f"cannot reach the Kafka broker at {settings.bootstrap_servers}: {exc}")
+    return ReconcileError(f"reading {settings.topic(TOTALS)} failed: {exc!r}")
 
 
 async def _read_totals(settings: Settings) -> list[TotalsRecord]:
@@ -171,6 +179,11 @@ async def _read_totals(settings: Settings) -> list[TotalsRecord]:
     try:
         await consumer.start()
         if topic not in await consumer.topics():
+            # A listing leaves out topics this user may not see; asking for the one topic
+            # tells "not allowed" (raised, then named by config.access) from "missing".
+            await consumer._client.add_topic(topic)
+            if topic in consumer._client.cluster.unauthorized_topics:
+                raise TopicAuthorizationFailedError(topic)
             raise ReconcileError(f"topic {topic} does not exist on {settings.bootstrap_servers}")
         # Without a group, a subscription is assigned every partition once metadata arrives.
         consumer.subscribe([topic])

@@ -70,8 +70,8 @@ async def watch_budget(
     hour_prefix = f"{scope}|{HOUR_SECONDS}|".encode()
     latest: ScopeTotals | None = None
     hours: dict[bytes, WindowTotals] = {}
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a refused start (password, ACL) still closes the consumer
         loop = asyncio.get_running_loop()
         deadline = None if follow_seconds is None else loop.time() + follow_seconds
         while deadline is None or loop.time() < deadline:

@@ -8,15 +8,20 @@ Settings are built once here and passed down.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from config.access import explain
 from config.settings import Settings
+from schemas.signing import RunnerKeyError, fleet_secret_bytes, parse_runner_key
 from spendstream.commands import commands_for
 from spendstream.logs import configure_logging
+
+EXIT_REFUSED = 77  # sysexits' EX_NOPERM: the broker refused this client's password or rights
 
 _EPILOG = """\
 Configuration comes from SPENDSTREAM_* environment variables (see README.md), e.g.
@@ -50,6 +55,18 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def secret_settings_problem(settings: Settings) -> str | None:
+    """Why the runner key or fleet secret cannot be used (never quoting them), or None."""
+    try:
+        if settings.runner_key is not None:
+            parse_runner_key(settings.runner_key.get_secret_value())
+        if settings.runner_secret is not None:
+            fleet_secret_bytes(settings.runner_secret.get_secret_value())
+    except RunnerKeyError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -59,10 +76,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, SettingsError) as exc:
         print(f"spendstream: invalid SPENDSTREAM_* setting:\n{exc}", file=sys.stderr)
         return 2
+    problem = secret_settings_problem(settings)
+    if problem is not None:
+        print(f"spendstream: invalid SPENDSTREAM_* setting: {problem}", file=sys.stderr)
+        return 2
     try:
         code: int = args.handler(args, settings)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        refused = asyncio.run(explain(exc, settings))
+        if refused is None:
+            raise
+        # The broker refused this client's password or rights: one line, no traceback.
+        print(f"spendstream {args.command}: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
     return code
 
 

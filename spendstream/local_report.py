@@ -26,6 +26,7 @@ from schemas.ledger import MemoryLedger
 from schemas.sources.detect import AUTO, OPENCLAW
 from sinks.memory_lake import MemoryLake
 from spendstream.local_parse import LocalParser, expand_paths
+from spendstream.parallel_parse import ParseJob, file_groups, merge_results, run_groups
 
 
 def default_sources(environ: Mapping[str, str] | None = None) -> list[tuple[Path, str]]:
@@ -100,23 +101,48 @@ def read_files(
     runner_id: str,
     labels: Mapping[str, str] | None = None,
     progress: TextIO | None = None,
+    jobs: int | None = None,
 ) -> LocalRead:
-    """Every file through the parsers and the ledger; each event into ``lake``."""
-    parser = LocalParser(ledger, runner_id, labels, on_event=lake.add)
+    """Every file through the parsers and the ledger rules; each event into ``lake``.
+
+    Over every core (spendstream/parallel_parse.py: a session's files together, each group
+    by the fast route or the exact one, events selected and made a lake table in the
+    worker process); serially through one ledger when groups share an identity."""
     sizes = [_size(path) for path, _ in files]
     bar = ProgressBar(sum(sizes), progress)
-    result = LocalRead(files=len(files))
-    done = 0
+    job = ParseJob(AUTO, ledger.prices, ledger.mode, runner_id, dict(labels or {}), keep=lake.selector())
+    by_format: dict[str, list[Path]] = {}
+    for path, fmt in files:
+        by_format.setdefault(fmt, []).append(path)
+    groups = [(group, fmt) for fmt, paths in by_format.items() for group in file_groups(paths)]
     try:
-        for index, ((path, fmt), size) in enumerate(zip(files, sizes, strict=True), start=1):
-            try:
-                parser.parse_file(path, fmt)
-            except OSError as exc:
-                result.unreadable.append((path, exc))
-            done += size
-            bar.update(index, len(files), done)
+        results = run_groups(groups, job, jobs, lambda done, size: bar.update(done, len(groups), size))
     finally:
         bar.close()
+    if merge_results(results) is None:
+        return _read_serially(files, lake, ledger, runner_id, labels)
+    result = LocalRead(files=len(files))
+    lake.add_tables([group.events for group in results])
+    for group in results:
+        result.rejected += group.summary.outcomes["rejected"]
+        result.unreadable.extend(group.unreadable)
+    return result
+
+
+def _read_serially(
+    files: Sequence[tuple[Path, str]],
+    lake: MemoryLake,
+    ledger: MemoryLedger,
+    runner_id: str,
+    labels: Mapping[str, str] | None,
+) -> LocalRead:
+    parser = LocalParser(ledger, runner_id, labels, on_event=lake.add)
+    result = LocalRead(files=len(files))
+    for path, fmt in files:
+        try:
+            parser.parse_file(path, fmt)
+        except OSError as exc:
+            result.unreadable.append((path, exc))
     result.rejected = parser.summary.outcomes["rejected"]
     lake.flush()
     return result

@@ -27,10 +27,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -39,11 +40,12 @@ from schemas.ledger import MemoryLedger
 from schemas.normalize import LATEST_EVENT_TIME, classify_line
 from schemas.pricing import CostMode, PriceTable
 from schemas.raw import MAX_LINE_BYTES
-from schemas.response_totals import ResponseTotals, ScopeSums
+from schemas.response_totals import ResponseTotals, ScopeSums, events
 from schemas.sources.base import LineContext
 from schemas.sources.claude_transcript import FORMAT as TRANSCRIPT
 from schemas.sources.claude_transcript import other_kind, plain_response
 from schemas.sources.prefilter import prefilter_for
+from schemas.usage import UsageEvent
 from spendstream.local_parse import (
     MAX_LISTED_REJECTIONS,
     LocalParser,
@@ -68,6 +70,8 @@ class ParseJob:
     runner_id: str
     labels: Mapping[str, str] = field(default_factory=dict)
     check_all: bool = False
+    # For reports: keep the events (those ``keep`` accepts) as a lake table per group.
+    keep: Callable[[UsageEvent], bool] | None = None
 
 
 @dataclass
@@ -77,6 +81,7 @@ class GroupResult:
     identities: set[str]
     groups: set[str]
     route: str  # "fast" | "exact"
+    events: Any = None  # with ParseJob.keep: a pyarrow Table of sinks.lake's usage schema
 
 
 def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
@@ -86,11 +91,6 @@ def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
         key = path.parent.parent if path.parent.name == "subagents" else path.with_suffix("")
         groups.setdefault(key, []).append(path)
     return list(groups.values())
-
-
-def _lines(data: bytes) -> int:
-    """Lines of ``data``, blank ones included."""
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
 class _LineNumbers:
@@ -112,11 +112,11 @@ class _FastGroup:
 
     def __init__(self, job: ParseJob) -> None:
         self.job = job
-        self.totals = ResponseTotals()
+        self.totals = ResponseTotals(keep_steps=job.keep is not None)
         self.summary = ParseSummary()
         self.groups: set[str] = set()
 
-    def parse_file(self, path: Path) -> bool:
+    def parse_file(self, path: Path, requested_format: str) -> bool:
         """Account one file; False when it is not a transcript the fast route reads."""
         if path.suffix != ".jsonl":
             return False
@@ -124,7 +124,7 @@ class _FastGroup:
         if not data or data[:1] in _WHITESPACE:
             return False
         first = data[: data.find(b"\n")] if b"\n" in data else data
-        fmt = detect_file_format(str(path), first.rstrip(b"\r"), self.job.requested_format)
+        fmt = detect_file_format(str(path), first.rstrip(b"\r"), requested_format)
         if fmt != TRANSCRIPT:
             return False
         name = str(path)
@@ -133,8 +133,8 @@ class _FastGroup:
             fmt, self.job.runner_id, f"parse:{path.resolve()}", 1, modified_at(path), labels=self.job.labels
         )
         may_carry = None if self.job.check_all else prefilter_for(fmt)
-        if may_carry is None or b"\\u" in data:
-            # Every line (--check-all), or line by line: an escaped key may spell usage.
+        if may_carry is None:
+            # --check-all: every line, as the worker reads it.
             for position, line in file_lines(path):
                 if may_carry is not None and not may_carry(line):
                     self.summary.outcomes["skipped"] += 1
@@ -145,14 +145,20 @@ class _FastGroup:
         return True
 
     def _scan(self, name: str, data: bytes, context: LineContext) -> None:
-        """The prefilter over a whole file with no ``\\u``: only the lines holding ``usage``
-        are cut out, and of those the ones holding ``assistant`` decoded (the prefilter's
-        rule); a line of the common shape is accounted here, any other by :meth:`_line`."""
+        """The transcript prefilter over a whole file: the lines holding ``usage`` are cut out
+        and those of them holding ``assistant`` decoded; the bytes between decoded lines are
+        searched for ``\\u`` (an escape may spell either word), and a line holding one is
+        decoded too. So exactly the lines the prefilter keeps are decoded, and the bytes of
+        the others are read only by that search and the line count. A line of the common
+        shape is accounted here, any other by :meth:`_line`."""
         loads, plain_of, add = orjson.loads, plain_response, self.totals.add_plain
         find, rfind, size = data.find, data.rfind, len(data)
         numbers = _LineNumbers(data)
-        decoded = usage = no_usage = pos = 0
-        while (hit := find(b"usage", pos)) >= 0:
+        decoded = usage = no_usage = pos = gap = newlines = 0
+        while True:
+            hit = find(b"usage", pos)
+            if hit < 0:
+                break
             start = rfind(b"\n", 0, hit) + 1
             end = find(b"\n", hit)
             if end < 0:
@@ -161,6 +167,9 @@ class _FastGroup:
             line = data[start:end]
             if b"assistant" not in line:
                 continue
+            decoded += self._gap(name, data, gap, start, context, numbers)
+            newlines += data.count(b"\n", gap, start) + (end < size)
+            gap = pos
             decoded += 1
             if end - start <= MAX_LINE_BYTES:
                 try:
@@ -177,10 +186,30 @@ class _FastGroup:
                         add(plain)
                         continue
             self._line(name, line.removesuffix(b"\r"), context, numbers, start)
+        if gap < size:
+            decoded += self._gap(name, data, gap, size, context, numbers)
+            newlines += data.count(b"\n", gap, size)
+        lines = newlines + (0 if data.endswith(b"\n") else 1)
         outcomes = self.summary.outcomes
         outcomes["usage"] += usage
         outcomes["no_usage"] += no_usage
-        outcomes["skipped"] += _lines(data) - decoded
+        outcomes["skipped"] += lines - decoded
+
+    def _gap(
+        self, name: str, data: bytes, begin: int, stop: int, context: LineContext, numbers: _LineNumbers
+    ) -> int:
+        """Decode the lines of ``data[begin:stop]`` (whole lines) holding ``\\u``; how many."""
+        decoded = 0
+        escape = data.find(b"\\u", begin, stop)
+        while escape >= 0:
+            start = data.rfind(b"\n", begin, escape) + 1 or begin
+            end = data.find(b"\n", escape, stop)
+            if end < 0:
+                end = stop
+            decoded += 1
+            self._line(name, data[start:end].removesuffix(b"\r"), context, numbers, start)
+            escape = data.find(b"\\u", end, stop)
+        return decoded
 
     def _line(
         self, path: str, line: bytes, context: LineContext, where: int | _LineNumbers, start: int = 0
@@ -214,11 +243,18 @@ class _FastGroup:
             return None
         for scope_id, sums in scopes.items():
             self.summary.sessions[scope_id] = _session_totals(scope_id, sums)
-        for model, events in unpriced.items():
-            self.summary.unpriced.add_model(model, events)
+        for model, count in unpriced.items():
+            self.summary.unpriced.add_model(model, count)
         identities = {f"id:{identity}" for identity in self.totals.responses}
         groups = {f"group:{r.compat[4]}" for r in self.totals.responses.values() if r.compat[4] is not None}
-        return GroupResult(self.summary, unreadable, identities, groups, "fast")
+        result = GroupResult(self.summary, unreadable, identities, groups, "fast")
+        job = self.job
+        if job.keep is not None:
+            made = events(
+                self.totals, job.prices, source=TRANSCRIPT, runner_id=job.runner_id, labels=job.labels
+            )
+            result.events = _table(made, job.keep)
+        return result
 
 
 def _session_totals(scope_id: str, sums: ScopeSums) -> SessionTotals:
@@ -236,66 +272,103 @@ def _session_totals(scope_id: str, sums: ScopeSums) -> SessionTotals:
     )
 
 
-def _fast(files: Sequence[Path], job: ParseJob) -> GroupResult | None:
+def _table(made: Iterable[UsageEvent], keep: Callable[[UsageEvent], bool]) -> Any:
+    from sinks.lake import usage_table  # pyarrow: only reports need it
+
+    kept = [event for event in made if keep(event)]
+    return usage_table(0, list(enumerate(kept)))
+
+
+def _fast(files: Sequence[Path], job: ParseJob, fmt: str) -> GroupResult | None:
     group = _FastGroup(job)
     unreadable: list[tuple[Path, OSError]] = []
     for path in files:
         try:
-            if not group.parse_file(path):
+            if not group.parse_file(path, fmt):
                 return None
         except OSError as exc:
             unreadable.append((path, exc))
     return group.finish(unreadable)
 
 
-def _exact(files: Sequence[Path], job: ParseJob) -> GroupResult:
+def _exact(files: Sequence[Path], job: ParseJob, fmt: str) -> GroupResult:
     ledger = MemoryLedger(prices=job.prices, mode=job.mode)
-    parser = LocalParser(ledger, job.runner_id, job.labels)
+    made: list[UsageEvent] = []
+    parser = LocalParser(ledger, job.runner_id, job.labels, on_event=made.append if job.keep else None)
     unreadable: list[tuple[Path, OSError]] = []
     for path in files:
         try:
-            parser.parse_file(path, job.requested_format)
+            parser.parse_file(path, fmt)
         except OSError as exc:
             unreadable.append((path, exc))
-    return GroupResult(parser.summary, unreadable, set(ledger.identities), set(ledger.groups), "exact")
+    result = GroupResult(parser.summary, unreadable, set(ledger.identities), set(ledger.groups), "exact")
+    if job.keep is not None:
+        result.events = _table(made, job.keep)
+    return result
 
 
-def parse_group(files: Sequence[Path], job: ParseJob) -> GroupResult:
-    """One group, by the fast route when it applies, else the exact one."""
-    return _fast(files, job) or _exact(files, job)
+def parse_group(files: Sequence[Path], job: ParseJob, fmt: str | None = None) -> GroupResult:
+    """One group, by the fast route when it applies, else the exact one; ``fmt``: the
+    files' format (default: the job's)."""
+    fmt = fmt or job.requested_format
+    return _fast(files, job, fmt) or _exact(files, job, fmt)
 
 
 _JOB: ParseJob | None = None
 
 
-def _pool_task(files: list[Path]) -> GroupResult:
+def _pool_task(files: list[Path], fmt: str) -> GroupResult:
     assert _JOB is not None
-    return parse_group(files, _JOB)
+    return parse_group(files, _JOB, fmt)
 
 
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def run_groups(
+    groups: Sequence[tuple[list[Path], str]],
+    job: ParseJob,
+    jobs: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[GroupResult]:
+    """Every group (files, format) over ``jobs`` processes (default: every core), results
+    in the groups' order; ``on_done(groups done, bytes done)`` after each."""
+    global _JOB
+    workers = max(1, min(jobs or default_jobs(), len(groups)))
+    sizes = [sum(_size(p) for p in files) for files, _ in groups]
+    done_bytes = 0
+    if workers == 1:
+        results = []
+        for index, (files, fmt) in enumerate(groups):
+            results.append(parse_group(files, job, fmt))
+            done_bytes += sizes[index]
+            if on_done is not None:
+                on_done(index + 1, done_bytes)
+        return results
+    _JOB = job
+    try:
+        order = sorted(range(len(groups)), key=lambda i: -sizes[i])
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(_pool_task, *groups[i]): i for i in order}
+            by_index: dict[int, GroupResult] = {}
+            for future in as_completed(futures):
+                index = futures[future]
+                by_index[index] = future.result()
+                done_bytes += sizes[index]
+                if on_done is not None:
+                    on_done(len(by_index), done_bytes)
+        return [by_index[i] for i in range(len(groups))]
+    finally:
+        _JOB = None
+
+
 def parse_parallel(
     paths: Sequence[Path], job: ParseJob, jobs: int | None = None
 ) -> tuple[ParseSummary, list[tuple[Path, OSError]]]:
     """``parse_paths``' result, computed over ``jobs`` processes (default: every core)."""
-    global _JOB
-    groups = file_groups(paths)
-    workers = max(1, min(jobs or default_jobs(), len(groups)))
-    if workers == 1:
-        results = [parse_group(files, job) for files in groups]
-    else:
-        _JOB = job
-        try:
-            order = sorted(range(len(groups)), key=lambda i: -sum(_size(p) for p in groups[i]))
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {i: pool.submit(_pool_task, groups[i]) for i in order}
-                results = [futures[i].result() for i in range(len(groups))]
-        finally:
-            _JOB = None
+    results = run_groups([(files, job.requested_format) for files in file_groups(paths)], job, jobs)
     merged = merge_results(results)
     if merged is None:
         ledger = MemoryLedger(prices=job.prices, mode=job.mode)
@@ -329,8 +402,8 @@ def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tu
         room = MAX_LISTED_REJECTIONS - len(summary.rejections)
         summary.rejections.extend(part.rejections[: max(room, 0)])
         summary.disagreeing |= part.disagreeing
-        for model, events in part.unpriced.counts.items():
-            summary.unpriced.add_model(model, events)
+        for model, count in part.unpriced.counts.items():
+            summary.unpriced.add_model(model, count)
         unreadable.extend(result.unreadable)
         for scope_id, totals in part.sessions.items():
             mine = summary.sessions.get(scope_id)

@@ -21,7 +21,6 @@ Nothing here writes: the lake and the topics are read only.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -30,12 +29,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from config.web_access import authorized
 from schemas.rollup import ScopeTotals
 from sinks.usage_api import ApiError, parse_day, parse_groups, token_attribution, usage
 from spendstream.totals_cache import TotalsCache
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -53,10 +52,12 @@ def build_app(data_dir: Path, totals: TotalsCache | None, token: str | None) -> 
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         # The page itself holds no data; every API call needs the token, in a header only
         # (a token in a URL ends up in histories and proxy logs).
-        if token is not None and request.path != "/":
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), token.encode()):
-                return _json({"error": "a token is required (Authorization: Bearer <token>)"}, 401)
+        if (
+            token is not None
+            and request.path != "/"
+            and not authorized(request.headers.get("Authorization"), token)
+        ):
+            return _json({"error": "a token is required (Authorization: Bearer <token>)"}, 401)
         try:
             return await handler(request)
         except ApiError as exc:

@@ -18,6 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from config.access import explain
 from config.kafka import TOTALS, client_options
 from config.settings import Settings
 from schemas.rollup import ScopeTotals
@@ -62,6 +63,11 @@ class TotalsCache:
                 await self._follow()
                 return
             except (KafkaError, OSError) as exc:
+                refused = await explain(exc, self.settings, action="read", topic=self.settings.topic(TOTALS))
+                if refused is not None:  # terminal: retrying cannot fix a password or an ACL
+                    self.error = f"totals unavailable: {refused}"
+                    log.error("%s", self.error)
+                    return
                 self.error = f"totals unavailable: {exc!r}"
                 log.info("%s; again in %.1fs", self.error, delay)
                 with contextlib.suppress(TimeoutError):
@@ -77,8 +83,8 @@ class TotalsCache:
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
-        await consumer.start()
         try:
+            await consumer.start()
             partitions = list(consumer.assignment()) or await _partitions(consumer)
             if not partitions:
                 raise KafkaError("the totals topic has no partitions assigned yet")

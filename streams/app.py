@@ -15,6 +15,7 @@ from config.kafka import DEADLETTER, DELTAS, OBSERVATIONS, RAW, TOTALS, USAGE, W
 from config.settings import Settings
 from schemas.accounting import WindowConfig
 from schemas.pricing import load_price_table
+from schemas.signing import RunnerVerifier, fleet_secret_bytes
 from streams.metrics import Metrics
 from streams.runner.faust_app import new_app
 from streams.runner.worker import Worker
@@ -22,6 +23,13 @@ from streams.stages.ledger import LedgerStage
 from streams.stages.normalize import NormalizeStage
 from streams.stages.rollup import RollupStage
 from streams.web import register_views
+
+
+def runner_verifier(settings: Settings) -> RunnerVerifier | None:
+    """The check of runner signatures when a fleet secret is set (else runner ids are trusted)."""
+    if settings.runner_secret is None:
+        return None
+    return RunnerVerifier(fleet_secret_bytes(settings.runner_secret.get_secret_value()))
 
 
 def build_app(settings: Settings, **overrides: Any) -> faust.App:
@@ -38,7 +46,7 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     worker.table("totals", DELTAS, None)
     worker.table("windows", DELTAS, settings.dedup_ttl_seconds)
     prices = load_price_table(settings.prices_file)
-    worker.stage(NormalizeStage(settings.partitions))
+    worker.stage(NormalizeStage(settings.partitions, runner_verifier(settings)))
     worker.stage(LedgerStage(settings.partitions, prices, settings.cost_mode))
     worker.stage(RollupStage(WindowConfig(settings.window_sizes_seconds, settings.window_grace_seconds)))
     worker.expire_state()

@@ -52,6 +52,9 @@ class Metrics:
     expired: Counter[str] = field(default_factory=Counter)
     # Deltas the rollup dead-lettered because a total would leave its range (schemas/README.md).
     rejected_deltas: int = 0
+    # Raw records dead-lettered because their runner signature or stream id did not match
+    # the runner they name (schemas/signing.py; only with a fleet secret).
+    runner_identity_rejected: int = 0
     # Usage events that got no cost, per model ("(no model)" when they name none).
     unpriced_events: Counter[str] = field(default_factory=Counter)
     # Per stage: times a batch's outputs were sent again after a Kafka error (transient).
@@ -91,6 +94,7 @@ class Metrics:
         self.cost_disagreements += effects.counters["cost_disagreements"]
         self.rollup_deltas += effects.counters["deltas"] + effects.counters["rejected_deltas"]
         self.rejected_deltas += effects.counters["rejected_deltas"]
+        self.runner_identity_rejected += effects.counters["runner_identity_rejected"]
 
     def _model_slot(self, model: str | None) -> str:
         """A model's counter: names come from runners (untrusted), so at most MAX_MODELS of
@@ -127,6 +131,7 @@ class Metrics:
             "cost_disagreements": self.cost_disagreements,
             "cost_usd": usd_str(self.cost_usd),
             "rejected_deltas": self.rejected_deltas,
+            "runner_identity_rejected": self.runner_identity_rejected,
             "unpriced_events": dict(self.unpriced_events),
             "transient_retries": dict(self.transient_retries),
             "restarts": dict(self.restarts),

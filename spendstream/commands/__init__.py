@@ -31,6 +31,8 @@ MODULES: dict[str, str] = {
     "compact": "compact_cmd",
     "reconcile": "reconcile_cmd",
     "serve": "serve_cmd",
+    "runner-key": "runner_key_cmd",
+    "acl": "acl_cmd",
 }
 
 

@@ -20,10 +20,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help=(
+            "the secured broker (also SPENDSTREAM_LOCAL_BROKER_SECURE=1): TLS + SASL/SCRAM-SHA-512 only, "
+            "a CA and users made under SPENDSTREAM_STATE_DIR/kafka/secure, per-role ACLs for "
+            "SPENDSTREAM_TOPIC_PREFIX; start prints the CA file and each user's credentials file, "
+            "never a password"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.secure:
+        settings = settings.model_copy(update={"local_broker_secure": True})
     try:
         if args.action == "start":
             print(broker.start(settings).describe())

@@ -21,6 +21,7 @@ import asyncio
 import os
 import sys
 
+from config.access import AccessRefused
 from config.settings import Settings
 from producers.auth import runner_auth
 from producers.emit import Origin
@@ -93,7 +94,8 @@ def _check(args: argparse.Namespace, settings: Settings, hook: HookInput) -> int
     if not limits.any:
         return 0
     scope = budget_scope(hook, os.environ)
-    record = fetch_scope_totals(settings.worker_base_url, scope, _TOTALS_TIMEOUT_S)
+    token = settings.worker_token.get_secret_value() if settings.worker_token is not None else None
+    record = fetch_scope_totals(settings.worker_base_url, scope, _TOTALS_TIMEOUT_S, token)
     verdict = judge(record, limits) if record is not None else None
     if verdict is None:
         return 0
@@ -133,5 +135,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     except HookInputError as exc:
         return _failed(args, event, f"bad hook input: {exc}")
+    except AccessRefused as exc:  # nothing was spooled: these lines can never be sent as they are
+        return _failed(args, event, str(exc))
     except Exception as exc:  # a hook must never fail silently, whatever failed
         return _failed(args, event, f"{type(exc).__name__}: {exc}")

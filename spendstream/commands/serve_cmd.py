@@ -7,7 +7,8 @@ import asyncio
 import sys
 
 from config.settings import Settings
-from spendstream.serve import LOOPBACK, serve
+from config.web_access import bind_problem
+from spendstream.serve import serve
 from spendstream.totals_cache import TotalsCache
 
 TOKEN_ENV = "SPENDSTREAM_SERVE_TOKEN"  # noqa: S105  (the variable's name, not a token)
@@ -39,12 +40,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     token = args.token or (settings.serve_token.get_secret_value() if settings.serve_token else None)
-    if args.bind not in LOOPBACK and not token:
-        print(
-            f"spendstream serve: binding {args.bind} needs a token (--token or ${TOKEN_ENV}); "
-            "without one, bind 127.0.0.1",
-            file=sys.stderr,
-        )
+    problem = bind_problem(args.bind, token, f"--token or ${TOKEN_ENV}")
+    if problem is not None:
+        print(f"spendstream serve: {problem}", file=sys.stderr)
         return 2
     totals = None if args.no_live else TotalsCache(settings)
     print(f"spendstream serve: http://{args.bind}:{args.port}/ (lake {settings.data_dir})", flush=True)

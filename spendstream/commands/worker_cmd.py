@@ -10,6 +10,7 @@ import sys
 from config.kafka import ensure_topics
 from config.settings import Settings
 from spendstream.supervise import CHILD_ENV, supervise
+from streams.runner.web_guard import WebBindError, web_options
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        web_options(settings)  # refuse a web server beyond loopback without a token, before anything starts
+    except WebBindError as exc:
+        print(f"spendstream worker: web server: {exc}", file=sys.stderr)
+        return 2
     if not args.no_restart and os.environ.get(CHILD_ENV) != "1":
         return supervise(sys.argv[1:])
     from faust import Worker

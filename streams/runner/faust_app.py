@@ -7,9 +7,11 @@ from typing import Any
 
 import faust
 
+from config.kafka import client_options
 from config.settings import Settings
 from streams.routing import crc32_partitioner
 from streams.runner import faust_fixes
+from streams.runner.web_guard import web_options
 
 
 def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -24,6 +26,7 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_bind": settings.web_bind,
         "web_in_thread": False,
+        "web_application_options": web_options(settings),
         # Faust's own files (table metadata) live with spendstream's state, not in the
         # current directory (Faust's default ``<app id>-data``).
         "datadir": str(settings.state_dir / f"{settings.topic_prefix}-worker-data"),
@@ -37,8 +40,28 @@ def faust_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "autodiscover": False,
         "producer_partitioner": crc32_partitioner,
     }
+    credentials = broker_credentials(settings)
+    if credentials is not None:
+        conf["broker_credentials"] = credentials
     conf.update(overrides)
     return conf
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """The worker's TLS and SASL settings, as Faust hands them to each of its Kafka clients
+    (the same options as ``config.kafka.client_options``: one CA file, one user)."""
+    options = client_options(settings)
+    protocol = options["security_protocol"]
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return faust.SASLCredentials(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        ssl_context=options.get("ssl_context"),  # None: SASL_PLAINTEXT
+        mechanism=options["sasl_mechanism"],
+    )
 
 
 def new_app(settings: Settings, **overrides: Any) -> faust.App:

@@ -7,16 +7,23 @@ position, the parser's state and the stream's event-time watermark, written once
 Observations go to ``observations`` packed per ledger partition (streams/routing.py).
 A stream's state is decoded once per batch and encoded once, when the batch's writes are
 made (live records carry one line each: a stream meets many records in one batch).
+
+With a fleet secret (``SPENDSTREAM_RUNNER_SECRET``), a record that is not signed by the
+runner it names, or whose stream is not that runner's (schemas/signing.py), is
+dead-lettered whole before anything reads it, every line of it counted ``dead`` and the
+record counted in ``runner_identity_rejected``; it moves no stream state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from schemas import envelope
+from schemas import envelope, packing
 from schemas.accounting import ledger_key
 from schemas.normalize import Outcome, StreamState, normalize_lines
-from schemas.raw import H_LINES, H_POS
+from schemas.raw import H_LINES, H_POS, MAX_PACKED_LINES
+from schemas.signing import RunnerVerifier
+from schemas.sources.base import BadLine
 from streams.routing import Packs
 from streams.stages.base import Effects, Output, Record, StateView, dead_letter
 
@@ -29,8 +36,9 @@ class NormalizeStage:
     input_topic = "raw"
     tables: tuple[str, ...] = (STREAMS,)
 
-    def __init__(self, partitions: int) -> None:
+    def __init__(self, partitions: int, verifier: RunnerVerifier | None = None) -> None:
         self.partitions = partitions
+        self.verifier = verifier
 
     def handle(self, batch: Sequence[Record], read: Callable[[str, bytes], bytes | None]) -> Effects:
         effects = Effects()
@@ -48,6 +56,13 @@ class NormalizeStage:
             return StreamState.from_bytes(data) if data is not None else None
 
         for record in batch:
+            if self.verifier is not None:
+                refused = self.verifier.verify(record.key, record.value, record.headers)
+                if refused is not None:
+                    effects.outcomes["dead"] += _line_count(record)
+                    effects.counters["runner_identity_rejected"] += 1
+                    effects.send(dead_letter(record, refused))
+                    continue
             last: Outcome | None = None  # the last line that moved the stream's state
             for outcome in normalize_lines(record.value, record.headers, stream_state, key=record.key):
                 effects.outcomes[outcome.kind] += 1
@@ -66,6 +81,14 @@ class NormalizeStage:
         for partition, key, value, headers in packs.records():
             effects.send(Output(OBSERVATIONS, key, value, tuple(headers), partition=partition))
         return effects
+
+
+def _line_count(record: Record) -> int:
+    """Lines a refused record holds, so outcomes still sum to raw lines (1 if unreadable)."""
+    try:
+        return packing.item_count(record.headers, max_items=MAX_PACKED_LINES)
+    except BadLine:
+        return 1
 
 
 def raw_dead_letter(record: Record, outcome: Outcome) -> Output:

@@ -17,6 +17,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
 
 from config.kafka import client_options
 from config.settings import Settings
@@ -40,11 +41,11 @@ async def running_worker(settings: Settings, **overrides: Any) -> AsyncIterator[
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment that makes a child process build the same settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSTREAM_")}
-    secret = settings.sasl_password
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue
-        if name == "sasl_password" and secret is not None:
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # model_dump masks secrets
             value = secret.get_secret_value()
         env[f"SPENDSTREAM_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env

@@ -68,3 +68,26 @@ async def test_warm_up_failure_inside_a_loop_is_a_broker_error(
     monkeypatch.setattr(broker, "_warm_up_clients", refused)
     with pytest.raises(broker.BrokerError, match="coordinator not available"):
         broker.start(settings(tmp_path))
+
+
+def test_the_secured_broker_has_no_plaintext_listener_and_denies_by_default(tmp_path: Path) -> None:
+    from config import broker_secure
+    from config.broker_secure import Credentials, ensure_credentials
+    from config.tls import TlsFiles
+
+    creds = Credentials(tmp_path / "credentials")
+    ensure_credentials(creds, "127.0.0.1:29092", tmp_path / "ca.pem")
+    settings = Settings(state_dir=tmp_path, local_broker_port=29092, local_controller_port=29093)
+    props = broker_secure.server_properties(settings, tmp_path / "data", TlsFiles(tmp_path / "tls"), creds)
+    lines = props.splitlines()
+    assert "listeners=SASL_SSL://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093" in lines
+    assert "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL" in lines
+    assert "allow.everyone.if.no.acl.found=false" in lines
+    assert "super.users=User:admin" in lines
+    assert not any("PLAINTEXT://" in line for line in lines)
+    for user in broker_secure.USERS:
+        assert (creds.file(user).stat().st_mode & 0o777) == 0o600
+    passwords = {creds.password(user) for user in broker_secure.USERS}
+    assert len(passwords) == len(broker_secure.USERS)  # one random password per user
+    described = broker_secure.describe_users(creds)
+    assert all(password not in described for password in passwords)
