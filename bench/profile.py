@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.kafka_tools import REPO
-
-PY_SPY = REPO / ".venv" / "bin" / "py-spy"
+PY_SPY = Path(sys.executable).parent / "py-spy"  # installed beside the running Python
 
 # Checked in order against a frame (py-spy prints paths relative to sys.path, e.g.
 # ``write_table (pyarrow/parquet/core.py:1)``); the first match names the layer.

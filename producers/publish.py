@@ -149,7 +149,7 @@ async def _publish_lines(
     live = path == "-" and _is_pipe(handle)
     for number, raw in enumerate(itertools.chain([first] if first else [], handle), start=1):
         line = raw.rstrip(b"\r\n")
-        if not line.strip():
+        if not line or line.isspace():  # isspace: the set strip() removes, without a copy
             summary.skipped_blank += 1
             continue
         if not raw.endswith(b"\n") and not _is_json_object(line):

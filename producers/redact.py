@@ -77,31 +77,50 @@ def _empty_like(value: Any) -> Any:
     return value
 
 
-def _redact(value: Any, key: str | None) -> Any:
-    if isinstance(value, str):
-        return value if key in KEEP_STRINGS else ""
-    if isinstance(value, dict):
+class _Walk:
+    """One redaction pass (scalars handled inline: most nodes of a line are strings and numbers)."""
+
+    def value(self, value: Any, key: str | None) -> Any:
+        kind = type(value)
+        if kind is str:
+            return value if key in KEEP_STRINGS else ""
+        if kind is dict:
+            return self.object(value)
+        if kind is list:
+            return self.array(value, key)
+        return value
+
+    def object(self, value: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in value.items():
+            kind = type(v)
             if k in KEEP_SUBTREES:
                 out[k] = v
             elif k in EMPTY_SUBTREES:
                 out[k] = _empty_like(v)
+            elif kind is str:
+                out[k] = v if k in KEEP_STRINGS else ""
+            elif kind is dict:
+                out[k] = self.object(v)
+            elif kind is list:
+                out[k] = self.array(v, k)
             else:
-                out[k] = _redact(v, k)
+                out[k] = v
         return out
-    if isinstance(value, list):
-        return [_redact(item, key) for item in value]
-    return value
+
+    def array(self, value: list[Any], key: str | None) -> list[Any]:
+        return [self.value(item, key) for item in value]
 
 
 def redact_object(obj: dict[str, Any]) -> dict[str, Any]:
     """The redacted copy of one decoded line (pure; the input is not modified)."""
-    result: dict[str, Any] = _redact(obj, None)
-    return result
+    return _Walk().object(obj)
 
 
 def _redact_bytes(line: bytes) -> bytes:
+    """The line's publishable bytes: the redacted object, re-encoded even when nothing was
+    removed, because the original bytes can carry what the decoded object does not show
+    (a repeated key's first value, digits beyond a float's precision)."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -109,7 +128,7 @@ def _redact_bytes(line: bytes) -> bytes:
     if not isinstance(obj, dict):
         raise _Unredactable("not a JSON object")
     try:
-        return orjson.dumps(redact_object(obj))
+        return orjson.dumps(_Walk().object(obj))
     except (RecursionError, orjson.JSONEncodeError) as exc:
         raise _Unredactable("nested too deeply") from exc
 

@@ -7,7 +7,7 @@ The codec follows the dataclass fields, so optional fields added later travel un
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -23,6 +23,9 @@ _T = TypeVar("_T")
 
 
 def _encode_value(value: Any) -> Any:
+    encode = _ENCODERS.get(type(value))
+    if encode is not None:
+        return encode(value)
     if isinstance(value, datetime):
         return {"$t": value.isoformat()}
     if isinstance(value, Decimal):
@@ -36,29 +39,67 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
-def _decode_value(name: str, value: Any) -> Any:
-    if isinstance(value, dict) and "$t" in value:
-        return datetime.fromisoformat(value["$t"])
-    if isinstance(value, dict) and "$d" in value:
-        return to_usd(value["$d"])
-    if name == "tokens":
-        return TokenCounts(**value)
-    if isinstance(value, list):
-        return tuple(value)
+def _same(value: Any) -> Any:
     return value
 
 
-def _encode(obj: Any) -> dict[str, Any]:
-    return {f.name: _encode_value(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+# Exact types first (one dict lookup per field: this runs for every field of every
+# observation twice per line); subclasses and other mappings fall through to isinstance.
+_ENCODERS: dict[type, Callable[[Any], Any]] = {
+    str: _same,
+    int: _same,
+    bool: _same,
+    type(None): _same,
+    datetime: lambda value: {"$t": value.isoformat()},
+    Decimal: lambda value: {"$d": usd_str(value)},
+    TokenCounts: TokenCounts.as_dict,
+    tuple: list,
+    dict: dict,
+}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+_OBSERVATION_FIELDS = _field_names(Observation)
+_CONTEXT_FIELDS = _field_names(LineContext)
+_NAMES = {Observation: frozenset(_OBSERVATION_FIELDS), LineContext: frozenset(_CONTEXT_FIELDS)}
+
+
+def _encode(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _encode_value(getattr(obj, name)) for name in names}
 
 
 def _decode(cls: type[_T], raw: Mapping[str, Any]) -> _T:
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: _decode_value(k, v) for k, v in raw.items() if k in names})
+    names = _NAMES[cls]
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in names:
+            continue
+        if type(value) is dict:
+            if "$t" in value:
+                value = datetime.fromisoformat(value["$t"])
+            elif "$d" in value:
+                value = to_usd(value["$d"])
+            elif name == "tokens":
+                value = TokenCounts(**value)
+        elif name == "tokens":
+            value = TokenCounts(**value)  # not an object: TypeError, a bad envelope
+        elif type(value) is list:
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)
 
 
 def encode(observation: Observation, context: LineContext) -> bytes:
-    return orjson.dumps({"v": ENVELOPE_VERSION, "obs": _encode(observation), "ctx": _encode(context)})
+    return orjson.dumps(
+        {
+            "v": ENVELOPE_VERSION,
+            "obs": _encode(observation, _OBSERVATION_FIELDS),
+            "ctx": _encode(context, _CONTEXT_FIELDS),
+        }
+    )
 
 
 def decode(data: bytes) -> tuple[Observation, LineContext]:

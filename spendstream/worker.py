@@ -6,6 +6,7 @@ This module is the only importer of ``streams`` (besides tests): it composes the
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import faust
@@ -43,3 +44,19 @@ def build_worker_app(settings: Settings, *, with_sink: bool = True, **overrides:
         app.lake_sink = sink  # type: ignore[attr-defined]
         app.deadletter_sink = dead_sink  # type: ignore[attr-defined]
     return app
+
+
+async def run_sinks(settings: Settings) -> None:
+    """The usage and dead-letter lake sinks alone (``spendstream worker --sink-only``), until
+    SIGTERM or SIGINT: beside workers started with ``--no-sink``, the lake's decoding and
+    Parquet writing run on a core of their own instead of the stages' event loop."""
+    sinks: list[LakeSink[Any]] = [usage_sink(settings), deadletter_sink(settings)]
+
+    def stop() -> None:
+        for sink in sinks:
+            sink.stop()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+    await asyncio.gather(*(sink.run() for sink in sinks))

@@ -26,8 +26,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "cleanly or on a configuration error. Stop with Ctrl-C or SIGTERM."
         ),
     )
-    parser.add_argument(
-        "--no-sink", action="store_true", help="do not write the Parquet lake from this worker"
+    lake = parser.add_mutually_exclusive_group()
+    lake.add_argument("--no-sink", action="store_true", help="do not write the Parquet lake from this worker")
+    lake.add_argument(
+        "--sink-only",
+        action="store_true",
+        help=(
+            "only write the Parquet lake (no stages): beside workers run with --no-sink, the lake "
+            "gets a process, and a core, of its own"
+        ),
     )
     parser.add_argument(
         "--no-restart",
@@ -58,6 +65,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except RuntimeError as exc:
         print(f"spendstream worker: {exc}", file=sys.stderr)
         return 1
+    if args.sink_only:
+        from spendstream.worker import run_sinks
+
+        asyncio.run(run_sinks(settings))
+        return 0
     try:
         app = build_worker_app(settings, with_sink=not args.no_sink)
     except PricingError as exc:

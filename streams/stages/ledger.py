@@ -7,15 +7,23 @@ every report of one usage meets one state. Each delta goes to ``deltas`` as
 ``<origin> <event JSON>`` (schemas/accounting.py::delta_line), packed per root-scope
 partition; the origin (this input's partition, offset and envelope index) lets the rollup
 drop a delta it already applied.
+
+State is batch-level: a key's value is decoded once (and kept decoded between batches,
+like the rollup's), every observation of the batch meets the latest value, and the value
+is encoded once per key per batch, when the batch's writes are made. The same states as
+``schemas.accounting.ledger_step`` writes per observation, without its decode and encode
+per observation (a session's group key is met by every one of its messages).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from schemas import envelope
-from schemas.accounting import delta_line, ledger_step, origin_header
+from schemas import envelope, ledger
+from schemas.accounting import delta_line, origin_header
 from schemas.errors import TerminalError
+from schemas.ledger_groups import GroupState
 from schemas.pricing import CostMode, PriceTable, cost_disagrees
 from schemas.unpriced import UnpricedTally, unpriced_warning
 from streams.routing import Packs
@@ -24,6 +32,49 @@ from streams.stages.base import Effects, Output, Record, StateView, packed_dead_
 DELTAS = "deltas"
 MAX_WARNED_MODELS = 64
 LEDGER = "ledger"
+# Decoded ledger states kept between batches (a session's group key is read every batch).
+DECODED_CACHE_KEYS = 50_000
+
+
+class BatchStates:
+    """One batch's view of the ledger table: decoded values, the latest first, and the keys
+    written (each encoded once, by :meth:`write_to`)."""
+
+    def __init__(self, state: StateView, decoded: dict[bytes, tuple[bytes, Any]]) -> None:
+        self._state = state
+        self._decoded = decoded  # the stage's cache: key -> (stored bytes, decoded value)
+        self._latest: dict[bytes, Any] = {}
+        self._written: dict[bytes, int] = {}  # key -> input partition
+
+    def get(self, key: bytes, decode: Callable[[bytes], Any]) -> Any:
+        """The key's value (None when it has none); a value that does not decode raises."""
+        if key in self._latest:
+            return self._latest[key]
+        data = self._state.get(LEDGER, key)
+        if data is None:
+            return None
+        hit = self._decoded.get(key)
+        if hit is not None and (hit[0] is data or hit[0] == data):
+            return hit[1]
+        value = decode(data)
+        self._remember(key, data, value)
+        return value
+
+    def put(self, key: bytes, value: Any, partition: int) -> None:
+        self._latest[key] = value
+        self._written[key] = partition
+
+    def write_to(self, effects: Effects) -> None:
+        for key, partition in self._written.items():
+            value = self._latest[key]
+            data = value.to_json()
+            effects.write(LEDGER, key, data, partition)
+            self._remember(key, data, value)
+
+    def _remember(self, key: bytes, data: bytes, value: Any) -> None:
+        if len(self._decoded) >= DECODED_CACHE_KEYS and key not in self._decoded:
+            self._decoded.clear()
+        self._decoded[key] = (data, value)
 
 
 class LedgerStage:
@@ -36,35 +87,44 @@ class LedgerStage:
         self.prices = prices
         self.cost_mode: CostMode = cost_mode
         self.unpriced = UnpricedTally()  # models met unpriced by this process: one warning each
+        self._decoded: dict[bytes, tuple[bytes, Any]] = {}
 
     def handle(self, batch: Sequence[Record], read: Callable[[str, bytes], bytes | None]) -> Effects:
         effects = Effects()
-        state = StateView(read, effects)
+        states = BatchStates(StateView(read, effects), self._decoded)
         deltas = Packs(self.partitions)
         for record in batch:
             for index, data in enumerate(effects.envelopes(record, "observations")):
-                self._account(effects, state, deltas, record, index, data)
+                self._account(effects, states, deltas, record, index, data)
+        states.write_to(effects)
         for partition, key, value, headers in deltas.records():
             effects.send(Output(DELTAS, key, value, tuple(headers), partition=partition))
         return effects
 
     def _account(
-        self, effects: Effects, state: StateView, deltas: Packs, record: Record, index: int, data: bytes
+        self, effects: Effects, states: BatchStates, deltas: Packs, record: Record, index: int, data: bytes
     ) -> None:
-        """One observation envelope: its state writes, and its delta if it adds usage."""
-
-        def ledger_get(key: str) -> bytes | None:
-            return state.get(LEDGER, key.encode())
-
+        """One observation envelope: its state changes, and its delta if it adds usage."""
         try:
             obs, context = envelope.decode(data)
-            writes = ledger_step(obs, context, ledger_get, self.prices, self.cost_mode)
+            identity_key = ledger.identity_key(obs).encode()
+            group_name = ledger.group_key(obs)
+            group_key = group_name.encode() if group_name is not None else None
+            step = ledger.apply(
+                obs,
+                context,
+                states.get(identity_key, ledger.IdentityState.from_json),
+                states.get(group_key, GroupState.from_json) if group_key is not None else None,
+                prices=self.prices,
+                mode=self.cost_mode,
+            )
         except TerminalError as exc:
             effects.dead(packed_dead_letter(record, f"observation: {exc.reason}", data, index))
             return
-        for key, value in writes.states.items():
-            effects.write(LEDGER, key.encode(), value, record.partition)
-        event = writes.event
+        states.put(identity_key, step.identity_state, record.partition)
+        if group_key is not None and step.group_state is not None:
+            states.put(group_key, step.group_state, record.partition)
+        event = step.event
         if event is None:
             return
         effects.events.append(event)

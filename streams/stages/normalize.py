@@ -5,6 +5,8 @@ Every raw line gets exactly one outcome (schemas/normalize.py): ``usage``, ``no_
 topic with its bytes and a reason). Table ``streams``: per stream id, the high-water
 position, the parser's state and the stream's event-time watermark, written once per batch.
 Observations go to ``observations`` packed per ledger partition (streams/routing.py).
+A stream's state is decoded once per batch and encoded once, when the batch's writes are
+made (live records carry one line each: a stream meets many records in one batch).
 
 With a fleet secret (``SPENDSTREAM_RUNNER_SECRET``), a record that is not signed by the
 runner it names, or whose stream is not that runner's (schemas/signing.py), is
@@ -42,8 +44,14 @@ class NormalizeStage:
         effects = Effects()
         state = StateView(read, effects)
         packs = Packs(self.partitions)
+        # Batch-level stream states: decoded once per stream, encoded once per batch.
+        latest: dict[str, StreamState] = {}
+        written: dict[str, int] = {}  # stream id -> input partition
 
         def stream_state(stream_id: str) -> StreamState | None:
+            hit = latest.get(stream_id)
+            if hit is not None:
+                return hit
             data = state.get(STREAMS, stream_id.encode())
             return StreamState.from_bytes(data) if data is not None else None
 
@@ -66,8 +74,10 @@ class NormalizeStage:
                     assert outcome.context is not None
                     packs.add(ledger_key(observation).encode(), envelope.encode(observation, outcome.context))
             if last is not None and last.new_state is not None and last.context is not None:
-                key = last.context.stream_id.encode()
-                effects.write(STREAMS, key, last.new_state.to_bytes(), record.partition)
+                latest[last.context.stream_id] = last.new_state
+                written[last.context.stream_id] = record.partition
+        for stream_id, partition in written.items():
+            effects.write(STREAMS, stream_id.encode(), latest[stream_id].to_bytes(), partition)
         for partition, key, value, headers in packs.records():
             effects.send(Output(OBSERVATIONS, key, value, tuple(headers), partition=partition))
         return effects
