@@ -142,7 +142,7 @@ texts = st.one_of(
     st.sampled_from(["", "s-1", "msg_01", "req_01", "a3f9", LONG, "x" * 500, 7, True, [], {}]),
     st.text(min_size=1, max_size=6),
 )
-stamps = st.sampled_from(
+stamps: st.SearchStrategy[Any] = st.sampled_from(
     [
         "2026-01-06T09:16:06.951Z",
         "2026-01-06T23:30:00-02:00",
