@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -88,9 +89,19 @@ def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
     return list(groups.values())
 
 
+# A blank line (whitespace only: what ``file_lines`` skips) after a line break; the
+# lookahead keeps the next line break for the next match.
+_BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*(?=\n|\Z)")
+
+
 def _lines(data: bytes) -> int:
-    """Lines of ``data``, blank ones included."""
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    """Non-blank lines of ``data`` (which does not start with whitespace): the lines
+    ``file_lines`` gives, so that the fast route counts the lines the exact one does."""
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    size = len(data)
+    # The empty text after a final line break is no line of the count above.
+    blank = sum(1 for m in _BLANK_LINE.finditer(data) if m.end() < size or m.end() - m.start() > 1)
+    return lines - blank
 
 
 class _LineNumbers:
@@ -296,7 +307,7 @@ def parse_parallel(
                 results = [futures[i].result() for i in range(len(groups))]
         finally:
             _JOB = None
-    merged = merge_results(results)
+    merged = merge_results(results, paths)
     if merged is None:
         ledger = MemoryLedger(prices=job.prices, mode=job.mode)
         return parse_paths(paths, job.requested_format, ledger, job.runner_id, job.labels)
@@ -310,8 +321,14 @@ def _size(path: Path) -> int:
         return 0
 
 
-def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tuple[Path, OSError]]] | None:
-    """The groups' results as one, or None when two groups share an identity or ledger group."""
+def merge_results(
+    results: Sequence[GroupResult], paths: Sequence[Path] = ()
+) -> tuple[ParseSummary, list[tuple[Path, OSError]]] | None:
+    """The groups' results as one, or None when two groups share an identity or ledger group.
+
+    Files, rejections and unreadable files are listed in the order of ``paths`` (the
+    serial parse's order; a group's files need not be adjacent there), and the rejections
+    listed are the first ``MAX_LISTED_REJECTIONS`` in that order, as the serial parse's."""
     seen_identities: set[str] = set()
     seen_groups: set[str] = set()
     for result in results:
@@ -322,12 +339,14 @@ def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tu
     summary = ParseSummary()
     unreadable: list[tuple[Path, OSError]] = []
     outcomes: Counter[str] = Counter()
+    files: dict[str, str] = {}
+    rejections: list[Rejection] = []
     for result in results:
         part = result.summary
         outcomes.update(part.outcomes)
-        summary.files.update(part.files)
-        room = MAX_LISTED_REJECTIONS - len(summary.rejections)
-        summary.rejections.extend(part.rejections[: max(room, 0)])
+        files.update(part.files)
+        # A group lists its first rejections in its files' order, a prefix of the serial list's.
+        rejections.extend(part.rejections)
         summary.disagreeing |= part.disagreeing
         for model, events in part.unpriced.counts.items():
             summary.unpriced.add_model(model, events)
@@ -336,6 +355,14 @@ def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tu
             mine = summary.sessions.get(scope_id)
             summary.sessions[scope_id] = totals if mine is None else _combined(mine, totals)
     summary.outcomes = outcomes
+    rank = {str(path): index for index, path in enumerate(paths)}
+
+    def order(path: str) -> int:
+        return rank.get(path, len(rank))
+
+    summary.files = {path: files[path] for path in sorted(files, key=order)}
+    summary.rejections = sorted(rejections, key=lambda r: order(r.path))[:MAX_LISTED_REJECTIONS]
+    unreadable.sort(key=lambda item: order(str(item[0])))
     return summary, unreadable
 
 
