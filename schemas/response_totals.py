@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from operator import add
 
@@ -37,7 +37,7 @@ from schemas.pricing import CostMode, ModelPrice, PricePeriod, PriceTable
 from schemas.sources.base import Observation
 from schemas.sources.claude_run import run_group
 from schemas.sources.claude_transcript import PlainResponse
-from schemas.usage import TokenCounts
+from schemas.usage import UNKNOWN_AUTH, TokenCounts
 
 # schemas/ledger_groups.py refuses a group naming more models than this.
 MAX_GROUP_MODELS = 16
@@ -102,7 +102,10 @@ class ResponseTotals:
         if obs.reported_cost_usd is not None or obs.is_group_total:
             self.not_simple = "a reported cost or run total"
             return
-        if obs.source is not None or obs.auth_mode is not None:
+        # The worker's classification settles every observation's auth mode, "unknown" when
+        # nothing says (schemas/normalize.py::settle_auth): that names no billing, and the
+        # per-scope sums do not depend on it.
+        if obs.source is not None or obs.auth_mode not in (None, UNKNOWN_AUTH):
             self.not_simple = "an observation naming its source or billing"
             return
         compat = (
@@ -113,7 +116,7 @@ class ResponseTotals:
             obs.group,
             obs.message_id,
             obs.request_id,
-            obs.event_time.date(),
+            obs.event_time.astimezone(UTC).date(),
         )
         t = obs.tokens
         counts = (

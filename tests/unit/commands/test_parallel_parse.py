@@ -180,6 +180,8 @@ def test_a_file_with_escapes_is_exact(tmp_path: Path, transcript: bytes) -> None
     assert b"\\u0061" in path.read_bytes()
     summary = assert_exact([path])
     assert summary.sessions[SESSION].cost_usd == Decimal("10.58909675")
+    # Read line by line (the escaped lines by the worker's classification), still summed fast.
+    assert routes([path]) == ["fast"]
 
 
 def test_crlf_line_endings_are_exact(tmp_path: Path, transcript: bytes) -> None:

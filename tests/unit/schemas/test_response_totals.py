@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -156,7 +156,8 @@ def fast_sums(
         if obs.model is not None and obs.message_id is not None and rnd.random() < 0.5:
             totals.add_plain(as_plain(obs, session))
         else:
-            totals.add_observation(obs)
+            # As the worker's classification settles it when nothing names the billing.
+            totals.add_observation(replace(obs, auth_mode="unknown") if rnd.random() < 0.5 else obs)
     scopes, counter = totals.finish(PRICES, mode)
     unpriced = UnpricedTally()
     for model, events in counter.items():
@@ -234,6 +235,7 @@ def refused(*observations: Observation, mode: CostMode = "computed") -> str | No
 
 def test_a_plain_batch_is_not_refused() -> None:
     assert refused(BASE, replace(BASE, tokens=TokenCounts(output_tokens=9))) is None
+    assert refused(BASE, replace(BASE, auth_mode="unknown")) is None
 
 
 @pytest.mark.parametrize(
@@ -248,7 +250,10 @@ def test_a_plain_batch_is_not_refused() -> None:
             replace(BASE, event_time=MOMENT + timedelta(days=1)),
             "one response seen with different scopes, models, ids or dates",
         ),
-        (replace(BASE, session_id="s-1/agent-a"), "one response seen with different scopes, models, ids or dates"),
+        (
+            replace(BASE, session_id="s-1/agent-a"),
+            "one response seen with different scopes, models, ids or dates",
+        ),
         (replace(BASE, request_id="req-2"), "one response seen with different scopes, models, ids or dates"),
     ],
 )
@@ -271,3 +276,20 @@ def test_a_group_beyond_the_bounds_is_refused() -> None:
     lines = [replace(BASE, identity=f"claude:s-1:h{i}", tokens=huge) for i in range(101)]
     assert refused(*lines[:100]) is None
     assert refused(*lines) == "a group beyond the fast rule's bounds"
+
+
+def test_an_event_time_with_an_offset_is_priced_on_its_utc_date() -> None:
+    # 00:30 at +05:00 on 2026-03-13 is 19:30 UTC on 2026-03-12, when claude-opus-4-6 had a tier.
+    local = datetime(2026, 3, 13, 0, 30, tzinfo=timezone(timedelta(hours=5)))
+    first = observation("claude:s-1:m", "s-1", "s-1", OPUS_46, local, (150_000, 1_000, 0, 100_000, 0, 0, 0))
+    later = replace(
+        first, event_time=local.astimezone(UTC), tokens=replace(first.tokens, output_tokens=2_000)
+    )
+    totals = ResponseTotals()
+    totals.add_observation(first)
+    totals.add_observation(later)
+    scopes, _ = totals.finish(PRICES, "computed")
+    assert totals.not_simple is None
+    sessions, _ = ledger_sums([first, later], "computed")
+    # 150,000 input at $10, 100,000 cache reads at $1, 2,000 output at $37.50 per million
+    assert scopes["s-1"].cost == sessions["s-1"].cost_usd == Decimal("1.675")
