@@ -59,7 +59,9 @@ def test_real_transcript_table_through_the_installed_command(real_fixtures: Path
     assert "1 file(s), 536 lines: 326 with usage, 20 without usage, 0 rejected, 190 skipped" in result.stdout
 
 
-def test_check_all_decodes_every_line_as_the_worker(real_fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_all_decodes_every_line_as_the_worker(
+    real_fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fast = parse_json(capsys, str(real_fixtures / TRANSCRIPT))
     checked = parse_json(capsys, str(real_fixtures / TRANSCRIPT), "--check-all")
     assert checked["outcomes"] == {"usage": 326, "no_usage": 210, "rejected": 0, "skipped": 0}
@@ -213,4 +215,7 @@ def test_seed_000_result_counts_the_cache_write_usage_has_and_model_usage_lacks(
         assert (out["totals"]["cache_write_1h_tokens"], out["totals"]["cache_read_tokens"]) == (0, 0)
         assert Decimal(out["totals"]["cost_usd"]) == Decimal("0.5241925")
         assert (session["models"], session["cost_sources"]) == (["claude-opus-4-6"], [source])
-        assert (out["outcomes"], out["cost_disagreements"]) == ({"usage": 1, "no_usage": 0, "rejected": 0, "skipped": 0}, 0)
+        assert (out["outcomes"], out["cost_disagreements"]) == (
+            {"usage": 1, "no_usage": 0, "rejected": 0, "skipped": 0},
+            0,
+        )
