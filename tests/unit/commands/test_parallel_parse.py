@@ -5,6 +5,7 @@ must take the exact route or the serial fallback."""
 
 from __future__ import annotations
 
+import random
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -305,3 +306,81 @@ def test_the_fast_line_count_is_the_count_of_non_blank_lines(parts: list[bytes])
     data = b"{" + b"".join(parts)
     nonblank = [raw for raw in data.split(b"\n") if raw.rstrip(b"\r").strip()]
     assert _lines(data) == len(nonblank)
+
+
+# --- seeded random trees of edited transcript lines ---------------------------------------
+
+EDITS = (
+    lambda line: line,
+    lambda line: line,
+    lambda line: line,
+    lambda line: line.replace(b'"usage":{', b'"us\\u0061ge":{', 1),
+    lambda line: line.replace(b'"timestamp":"2026-01-06T', b'"timestamp":"2026-01-07T', 1),
+    lambda line: line.replace(b'"timestamp":"2026-01-06T', b'"timestamp":"9999-01-06T', 1),
+    lambda line: line.replace(b'"timestamp":"2026-01-06T09', b'"timestamp":"2026-01-06T23', 1),
+    lambda line: line.replace(b'"isSidechain":false', b'"isSidechain":true', 1),
+    lambda line: line.replace(b'"isSidechain":false', b'"agentId":"x1","isSidechain":true', 1),
+    lambda line: line.replace(b'"requestId":"req_', b'"requestId":"', 1),
+    lambda line: line.replace(b'"id":"msg_', b'"id":"msg_x', 1),
+    lambda line: line.replace(b'"model":"claude-opus-4-5-20251101"', b'"model":"claude-sonnet-4-5"', 1),
+    lambda line: line.replace(b'"model":"claude-opus-4-5-20251101"', b'"model":"house-model"', 1),
+    lambda line: line.replace(b'"model":"claude-opus-4-5-20251101"', b'"model":"<synthetic>"', 1),
+    lambda line: line.replace(b'"output_tokens":', b'"output_tokens":1', 1),
+    lambda line: line.replace(b'"cache_read_input_tokens":', b'"cache_read_input_tokens":2', 1),
+    lambda line: line.replace(b'"sessionId":"', b'"costUSD":0.01,"sessionId":"', 1),
+    lambda line: line.replace(b'"sessionId":"', b'"isApiErrorMessage":true,"sessionId":"', 1),
+    lambda line: line[: len(line) // 2],
+    lambda line: b"  " + line + b"\r",
+    lambda line: b"",
+)
+
+
+def random_tree(root: Path, seed: int, pool: list[bytes]) -> list[Path]:
+    rnd = random.Random(seed)
+    sessions = [f"s-{seed}-{i}" for i in range(3)]
+    for index in range(rnd.randint(1, 5)):
+        session = rnd.choice(sessions)
+        project = rnd.choice(["-a", "-b"])
+        where = rnd.choice(
+            [
+                f"{project}/{session}.jsonl",
+                f"{project}/{session}.jsonl",
+                f"{project}/{session}/subagents/agent-{index}.jsonl",
+                f"{project}/copy-{index}.jsonl",
+            ]
+        )
+        lines = []
+        for line in rnd.sample(pool, rnd.randint(1, 40)):
+            line = line.replace(SESSION.encode(), session.encode())
+            if "subagents" in where:
+                line = line.replace(
+                    b'"isSidechain":false', f'"isSidechain":true,"agentId":"{index}"'.encode()
+                )
+            if rnd.random() < 0.3:
+                line = rnd.choice(EDITS)(line)
+            lines.append(line)
+        end = b"\r\n" if rnd.random() < 0.2 else b"\n"
+        path = root / where
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab") as out:
+            out.write(end.join(lines) + end)
+    return expand_paths([str(root)])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_trees_of_edited_lines_are_parsed_exactly(
+    tmp_path: Path, transcript: bytes, seed: int
+) -> None:
+    pool = [line for line in transcript.split(b"\n") if line.strip()]
+    paths = random_tree(tmp_path, seed, pool)
+    want = serial(paths)
+    for check_all in (False, True):
+        got, _ = parse_parallel(paths, job(check_all=check_all), jobs=1)
+        where = f"seed={seed} check_all={check_all}"
+        assert got.sessions == want.sessions, where
+        assert got.outcomes["usage"] == want.outcomes["usage"], where
+        assert lines_of(got) == lines_of(want), where
+        assert list(got.files.items()) == list(want.files.items()), where
+        assert got.unpriced.counts == want.unpriced.counts, where
+        if check_all:
+            assert (got.outcomes, got.rejections) == (want.outcomes, want.rejections), where
