@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from operator import add, sub
 
@@ -109,6 +109,9 @@ class ResponseTotals:
         if obs.reported_cost_usd is not None or obs.is_group_total:
             self.not_simple = "a reported cost or run total"
             return
+        # The worker's classification settles every observation's auth mode, "unknown" when
+        # nothing says (schemas/normalize.py::settle_auth): that names no billing, and the
+        # per-scope sums do not depend on it.
         if obs.source is not None or obs.auth_mode not in (None, UNKNOWN_AUTH):
             self.not_simple = "an observation naming its source or billing"
             return
@@ -120,7 +123,7 @@ class ResponseTotals:
             obs.group,
             obs.message_id,
             obs.request_id,
-            obs.event_time.date(),
+            obs.event_time.astimezone(UTC).date(),
         )
         t = obs.tokens
         counts = (

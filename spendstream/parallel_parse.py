@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -93,6 +94,31 @@ def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
     return list(groups.values())
 
 
+# A blank line (whitespace only: what ``file_lines`` skips) after a line break; the
+# lookahead keeps the next line break for the next match.
+_BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*(?=\n|\Z)")
+
+
+def _blank_lines(data: bytes, begin: int, stop: int) -> int:
+    """Blank lines (whitespace only) of the whole lines ``data[begin:stop]``, which start
+    after a line break or at 0 (where ``data`` holds no whitespace): the lines ``file_lines``
+    skips, so that the fast route counts the lines the exact one does."""
+    size = len(data)
+    blank = 0
+    for match in _BLANK_LINE.finditer(data, max(begin - 1, 0), stop):
+        # Inside: ended by a line break. At the end of the file: some whitespace, not only
+        # the empty text after a final line break.
+        if match.end() < stop or (stop == size and match.end() - match.start() > 1):
+            blank += 1
+    return blank
+
+
+def _lines(data: bytes) -> int:
+    """Non-blank lines of ``data`` (which does not start with whitespace), as ``file_lines``
+    gives them; what :meth:`_FastGroup._scan` counts gap by gap."""
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - _blank_lines(data, 0, len(data))
+
+
 class _LineNumbers:
     """1-based line numbers of increasing offsets of ``data``, counted incrementally."""
 
@@ -154,7 +180,7 @@ class _FastGroup:
         loads, plain_of, add = orjson.loads, plain_response, self.totals.add_plain
         find, rfind, size = data.find, data.rfind, len(data)
         numbers = _LineNumbers(data)
-        decoded = usage = no_usage = pos = gap = newlines = 0
+        decoded = usage = no_usage = pos = gap = newlines = blank = 0
         while True:
             hit = find(b"usage", pos)
             if hit < 0:
@@ -169,6 +195,7 @@ class _FastGroup:
                 continue
             decoded += self._gap(name, data, gap, start, context, numbers)
             newlines += data.count(b"\n", gap, start) + (end < size)
+            blank += _blank_lines(data, gap, start)
             gap = pos
             decoded += 1
             if end - start <= MAX_LINE_BYTES:
@@ -189,7 +216,8 @@ class _FastGroup:
         if gap < size:
             decoded += self._gap(name, data, gap, size, context, numbers)
             newlines += data.count(b"\n", gap, size)
-        lines = newlines + (0 if data.endswith(b"\n") else 1)
+            blank += _blank_lines(data, gap, size)
+        lines = newlines + (0 if data.endswith(b"\n") else 1) - blank
         outcomes = self.summary.outcomes
         outcomes["usage"] += usage
         outcomes["no_usage"] += no_usage
@@ -369,7 +397,7 @@ def parse_parallel(
 ) -> tuple[ParseSummary, list[tuple[Path, OSError]]]:
     """``parse_paths``' result, computed over ``jobs`` processes (default: every core)."""
     results = run_groups([(files, job.requested_format) for files in file_groups(paths)], job, jobs)
-    merged = merge_results(results)
+    merged = merge_results(results, paths)
     if merged is None:
         ledger = MemoryLedger(prices=job.prices, mode=job.mode)
         return parse_paths(paths, job.requested_format, ledger, job.runner_id, job.labels)
@@ -383,8 +411,14 @@ def _size(path: Path) -> int:
         return 0
 
 
-def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tuple[Path, OSError]]] | None:
-    """The groups' results as one, or None when two groups share an identity or ledger group."""
+def merge_results(
+    results: Sequence[GroupResult], paths: Sequence[Path] = ()
+) -> tuple[ParseSummary, list[tuple[Path, OSError]]] | None:
+    """The groups' results as one, or None when two groups share an identity or ledger group.
+
+    Files, rejections and unreadable files are listed in the order of ``paths`` (the
+    serial parse's order; a group's files need not be adjacent there), and the rejections
+    listed are the first ``MAX_LISTED_REJECTIONS`` in that order, as the serial parse's."""
     seen_identities: set[str] = set()
     seen_groups: set[str] = set()
     for result in results:
@@ -395,12 +429,14 @@ def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tu
     summary = ParseSummary()
     unreadable: list[tuple[Path, OSError]] = []
     outcomes: Counter[str] = Counter()
+    files: dict[str, str] = {}
+    rejections: list[Rejection] = []
     for result in results:
         part = result.summary
         outcomes.update(part.outcomes)
-        summary.files.update(part.files)
-        room = MAX_LISTED_REJECTIONS - len(summary.rejections)
-        summary.rejections.extend(part.rejections[: max(room, 0)])
+        files.update(part.files)
+        # A group lists its first rejections in its files' order, a prefix of the serial list's.
+        rejections.extend(part.rejections)
         summary.disagreeing |= part.disagreeing
         for model, count in part.unpriced.counts.items():
             summary.unpriced.add_model(model, count)
@@ -409,6 +445,14 @@ def merge_results(results: Sequence[GroupResult]) -> tuple[ParseSummary, list[tu
             mine = summary.sessions.get(scope_id)
             summary.sessions[scope_id] = totals if mine is None else _combined(mine, totals)
     summary.outcomes = outcomes
+    rank = {str(path): index for index, path in enumerate(paths)}
+
+    def order(path: str) -> int:
+        return rank.get(path, len(rank))
+
+    summary.files = {path: files[path] for path in sorted(files, key=order)}
+    summary.rejections = sorted(rejections, key=lambda r: order(r.path))[:MAX_LISTED_REJECTIONS]
+    unreadable.sort(key=lambda item: order(str(item[0])))
     return summary, unreadable
 
 
