@@ -15,13 +15,12 @@ The same seed and target give byte-identical output.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 from decimal import Decimal
 from pathlib import Path
 
-from bench.gen_history import Expected, parse_size
+from bench.gen_history import Expected, run_cli
 from schemas.usage import TokenCounts
 
 FIXTURE = (
@@ -112,18 +111,7 @@ def generate(out: Path, target_bytes: int, seed: int = 7, fixture: Path = FIXTUR
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("out", type=Path, help="folder to write (used as CLAUDE_CONFIG_DIR)")
-    parser.add_argument("--target", type=parse_size, default=parse_size("1G"), help="size, e.g. 150M, 1G")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    expected = generate(args.out, args.target, args.seed)
-    print(
-        f"wrote {expected.files} files, {expected.lines} lines, {expected.size / 2**20:.1f} MiB, "
-        f"{len(expected.projects)} sessions to {args.out}/projects; truth in {args.out}/expected.json"
-    )
+    run_cli(__doc__, generate, "1G")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import argparse
 import random
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -349,19 +350,24 @@ def generate(out: Path, target_bytes: int, seed: int = 7, quirks: Quirks | None 
     return expected
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def run_cli(doc: str | None, make: Callable[[Path, int, int], Expected], default_target: str) -> None:
+    """The command line of a history generator: ``OUT [--target SIZE] [--seed N]``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder to write (used as CLAUDE_CONFIG_DIR)")
-    parser.add_argument("--target", type=parse_size, default=parse_size("100M"), help="size, e.g. 150M, 1G")
+    parser.add_argument(
+        "--target", type=parse_size, default=parse_size(default_target), help="size, e.g. 150M, 1G"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    expected = generate(args.out, args.target, args.seed)
+    expected = make(args.out, args.target, args.seed)
     print(
         f"wrote {expected.files} files, {expected.lines} lines, {expected.size / 2**20:.1f} MiB, "
         f"{len(expected.projects)} sessions to {args.out}/projects; truth in {args.out}/expected.json"
     )
+
+
+def main() -> None:
+    run_cli(__doc__, generate, "100M")
 
 
 if __name__ == "__main__":
