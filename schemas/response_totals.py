@@ -125,17 +125,7 @@ class ResponseTotals:
             obs.request_id,
             obs.event_time.astimezone(UTC).date(),
         )
-        t = obs.tokens
-        counts = (
-            t.input_tokens,
-            t.output_tokens,
-            t.reasoning_tokens,
-            t.cache_read_tokens,
-            t.cache_write_5m_tokens,
-            t.cache_write_1h_tokens,
-            t.web_search_requests,
-        )
-        self._add(obs.identity, compat, counts, obs.event_time)
+        self._add(obs.identity, compat, tuple(obs.tokens.as_dict().values()), obs.event_time)
 
     def _add(self, identity: str, compat: Compat, counts: tuple[int, ...], moment: datetime) -> None:
         response = self.responses.get(identity)
@@ -193,11 +183,7 @@ class ResponseTotals:
                 return {}, unpriced
             if response.events == 0:
                 continue
-            key = (model, day)
-            if key not in periods:
-                history = prices.history(model)
-                periods[key] = None if history is None else history.period_at(day)
-            period = periods[key]
+            period = _period(prices, model, day, periods)
             scope = scopes.get(scope_id)
             if scope is None:
                 scope = scopes[scope_id] = ScopeSums()
@@ -232,6 +218,20 @@ class ResponseTotals:
         return scopes, unpriced
 
 
+def _period(
+    prices: PriceTable,
+    model: str | None,
+    day: date,
+    cache: dict[tuple[str | None, date], PricePeriod | None],
+) -> PricePeriod | None:
+    """The prices of ``model`` in force on ``day`` (None: unpriced), looked up once per pair."""
+    key = (model, day)
+    if key not in cache:
+        history = prices.history(model)
+        cache[key] = None if history is None else history.period_at(day)
+    return cache[key]
+
+
 def _exact_rates(price: ModelPrice) -> bool:
     """True when ``price`` turns any whole token counts into a cost with no rounding."""
     rates = (price.input, price.output, price.cache_read, price.cache_write_5m, price.cache_write_1h)
@@ -257,11 +257,7 @@ def events(
     periods: dict[tuple[str | None, date], PricePeriod | None] = {}
     for identity, response in totals.responses.items():
         scope, lineage, agent_id, model, _group, message_id, request_id, day = response.compat
-        key = (model, day)
-        if key not in periods:
-            history = prices.history(model)
-            periods[key] = None if history is None else history.period_at(day)
-        period = periods[key]
+        period = _period(prices, model, day, periods)
         before: tuple[int, ...] = (0,) * 7
         counted = ZERO_USD
         for index, (after, moment) in enumerate(response.steps or ()):

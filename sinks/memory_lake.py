@@ -86,20 +86,12 @@ class MemoryLake:
     def add_tables(self, tables: Sequence[pa.Table]) -> None:
         """Keep tables of ``usage_table``'s schema whose events were selected already (by
         :meth:`selector`), in one insert; their rows get the next offsets of partition 0."""
-        if tables:
-            self.add_table(pa.concat_tables(tables))
-
-    def add_table(self, table: pa.Table) -> None:
-        """Keep a table of ``usage_table``'s schema whose events were selected already (by
-        :meth:`selector`); its rows get the next offsets of partition 0."""
+        if not tables:
+            return
         self.flush()
+        table = pa.concat_tables(tables)
         offsets = pa.array(range(self.rows, self.rows + table.num_rows), pa.int64())
-        table = table.set_column(table.schema.get_field_index("kafka_offset"), "kafka_offset", offsets)
-        self._con.register("usage_batch", table)
-        try:
-            self._con.execute(f"INSERT INTO {_TABLE} SELECT * FROM usage_batch")  # noqa: S608
-        finally:
-            self._con.unregister("usage_batch")
+        self._insert(table.set_column(table.schema.get_field_index("kafka_offset"), "kafka_offset", offsets))
         self.rows += table.num_rows
 
     def add(self, event: UsageEvent) -> None:
@@ -118,12 +110,15 @@ class MemoryLake:
     def flush(self) -> None:
         if not self._pending:
             return
-        self._con.register("usage_batch", usage_table(0, self._pending))
+        self._insert(usage_table(0, self._pending))
+        self._pending.clear()
+
+    def _insert(self, table: pa.Table) -> None:
+        self._con.register("usage_batch", table)
         try:
             self._con.execute(f"INSERT INTO {_TABLE} SELECT * FROM usage_batch")  # noqa: S608
         finally:
             self._con.unregister("usage_batch")
-        self._pending.clear()
 
     def query(
         self, sql: str, params: Sequence[object] | None = None

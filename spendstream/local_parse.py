@@ -235,10 +235,11 @@ def parse_paths(
     ledger: MemoryLedger,
     runner_id: str,
     labels: Mapping[str, str] | None = None,
+    on_event: Callable[[UsageEvent], None] | None = None,
 ) -> tuple[ParseSummary, list[tuple[Path, OSError]]]:
     """Parse every file (each line labelled as ``publish --label`` would); returns the
     summary and the files that could not be read."""
-    parser = LocalParser(ledger, runner_id, labels)
+    parser = LocalParser(ledger, runner_id, labels, on_event)
     unreadable: list[tuple[Path, OSError]] = []
     for path in paths:
         try:

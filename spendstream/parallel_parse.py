@@ -45,11 +45,9 @@ from schemas.response_totals import ResponseTotals, ScopeSums, events
 from schemas.sources.base import LineContext
 from schemas.sources.claude_transcript import FORMAT as TRANSCRIPT
 from schemas.sources.claude_transcript import other_kind, plain_response
-from schemas.sources.prefilter import prefilter_for
 from schemas.usage import UsageEvent
 from spendstream.local_parse import (
     MAX_LISTED_REJECTIONS,
-    LocalParser,
     ParseSummary,
     Rejection,
     SessionTotals,
@@ -140,7 +138,6 @@ class _FastGroup:
         self.job = job
         self.totals = ResponseTotals(keep_steps=job.keep is not None)
         self.summary = ParseSummary()
-        self.groups: set[str] = set()
 
     def parse_file(self, path: Path, requested_format: str) -> bool:
         """Account one file; False when it is not a transcript the fast route reads."""
@@ -158,14 +155,10 @@ class _FastGroup:
         context = LineContext(
             fmt, self.job.runner_id, f"parse:{path.resolve()}", 1, modified_at(path), labels=self.job.labels
         )
-        may_carry = None if self.job.check_all else prefilter_for(fmt)
-        if may_carry is None:
-            # --check-all: every line, as the worker reads it.
+        if self.job.check_all:
+            # Every line, as the worker reads it.
             for position, line in file_lines(path):
-                if may_carry is not None and not may_carry(line):
-                    self.summary.outcomes["skipped"] += 1
-                else:
-                    self._line(name, line, context, position)
+                self._line(name, line, context, position)
             return True
         self._scan(name, data, context)
         return True
@@ -322,14 +315,9 @@ def _fast(files: Sequence[Path], job: ParseJob, fmt: str) -> GroupResult | None:
 def _exact(files: Sequence[Path], job: ParseJob, fmt: str) -> GroupResult:
     ledger = MemoryLedger(prices=job.prices, mode=job.mode)
     made: list[UsageEvent] = []
-    parser = LocalParser(ledger, job.runner_id, job.labels, on_event=made.append if job.keep else None)
-    unreadable: list[tuple[Path, OSError]] = []
-    for path in files:
-        try:
-            parser.parse_file(path, fmt)
-        except OSError as exc:
-            unreadable.append((path, exc))
-    result = GroupResult(parser.summary, unreadable, set(ledger.identities), set(ledger.groups), "exact")
+    on_event = made.append if job.keep else None
+    summary, unreadable = parse_paths(files, fmt, ledger, job.runner_id, job.labels, on_event)
+    result = GroupResult(summary, unreadable, set(ledger.identities), set(ledger.groups), "exact")
     if job.keep is not None:
         result.events = _table(made, job.keep)
     return result

@@ -384,3 +384,40 @@ def test_random_trees_of_edited_lines_are_parsed_exactly(
         assert got.unpriced.counts == want.unpriced.counts, where
         if check_all:
             assert (got.outcomes, got.rejections) == (want.outcomes, want.rejections), where
+
+
+# --- the fast route decodes exactly the lines the transcript prefilter keeps -------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_fast_scan_decodes_what_the_prefilter_keeps(tmp_path: Path, transcript: bytes, seed: int) -> None:
+    """``_FastGroup._scan`` applies schemas/sources/prefilter.py's rule to a whole file at once
+    (``usage`` lines holding ``assistant``, and lines with ``\\u`` between them); the lines it
+    decodes are the ones ``prefilter_for`` keeps, line by line."""
+    from schemas.sources.prefilter import prefilter_for
+    from spendstream.local_parse import file_lines
+
+    rng = random.Random(seed)
+    edits = (
+        lambda line: line,
+        lambda line: line.replace(b'"usage"', b'"us\\u0061ge"', 1),
+        lambda line: line.replace(b'"assistant"', b'"\\u0061ssistant"'),
+        lambda line: line + b"\r",
+        lambda line: b"",
+        lambda line: b"  \t",
+        lambda line: b'{"type":"user","text":"usage and assistant"}',
+        lambda line: line[: len(line) // 2],
+    )
+    lines = [rng.choice(edits)(line) if rng.random() < 0.2 else line for line in transcript.split(b"\n")]
+    path = write(tmp_path / "p" / f"{SESSION}.jsonl", b"\n".join(lines).lstrip() + b"\n")
+    keeps = prefilter_for("claude-transcript")
+    assert keeps is not None
+    kept = sum(1 for _, line in file_lines(path) if keeps(line))
+    job = ParseJob("auto", default_price_table(), "reported", "r")
+    outcomes = parse_group([path], job).summary.outcomes
+    try:
+        assert outcomes["usage"] + outcomes["no_usage"] + outcomes["rejected"] == kept
+        assert outcomes["skipped"] == sum(1 for _ in file_lines(path)) - kept
+    except AssertionError:
+        print(f"seed {seed}")
+        raise
