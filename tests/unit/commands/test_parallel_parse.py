@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from bench import gen_fixture_history, gen_history
 from schemas.ledger import MemoryLedger
 from schemas.pricing import CostMode, default_price_table
+from schemas.sources import pruned
 from schemas.usage import TokenCounts
 from spendstream.local_parse import ParseSummary, expand_paths, parse_paths
 from spendstream.parallel_parse import (
@@ -335,6 +336,15 @@ EDITS = (
 )
 
 
+@pytest.fixture(params=["native", "python"])
+def scan_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fast route's whole-file scan: native (schemas/_pruned_json.c) or Python."""
+    if request.param == "python":
+        monkeypatch.setattr(pruned, "native_scan", None)
+        monkeypatch.setattr(pruned, "load", pruned._declined)
+    return str(request.param)
+
+
 def random_tree(root: Path, seed: int, pool: list[bytes]) -> list[Path]:
     rnd = random.Random(seed)
     sessions = [f"s-{seed}-{i}" for i in range(3)]
@@ -369,14 +379,14 @@ def random_tree(root: Path, seed: int, pool: list[bytes]) -> list[Path]:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_random_trees_of_edited_lines_are_parsed_exactly(
-    tmp_path: Path, transcript: bytes, seed: int
+    tmp_path: Path, transcript: bytes, seed: int, scan_route: str
 ) -> None:
     pool = [line for line in transcript.split(b"\n") if line.strip()]
     paths = random_tree(tmp_path, seed, pool)
     want = serial(paths)
     for check_all in (False, True):
         got, _ = parse_parallel(paths, job(check_all=check_all), jobs=1)
-        where = f"seed={seed} check_all={check_all}"
+        where = f"seed={seed} check_all={check_all} route={scan_route}"
         assert got.sessions == want.sessions, where
         assert got.outcomes["usage"] == want.outcomes["usage"], where
         assert lines_of(got) == lines_of(want), where
@@ -390,7 +400,9 @@ def test_random_trees_of_edited_lines_are_parsed_exactly(
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_the_fast_scan_decodes_what_the_prefilter_keeps(tmp_path: Path, transcript: bytes, seed: int) -> None:
+def test_the_fast_scan_decodes_what_the_prefilter_keeps(
+    tmp_path: Path, transcript: bytes, seed: int, scan_route: str
+) -> None:
     """``_FastGroup._scan`` applies schemas/sources/prefilter.py's rule to a whole file at once
     (``usage`` lines holding ``assistant``, and lines with ``\\u`` between them); the lines it
     decodes are the ones ``prefilter_for`` keeps, line by line."""
@@ -419,5 +431,5 @@ def test_the_fast_scan_decodes_what_the_prefilter_keeps(tmp_path: Path, transcri
         assert outcomes["usage"] + outcomes["no_usage"] + outcomes["rejected"] == kept
         assert outcomes["skipped"] == sum(1 for _ in file_lines(path)) - kept
     except AssertionError:
-        print(f"seed {seed}")
+        print(f"seed {seed} route {scan_route}")
         raise
