@@ -93,9 +93,16 @@ static inline int utf8_sequence(const unsigned char *p, const unsigned char *end
 static int utf8_valid(const unsigned char *p, const unsigned char *end) {
     while (p < end) {
 #ifdef __SSE2__
-        while (end - p >= 16 && _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)p)) == 0) p += 16;
+        if (end - p >= 16) {
+            /* straight to the first byte >= 0x80 of the next 16, if any */
+            unsigned high = (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)p));
+            if (high == 0) {
+                p += 16;
+                continue;
+            }
+            p += __builtin_ctz(high);
+        }
 #endif
-        if (p >= end) break;
         if (*p < 0x80) {
             p++;
             continue;
@@ -111,41 +118,45 @@ static int utf8_valid(const unsigned char *p, const unsigned char *end) {
 #define EVEN_BITS 0x5555555555555555ULL
 #define ODD_BITS (~EVEN_BITS)
 
-/* Bit i of each mask: byte i of the 64 at p is '"', '\\', a control character (< 0x20),
- * or one of the characters a backslash may escape here ("\\/bfnrt: \u is declined). */
+/* Bit i of each mask: byte i of the 64 at p is '"', '\\' or a control character (< 0x20). */
 typedef struct {
-    uint64_t quote, backslash, control, escapable;
+    uint64_t quote, backslash, control;
 } Masks;
 
 static inline void block_masks(const unsigned char *p, Masks *m) {
+    m->quote = m->backslash = m->control = 0;
 #ifdef __SSE2__
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), low = _mm_set1_epi8(0x1F);
-    const __m128i slash = _mm_set1_epi8('/'), b = _mm_set1_epi8('b'), f = _mm_set1_epi8('f'),
-                  n = _mm_set1_epi8('n'), r = _mm_set1_epi8('r'), t = _mm_set1_epi8('t');
-    m->quote = m->backslash = m->control = m->escapable = 0;
     for (int i = 0; i < 4; i++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * i));
-        __m128i q = _mm_cmpeq_epi8(v, quote), s = _mm_cmpeq_epi8(v, backslash);
-        __m128i e = _mm_or_si128(_mm_or_si128(_mm_or_si128(q, s), _mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(v, b))),
-                                 _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, f), _mm_cmpeq_epi8(v, n)),
-                                              _mm_or_si128(_mm_cmpeq_epi8(v, r), _mm_cmpeq_epi8(v, t))));
         int shift = 16 * i;
-        m->quote |= (uint64_t)(uint32_t)_mm_movemask_epi8(q) << shift;
-        m->backslash |= (uint64_t)(uint32_t)_mm_movemask_epi8(s) << shift;
+        m->quote |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << shift;
+        m->backslash |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) << shift;
         m->control |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, low), low)) << shift;
-        m->escapable |= (uint64_t)(uint32_t)_mm_movemask_epi8(e) << shift;
     }
 #else
-    m->quote = m->backslash = m->control = m->escapable = 0;
     for (int i = 0; i < BLOCK; i++) {
-        unsigned char v = p[i];
         uint64_t bit = 1ULL << i;
-        if (v == '"') m->quote |= bit;
-        if (v == '\\') m->backslash |= bit;
-        if (v < 0x20) m->control |= bit;
-        if (v && strchr("\"\\/bfnrt", v)) m->escapable |= bit;
+        if (p[i] == '"') m->quote |= bit;
+        if (p[i] == '\\') m->backslash |= bit;
+        if (p[i] < 0x20) m->control |= bit;
     }
 #endif
+}
+
+/* Whether every escaped character (bits of escaped, in the block at p) is one a backslash
+ * may escape here: "\\/bfnrt (\u is declined). */
+static inline int escapes_valid(const unsigned char *p, uint64_t escaped) {
+    while (escaped) {
+        switch (p[__builtin_ctzll(escaped)]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            break;
+        default:
+            return 0;
+        }
+        escaped &= escaped - 1;
+    }
+    return 1;
 }
 
 /* The characters escaped by an odd run of backslashes (the classic carry trick of
@@ -171,6 +182,22 @@ static int scan_string(Cursor *c, const unsigned char **start, const unsigned ch
     unsigned char tail[BLOCK];
     uint64_t odd_carry = 0, seen_backslash = 0;
     *start = p;
+#ifdef __SSE2__
+    /* Most strings are short and plain: a quote among the next 16 bytes with no backslash or
+     * control character before it. */
+    if (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+        unsigned others = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')), _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F))));
+        if (quotes && (others & ((quotes & -quotes) - 1)) == 0) {
+            *stop = p + __builtin_ctz(quotes);
+            *escaped = 0;
+            c->p = *stop + 1;
+            return OK;
+        }
+    }
+#endif
     for (; p < end; p += BLOCK) {
         const unsigned char *block = p;
         Py_ssize_t room = end - p;
@@ -187,8 +214,7 @@ static int scan_string(Cursor *c, const unsigned char **start, const unsigned ch
         uint64_t closing = m.quote & ~escaped_here & valid;
         /* The bytes up to and including the closing quote, or the whole block. */
         uint64_t inside = closing ? ((closing & -closing) - 1) : valid;
-        if ((m.control & inside) || (escaped_here & inside & ~m.escapable)) return DECLINE;
-        /* an escaped quote is kept as one: "escapable" includes '"' and '\\' */
+        if ((m.control & inside) || !escapes_valid(block, escaped_here & inside)) return DECLINE;
         seen_backslash |= m.backslash & inside;
         if (closing) {
             *stop = p + __builtin_ctzll(closing);

@@ -8,14 +8,12 @@ Settings are built once here and passed down.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from config.access import explain
 from config.settings import Settings
 from schemas.signing import RunnerKeyError, fleet_secret_bytes, parse_runner_key
 from spendstream.commands import commands_for
@@ -85,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        # Imported here: aiokafka and asyncio cost 80 ms, and `parse` or `hook` never need them.
+        import asyncio
+
+        from config.access import explain
+
         refused = asyncio.run(explain(exc, settings))
         if refused is None:
             raise

@@ -116,10 +116,23 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
                 files.extend(Path(folder) / n for n in sorted(names) if n.endswith((".jsonl", ".json")))
         else:
             raise FileNotFoundError(2, "No such file or directory", text)
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path] = {}
+    real_folders: dict[str, str] = {}
     for file in files:
-        unique.setdefault(file.resolve(), file)
+        unique.setdefault(_real_path(file, real_folders), file)
     return list(unique.values())
+
+
+def _real_path(file: Path, real_folders: dict[str, str]) -> str:
+    """``os.path.realpath(file)``, resolving each folder once (``real_folders``): a file
+    that is no symbolic link is its real folder joined with its name."""
+    folder, name = str(file.parent), file.name
+    if name in ("", ".", "..") or file.is_symlink():
+        return os.path.realpath(file)
+    real = real_folders.get(folder)
+    if real is None:
+        real = real_folders[folder] = os.path.realpath(folder)
+    return f"{real.rstrip('/')}/{name}"
 
 
 def _whole_document(path: Path, data: bytes) -> bytes | None:

@@ -380,9 +380,33 @@ def parse_group(files: Sequence[Path], job: ParseJob, fmt: str | None = None) ->
 _JOB: ParseJob | None = None
 
 
-def _pool_task(files: list[Path], fmt: str) -> GroupResult:
+def _pool_task(chunk: list[tuple[list[Path], str]]) -> list[GroupResult]:
     assert _JOB is not None
-    return parse_group(files, _JOB, fmt)
+    return [parse_group(files, _JOB, fmt) for files, fmt in chunk]
+
+
+def _chunks(order: Sequence[int], sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """``order`` (largest group first) cut into tasks of decreasing size: each takes about
+    a third of a worker's share of what is left, at least one group. Fewer tasks than
+    groups (a task costs a round trip through the pool's queues), and small ones last, so
+    the workers finish together."""
+    remaining = sum(sizes[i] for i in order)
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    taken = 0
+    target = 0
+    for index in order:
+        if not chunk:
+            target = max(remaining // (3 * workers), 1)
+        chunk.append(index)
+        taken += sizes[index]
+        if taken >= target:
+            chunks.append(chunk)
+            remaining -= taken
+            chunk, taken = [], 0
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 def default_jobs() -> int:
@@ -417,12 +441,16 @@ def run_groups(
         order = sorted(range(len(groups)), key=lambda i: -sizes[i])
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(_pool_task, *groups[i]): i for i in order}
+            futures = {
+                pool.submit(_pool_task, [groups[i] for i in chunk]): chunk
+                for chunk in _chunks(order, sizes, workers)
+            }
             by_index: dict[int, GroupResult] = {}
             for future in as_completed(futures):
-                index = futures[future]
-                by_index[index] = future.result()
-                done_bytes += sizes[index]
+                chunk = futures[future]
+                for index, result in zip(chunk, future.result(), strict=True):
+                    by_index[index] = result
+                    done_bytes += sizes[index]
                 if on_done is not None:
                     on_done(len(by_index), done_bytes)
         return [by_index[i] for i in range(len(groups))]
