@@ -26,6 +26,7 @@
 #define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <datetime.h>
 #include <stdint.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -37,7 +38,7 @@
 #define MAX_INT_DIGITS 18  /* a kept integer fits in a long long */
 
 enum { DECLINE = 0, OK = 1, FAILED = -1 }; /* FAILED: a Python exception is set */
-enum { CANDIDATE = 1, ESCAPED = 2 };          /* scan()'s kinds of line */
+enum { CANDIDATE = 1, ESCAPED = 2, PLAIN = 3 }; /* scan()'s kinds of line */
 
 typedef struct {
     const unsigned char *p;
@@ -619,6 +620,153 @@ static inline int blank_line(const unsigned char *p, const unsigned char *end) {
     return 1;
 }
 
+
+/* ---- plain(): claude_transcript.plain_response of a pruned line, or decline ----------
+ *
+ * The same reading, step by step, of what load() gave; whatever it is not sure of (a
+ * timestamp not of the form YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z, and every line for which
+ * plain_response gives None) it declines, and the caller asks plain_response. Its
+ * constants come from Python (configure(), called by schemas/sources/pruned.py). */
+
+static PyObject *cfg_synthetic = NULL, *cfg_family = NULL, *str_assistant = NULL;
+static Py_ssize_t cfg_max_id_len = 0;
+static long long cfg_max_count = -1;
+enum { U_INPUT, U_OUTPUT, U_READ, U_WRITE, U_SPLIT, U_5M, U_1H, U_TOOLS, U_SEARCHES, N_USAGE_KEYS };
+static const char *usage_names[N_USAGE_KEYS] = {
+    "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "cache_creation",
+    "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens", "server_tool_use", "web_search_requests",
+};
+static PyObject *usage_keys[N_USAGE_KEYS];
+
+static inline int plain_text(PyObject *v) {
+    return v != NULL && PyUnicode_CheckExact(v) && PyUnicode_GET_LENGTH(v) > 0 && PyUnicode_GET_LENGTH(v) <= cfg_max_id_len;
+}
+
+/* _plain_count: 0 when missing or null, the count when an int in [0, MAX_COUNT], else -1. */
+static long long plain_count(PyObject *dict, int key) {
+    PyObject *v = PyDict_GetItemWithError(dict, usage_keys[key]);
+    if (v == NULL || v == Py_None) return 0;
+    if (!PyLong_CheckExact(v)) return -1;
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || n < 0 || n > cfg_max_count) return -1;
+    return n;
+}
+
+static int two(const char *p) { return (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9') ? (p[0] - '0') * 10 + p[1] - '0' : -1; }
+
+/* The moment of an ISO stamp of the canonical form, in UTC; NULL without an error set when
+ * the stamp is of another form or not a valid time. */
+static PyObject *canonical_moment(PyObject *stamp) {
+    Py_ssize_t n;
+    const char *t = PyUnicode_AsUTF8AndSize(stamp, &n);
+    if (t == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if ((n != 20 && n != 24 && n != 27) || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+        t[16] != ':' || t[n - 1] != 'Z' || (n > 20 && t[19] != '.'))
+        return NULL;
+    int y1 = two(t), y2 = two(t + 2), mo = two(t + 5), d = two(t + 8), h = two(t + 11), mi = two(t + 14), se = two(t + 17);
+    if (y1 < 0 || y2 < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || se < 0) return NULL;
+    int micro = 0;
+    for (Py_ssize_t i = 20; i < n - 1; i++) {
+        if (t[i] < '0' || t[i] > '9') return NULL;
+        micro = micro * 10 + (t[i] - '0');
+    }
+    if (n == 24) micro *= 1000;
+    PyObject *moment = PyDateTimeAPI->DateTime_FromDateAndTime(y1 * 100 + y2, mo, d, h, mi, se, micro,
+                                                               PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+    if (moment == NULL) PyErr_Clear(); /* a day or hour out of range: plain_response's call */
+    return moment;
+}
+
+/* plain_response(obj) when sure, else NULL (with an error set only on a Python failure). */
+static PyObject *plain(PyObject *obj) {
+    if (cfg_max_count < 0) return NULL;
+    PyObject *kind = PyDict_GetItemWithError(obj, top_keys[0].key);
+    if (kind == NULL || !PyUnicode_CheckExact(kind) || PyUnicode_Compare(kind, str_assistant) != 0) return NULL;
+    if (PyDict_Contains(obj, top_keys[1].key) || PyDict_Contains(obj, top_keys[2].key)) return NULL;
+    PyObject *message = PyDict_GetItemWithError(obj, top_keys[MESSAGE_INDEX].key);
+    if (message == NULL || !PyDict_CheckExact(message)) return NULL;
+    PyObject *usage = PyDict_GetItemWithError(message, message_keys[0].key);
+    PyObject *model = PyDict_GetItemWithError(message, message_keys[1].key);
+    PyObject *message_id = PyDict_GetItemWithError(message, message_keys[2].key);
+    PyObject *session_id = PyDict_GetItemWithError(obj, top_keys[4].key);
+    PyObject *agent_id = PyDict_GetItemWithError(obj, top_keys[5].key);
+    PyObject *stamp = PyDict_GetItemWithError(obj, top_keys[6].key);
+    PyObject *request_id = PyDict_GetItemWithError(obj, top_keys[7].key);
+    if (usage == NULL || !PyDict_CheckExact(usage) || !plain_text(model) || PyUnicode_Compare(model, cfg_synthetic) == 0 ||
+        !plain_text(message_id) || !plain_text(session_id) || stamp == NULL || !PyUnicode_CheckExact(stamp) ||
+        PyUnicode_GET_LENGTH(stamp) > 64 || !(request_id == NULL || request_id == Py_None || plain_text(request_id)))
+        return NULL;
+    long long inp = plain_count(usage, U_INPUT), out = plain_count(usage, U_OUTPUT);
+    long long read = plain_count(usage, U_READ), write = plain_count(usage, U_WRITE);
+    long long write_5m = 0, write_1h = 0, searches = 0;
+    PyObject *split = PyDict_GetItemWithError(usage, usage_keys[U_SPLIT]);
+    if (split != NULL && split != Py_None) {
+        if (!PyDict_CheckExact(split)) return NULL;
+        write_5m = plain_count(split, U_5M);
+        write_1h = plain_count(split, U_1H);
+    }
+    PyObject *tools = PyDict_GetItemWithError(usage, usage_keys[U_TOOLS]);
+    if (tools != NULL && tools != Py_None) {
+        if (!PyDict_CheckExact(tools)) return NULL;
+        searches = plain_count(tools, U_SEARCHES);
+    }
+    if (inp < 0 || out < 0 || read < 0 || write < 0 || write_5m < 0 || write_1h < 0 || searches < 0) return NULL;
+    if (write_5m + write_1h > write) write = write_5m + write_1h;
+    PyObject *scope, *lineage, *agent;
+    if (agent_id == NULL || agent_id == Py_None || (PyUnicode_CheckExact(agent_id) && PyUnicode_GET_LENGTH(agent_id) == 0)) {
+        PyObject *sidechain = PyDict_GetItemWithError(obj, top_keys[8].key);
+        if (sidechain == Py_True) return NULL;
+        scope = Py_NewRef(session_id);
+        lineage = PyTuple_New(0);
+        agent = Py_NewRef(Py_None);
+    } else if (PyUnicode_CheckExact(agent_id) &&
+               PyUnicode_GET_LENGTH(session_id) + PyUnicode_GET_LENGTH(agent_id) + 7 <= cfg_max_id_len) {
+        scope = PyUnicode_FromFormat("%U/agent-%U", session_id, agent_id);
+        lineage = PyTuple_Pack(1, session_id);
+        agent = Py_NewRef(agent_id);
+    } else {
+        return NULL;
+    }
+    PyObject *moment = canonical_moment(stamp);
+    PyObject *identity = PyUnicode_FromFormat("%U:%U:%U", cfg_family, session_id, message_id);
+    PyObject *counts = Py_BuildValue("(LLiLLLL)", inp, out, 0, read, write - write_1h, write_1h, searches);
+    PyObject *result = NULL;
+    if (scope != NULL && lineage != NULL && moment != NULL && identity != NULL && counts != NULL) {
+        result = PyTuple_Pack(10, identity, scope, lineage, agent, session_id, model, message_id,
+                              request_id == NULL ? Py_None : request_id, moment, counts);
+    }
+    Py_XDECREF(scope);
+    Py_XDECREF(lineage);
+    Py_XDECREF(agent);
+    Py_XDECREF(moment);
+    Py_XDECREF(identity);
+    Py_XDECREF(counts);
+    return result;
+}
+
+static PyObject *plain_py(PyObject *Py_UNUSED(module), PyObject *obj) {
+    if (!PyDict_CheckExact(obj)) Py_RETURN_NONE;
+    PyObject *result = plain(obj);
+    if (result == NULL && !PyErr_Occurred()) Py_RETURN_NONE;
+    return result;
+}
+
+static PyObject *configure(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *synthetic, *family;
+    Py_ssize_t max_id_len;
+    long long max_count;
+    if (!PyArg_ParseTuple(args, "UnLU:configure", &synthetic, &max_id_len, &max_count, &family)) return NULL;
+    Py_XSETREF(cfg_synthetic, Py_NewRef(synthetic));
+    Py_XSETREF(cfg_family, Py_NewRef(family));
+    cfg_max_id_len = max_id_len;
+    cfg_max_count = max_count;
+    Py_RETURN_NONE;
+}
+
 /* scan(data, max_line) -> (lines, entries): the transcript prefilter over a whole file. */
 static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_buffer view;
@@ -646,6 +794,16 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
                 if (kind == CANDIDATE && stop - p <= max_line) {
                     obj = pruned_line(p, stop);
                     if (obj == NULL) goto error;
+                    if (obj != Py_None) {
+                        PyObject *reading = plain(obj);
+                        if (reading != NULL) {
+                            Py_SETREF(obj, reading);
+                            kind = PLAIN;
+                        } else if (PyErr_Occurred()) {
+                            Py_DECREF(obj);
+                            goto error;
+                        }
+                    }
                 } else {
                     obj = Py_NewRef(Py_None);
                 }
@@ -689,8 +847,15 @@ static PyMethodDef methods[] = {
      "The transcript prefilter over a whole file: lines counts the non-blank lines (as\n"
      "file_lines gives them); entries lists the lines to decode, in order, as\n"
      "(kind, start, end, obj): kind 1 holds 'usage' and 'assistant' (obj: load() of it, None\n"
-     "when declined or longer than max_line), kind 2 holds a \\u escape (obj: None).\n"
+     "when declined or longer than max_line), kind 3 is such a line read by plain() (obj:\n"
+     "plain_response's tuple), kind 2 holds a \\u escape (obj: None).\n"
      "data[start:end] is the line without its line break and a '\\r' before it."},
+    {"plain", plain_py, METH_O,
+     "plain(obj) -> tuple | None\n\n"
+     "claude_transcript.plain_response(obj) for a load()ed line when certain, else None\n"
+     "(then ask plain_response). Needs configure() first; declines everything before."},
+    {"configure", configure, METH_VARARGS,
+     "configure(synthetic_model, max_id_len, max_count, family): plain()'s constants."},
     {"spec", spec, METH_NOARGS, "spec() -> (top-level keys kept, message keys kept)"},
     {NULL, NULL, 0, NULL},
 };
@@ -707,5 +872,11 @@ PyMODINIT_FUNC PyInit__pruned_json(void) {
     for (size_t i = 0; i < N_MESSAGE; i++) {
         if ((message_keys[i].key = PyUnicode_InternFromString(message_keys[i].name)) == NULL) return NULL;
     }
+    for (size_t i = 0; i < N_USAGE_KEYS; i++) {
+        if ((usage_keys[i] = PyUnicode_InternFromString(usage_names[i])) == NULL) return NULL;
+    }
+    if ((str_assistant = PyUnicode_InternFromString("assistant")) == NULL) return NULL;
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) return NULL;
     return PyModule_Create(&module_def);
 }

@@ -5,7 +5,8 @@ Groups: a Claude Code session's files (``<project>/<session>.jsonl`` and its
 group is accounted in a worker process, by one of two routes:
 
 - fast (Claude Code transcripts): a line without the bytes of a usage key is skipped
-  (schemas/sources/prefilter.py); a line of the common shape is read in one pass
+  (schemas/sources/prefilter.py; one native call per file, schemas/sources/pruned.py, where
+  the C extension is built); a line of the common shape is read in one pass
   (``claude_transcript.plain_response``, the parser's own first step) and any other line
   through the worker's per-line classification (``schemas.normalize.classify_line``); the
   observations are summed per scope by schemas/response_totals.py, which is the ledger's
@@ -47,7 +48,7 @@ from schemas.sources import pruned
 from schemas.sources.base import LineContext
 from schemas.sources.claude_transcript import FORMAT as TRANSCRIPT
 from schemas.sources.claude_transcript import other_kind, plain_response
-from schemas.sources.pruned import CANDIDATE, NativeScan
+from schemas.sources.pruned import CANDIDATE, PLAIN, NativeScan
 from schemas.usage import UsageEvent
 from spendstream.local_parse import (
     MAX_LISTED_REJECTIONS,
@@ -179,7 +180,12 @@ class _FastGroup:
         usage = no_usage = 0
         lines, entries = scan(data, MAX_LINE_BYTES)
         for kind, start, end, obj in entries:
-            if kind == CANDIDATE and end - start <= MAX_LINE_BYTES:
+            if kind == PLAIN:
+                if obj[8] < LATEST_EVENT_TIME:
+                    usage += 1
+                    add(obj)
+                    continue
+            elif kind == CANDIDATE and end - start <= MAX_LINE_BYTES:
                 if obj is None:
                     try:
                         obj = loads(data[start:end])

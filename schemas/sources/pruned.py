@@ -10,13 +10,23 @@ every fixture, the hostile corpus and random lines::
 
     load(data, start, end) is None or load(data, start, end) == prune(orjson.loads(data[start:end]))
 
-Without the compiled module (no C compiler at install), :func:`load` declines every line.
+It also reads such a line as ``plain_response`` does (:func:`native_plain`, which gives
+None or exactly ``plain_response``'s tuple, checked the same way), and ``scan`` does both for
+a whole file: ``parse`` and ``report --from`` read a transcript with one native call
+(spendstream/parallel_parse.py).
+
+Without the compiled module (no C compiler at install), :func:`load` declines every line and
+``native_scan`` is None: the same results, by the Python route.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from schemas.sources.base import MAX_COUNT, MAX_ID_LEN
+from schemas.sources.claude_run import FAMILY
+from schemas.sources.claude_transcript import SYNTHETIC_MODEL, PlainResponse
 
 #: The top-level keys the transcript's one-pass reading and ``other_kind`` look at.
 TOP_KEYS = (
@@ -36,9 +46,10 @@ MESSAGE_KEYS = ("usage", "model", "id")
 Loader = Callable[[bytes, int, int], "dict[str, Any] | None"]
 #: ``scan(data, max_line) -> (lines, [(kind, start, end, obj), ...])``: the transcript
 #: prefilter over a whole file (see the C docstring); kinds:
-NativeScan = Callable[[bytes, int], "tuple[int, list[tuple[int, int, int, dict[str, Any] | None]]]"]
+NativeScan = Callable[[bytes, int], "tuple[int, list[tuple[int, int, int, Any]]]"]
 CANDIDATE = 1  # holds "usage" and "assistant"; obj is load() of it
 ESCAPED = 2  # holds a \u escape (which could spell either word); obj is None
+PLAIN = 3  # a CANDIDATE the native plain() read; obj is plain_response(load() of it)
 
 
 def _declined(data: bytes, start: int, end: int) -> dict[str, Any] | None:
@@ -55,6 +66,16 @@ else:
     NATIVE = True
     load = _pruned_json.load
     native_scan = _pruned_json.scan
+    # The native plain_response's constants, from where plain_response takes them.
+    _pruned_json.configure(SYNTHETIC_MODEL, MAX_ID_LEN, MAX_COUNT, FAMILY)
+
+
+def native_plain(obj: dict[str, Any]) -> PlainResponse | None:
+    """The native :func:`~schemas.sources.claude_transcript.plain_response` of a
+    :func:`load`-ed line, or None when it is not certain (then ask ``plain_response``); the
+    scan applies it to each line it decodes (kind :data:`PLAIN`)."""
+    reading: PlainResponse | None = _pruned_json.plain(obj)
+    return reading
 
 
 def prune(obj: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,21 @@
-"""The native pruned decoder (schemas/_pruned_json.c) against orjson.
+"""The native pruned decoder (schemas/_pruned_json.c) against orjson, and its reading of a
+line against ``plain_response``.
 
 Its contract: for any bytes, ``load`` declines (None) or gives exactly
 ``prune(orjson.loads(line))``, types included (``1``, ``1.0`` and ``True`` differ here); it
 never accepts a line orjson refuses. Checked on every line of every fixture, on the hostile
 corpus, on real lines mutated byte by byte, on strings built around its 64-byte blocks and
 backslash runs, and on generated lines; and ``scan`` decodes the lines the transcript
-prefilter keeps and counts the lines ``file_lines`` gives.
+prefilter keeps and counts the lines ``file_lines`` gives. The native ``plain`` gives None or
+exactly what ``plain_response`` gives (types and time zone included), on every fixture line
+and on generated lines around each of its conditions.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +194,9 @@ def test_load_reads_only_its_slice() -> None:
 
 
 @pytest.mark.parametrize("seed", range(25))
-def test_scan_keeps_what_the_prefilter_keeps_and_counts_the_lines(real_fixtures: Path, seed: int) -> None:
+def test_scan_keeps_what_the_prefilter_keeps_and_counts_the_lines(
+    real_fixtures: Path, tmp_path: Path, seed: int
+) -> None:
     assert pruned.native_scan is not None and TRANSCRIPT_KEEPS is not None
     rnd = random.Random(seed)
     path = real_fixtures / "claude-transcript" / "132b2f66-ee5f-46f6-8904-32d9dc4d36c3.jsonl"
@@ -208,12 +214,9 @@ def test_scan_keeps_what_the_prefilter_keeps_and_counts_the_lines(real_fixtures:
     )
     lines = [rnd.choice(edits)(line) if rnd.random() < 0.3 else line for line in rnd.sample(pool, 120)]
     data = b"\n".join(lines).lstrip(b" \t\r\n\x0b\x0c") + rnd.choice([b"", b"\n", b"\n  "])
-    file = Path(f"/tmp/spendstream-scan-{seed}.jsonl")
-    try:
-        file.write_bytes(data)
-        given_lines = [line for _, line in file_lines(file)]
-    finally:
-        file.unlink()
+    file = tmp_path / "scan.jsonl"
+    file.write_bytes(data)
+    given_lines = [line for _, line in file_lines(file)]
     count, entries = pruned.native_scan(data, MAX_LINE_BYTES)
     try:
         assert count == len(given_lines)
@@ -222,11 +225,17 @@ def test_scan_keeps_what_the_prefilter_keeps_and_counts_the_lines(real_fixtures:
         ]
         for kind, start, end, obj in entries:
             line = data[start:end]
-            assert kind == (pruned.CANDIDATE if b"usage" in line and b"assistant" in line else pruned.ESCAPED)
+            if b"usage" in line and b"assistant" in line:
+                assert kind in (pruned.CANDIDATE, pruned.PLAIN)
+            else:
+                assert kind == pruned.ESCAPED
             if kind == pruned.ESCAPED:
                 assert obj is None
+            elif kind == pruned.PLAIN:
+                assert same_reading(obj, plain_response(orjson.loads(line)))
             elif obj is not None:
                 assert strictly_equal(obj, pruned.prune(orjson.loads(line)))
+                assert plain_response(obj) is None
     except AssertionError:
         print(f"seed {seed}")
         raise
@@ -238,3 +247,129 @@ def test_scan_declines_lines_longer_than_the_limit() -> None:
     decoded = {"type": "assistant", "message": {"usage": {}}}
     assert pruned.native_scan(line, len(line)) == (1, [(1, 0, len(line), decoded)])
     assert pruned.native_scan(line, len(line) - 1) == (1, [(1, 0, len(line), None)])
+
+
+# --- the native plain_response ------------------------------------------------------------
+
+
+def same_reading(got: Any, want: Any) -> bool:
+    """Equal, element by element, types and time zones included."""
+    if isinstance(want, datetime):
+        return type(got) is datetime and got == want and got.tzinfo is want.tzinfo
+    if type(want) is tuple:
+        return type(got) is tuple and len(got) == len(want) and all(map(same_reading, got, want))
+    return strictly_equal(got, want)
+
+
+def check_plain(obj: dict[str, Any]) -> bool:
+    """native_plain is None or plain_response; True when it read the line itself."""
+    got = pruned.native_plain(obj)
+    if got is None:
+        return False
+    want = plain_response(obj)
+    assert want is not None and same_reading(got, want), (obj, got, want)
+    return True
+
+
+def test_the_native_reading_of_every_fixture_line(real_fixtures: Path) -> None:
+    read = declined = 0
+    for path in fixture_files(real_fixtures):
+        for line in path.read_bytes().split(b"\n"):
+            obj = pruned.load(line, 0, len(line))
+            if obj is not None:
+                if check_plain(obj):
+                    read += 1
+                elif plain_response(obj) is not None:
+                    declined += 1
+    assert read > 300 and declined == 0, (read, declined)
+
+
+CANONICAL_STAMPS = [
+    "2026-01-06T09:16:06.951Z", "2026-01-06T09:16:06Z", "2026-01-06T09:16:06.951123Z",
+    "2024-02-29T23:59:59.999Z", "0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z",
+]  # fmt: skip
+OTHER_STAMPS = [
+    "2026-01-06T09:16:06.95Z", "2026-01-06T09:16:06.951+00:00", "2026-01-06T09:16:06.951+02:00",
+    "2026-01-06T09:16:06.951z", "2026-01-06 09:16:06.951Z", "2026-01-06T09:16:06.951",
+    "2025-02-29T00:00:00.000Z", "2026-13-01T00:00:00.000Z", "2026-01-06T24:00:00.000Z",
+    "2026-01-06T23:60:00.000Z", "2026-01-06T23:59:60.000Z",
+    "0000-01-01T00:00:00.000Z", "2026-01-0xT09:16:06.951Z", "2026-01-06T09:16:06.9a1Z", "", "Z",
+    "2026-01-06T09:16:06.951ZZ", "２０２６-01-06T09:16:06.951Z",
+]  # fmt: skip
+STAMPS = CANONICAL_STAMPS + OTHER_STAMPS
+IDS = st.one_of(
+    st.sampled_from(["s", "msg_1", "req_1", "", "a" * 512, "a" * 513, "é" * 512, "<synthetic>", "x/y"]),
+    st.text(max_size=12),
+    st.integers(-1, 1),
+    st.none(),
+    st.booleans(),
+)
+COUNTS = st.one_of(
+    st.sampled_from([0, 1, 10**12, 10**12 + 1, -1, 2**63, None, True, False, 1.0, "1"]),
+    st.integers(0, 10**6),
+)
+COUNT_KEYS = [
+    "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "service_tier",
+]  # fmt: skip
+USAGES = st.fixed_dictionaries(
+    {},
+    optional={
+        **{key: COUNTS for key in COUNT_KEYS},
+        "cache_creation": st.one_of(
+            st.none(),
+            st.just([]),
+            st.fixed_dictionaries(
+                {}, optional={"ephemeral_5m_input_tokens": COUNTS, "ephemeral_1h_input_tokens": COUNTS}
+            ),
+        ),
+        "server_tool_use": st.one_of(
+            st.none(), st.just("x"), st.fixed_dictionaries({}, optional={"web_search_requests": COUNTS})
+        ),
+    },
+)
+READABLE = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["assistant", "assistant", "user", "Assistant"]),
+        "message": st.one_of(
+            st.fixed_dictionaries(
+                {"usage": USAGES},
+                optional={
+                    "model": st.one_of(st.sampled_from(["claude-opus-4-5", "<synthetic>"]), IDS),
+                    "id": IDS,
+                },
+            ),
+            st.just("m"),
+            st.none(),
+        ),
+        "sessionId": IDS,
+        "timestamp": st.one_of(st.sampled_from(STAMPS), st.integers(), st.just("1" * 65)),
+    },
+    optional={
+        "agentId": IDS,
+        "isSidechain": st.one_of(st.booleans(), st.none(), st.integers(0, 1)),
+        "requestId": IDS,
+        "isApiErrorMessage": st.booleans(),
+        "costUSD": st.one_of(st.none(), st.integers(0, 3)),
+    },
+)
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(obj=READABLE)
+def test_the_native_reading_of_generated_lines(obj: dict[str, Any]) -> None:
+    check_plain(obj)
+    line = encode(obj)
+    loaded = pruned.load(line, 0, len(line))
+    if loaded is not None:
+        check_plain(loaded)
+
+
+@pytest.mark.parametrize("stamp", STAMPS)
+def test_each_stamp_form(stamp: str) -> None:
+    obj = {
+        "type": "assistant",
+        "message": {"usage": {"input_tokens": 3, "output_tokens": 4}, "model": "m", "id": "i"},
+        "sessionId": "s",
+        "timestamp": stamp,
+    }
+    assert check_plain(obj) == (stamp in CANONICAL_STAMPS), stamp
