@@ -161,26 +161,28 @@ class ResponseTotals:
 
         Costs are linear in the counts and exact (``_exact_rates``), so each scope's cost is
         the price of its summed counts per price, computed once per (scope, price)."""
-        if mode == "reported-only":
-            self.not_simple = "cost mode reported-only"
         scopes: dict[str, ScopeSums] = {}
         unpriced: Counter[str | None] = Counter()
+        if mode == "reported-only":
+            self.not_simple = "cost mode reported-only"
+            return {}, unpriced
+        if self.not_simple is not None:
+            return {}, unpriced
         group_models: dict[str | None, set[str | None]] = {}
         group_sums: dict[str | None, list[int]] = {}
         periods: dict[tuple[str | None, date], PricePeriod | None] = {}
         priced: dict[tuple[str, int], tuple[ModelPrice, list[int]]] = {}
         for response in self.responses.values():
-            if self.not_simple is not None:
-                return {}, unpriced
             scope_id, lineage, _agent, model, group, message_id, _request, day = response.compat
             counts = response.counts
-            models = group_models.setdefault(group, set())
-            models.add(model)
-            sums = group_sums.get(group)
-            sums = group_sums[group] = list(counts) if sums is None else list(map(add, sums, counts))
-            if len(models) > MAX_GROUP_MODELS or max(sums) > SAFE_SUM:
-                self.not_simple = "a group beyond the fast rule's bounds"
-                return {}, unpriced
+            models = group_models.get(group)
+            if models is None:
+                group_models[group] = {model}
+                group_sums[group] = list(counts)
+            else:
+                models.add(model)
+                sums = group_sums[group]
+                sums[:] = map(add, sums, counts)
             if response.events == 0:
                 continue
             period = _period(prices, model, day, periods)
@@ -209,6 +211,12 @@ class ResponseTotals:
                 scope.first = response.first
             if scope.last is None or response.last > scope.last:
                 scope.last = response.last
+        # Counts are never negative: a group beyond the bounds at the end was beyond them
+        # from the response that crossed them on.
+        for group, models in group_models.items():
+            if len(models) > MAX_GROUP_MODELS or max(group_sums[group]) > SAFE_SUM:
+                self.not_simple = "a group beyond the fast rule's bounds"
+                return {}, unpriced
         exact: dict[int, bool] = {}
         for (scope_id, _), (price, summed) in priced.items():
             if not exact.setdefault(id(price), _exact_rates(price)):
