@@ -175,9 +175,7 @@ class _FastGroup:
         """:meth:`_scan` in one native pass (schemas._pruned_json.scan): the same lines
         decoded, the same lines counted, each line of the common shape already decoded as far
         as its accounting reads it (schemas/sources/pruned.py)."""
-        loads, plain_of, add = orjson.loads, plain_response, self.totals.add_plain
-        numbers = _LineNumbers(data)
-        usage = no_usage = 0
+        add, numbers, usage = self.totals.add_plain, _LineNumbers(data), 0
         lines, entries = scan(data, MAX_LINE_BYTES)
         for kind, start, end, obj in entries:
             if kind == PLAIN:
@@ -185,26 +183,37 @@ class _FastGroup:
                     usage += 1
                     add(obj)
                     continue
-            elif kind == CANDIDATE and end - start <= MAX_LINE_BYTES:
-                if obj is None:
-                    try:
-                        obj = loads(data[start:end])
-                    except orjson.JSONDecodeError:
-                        obj = None
-                if type(obj) is dict:
-                    if other_kind(obj):
-                        no_usage += 1
-                        continue
-                    plain = plain_of(obj)
-                    if plain is not None and plain[8] < LATEST_EVENT_TIME:
-                        usage += 1
-                        add(plain)
-                        continue
+            elif (
+                kind == CANDIDATE
+                and end - start <= MAX_LINE_BYTES
+                and self._decoded(data[start:end] if obj is None else obj)
+            ):
+                continue
             self._line(name, data[start:end], context, numbers, start)
-        outcomes = self.summary.outcomes
-        outcomes["usage"] += usage
-        outcomes["no_usage"] += no_usage
-        outcomes["skipped"] += lines - len(entries)
+        self.summary.outcomes["usage"] += usage
+        self.summary.outcomes["skipped"] += lines - len(entries)
+
+    def _decoded(self, line: bytes | dict[str, Any]) -> bool:
+        """Account a line the prefilter keeps (its bytes, or what :func:`pruned.load` made of
+        them) when it is of a kind without usage or of the common shape; False: for
+        :meth:`_line`."""
+        obj = line
+        if type(line) is bytes:
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return False
+        if type(obj) is not dict:
+            return False
+        if other_kind(obj):
+            self.summary.outcomes["no_usage"] += 1
+            return True
+        plain = plain_response(obj)
+        if plain is not None and plain[8] < LATEST_EVENT_TIME:
+            self.summary.outcomes["usage"] += 1
+            self.totals.add_plain(plain)
+            return True
+        return False
 
     def _scan(self, name: str, data: bytes, context: LineContext) -> None:
         """The transcript prefilter over a whole file: the lines holding ``usage`` are cut out
@@ -213,10 +222,9 @@ class _FastGroup:
         decoded too. So exactly the lines the prefilter keeps are decoded, and the bytes of
         the others are read only by that search and the line count. A line of the common
         shape is accounted here, any other by :meth:`_line`."""
-        loads, load, plain_of, add = orjson.loads, pruned.load, plain_response, self.totals.add_plain
-        find, rfind, size = data.find, data.rfind, len(data)
+        load, find, rfind, size = pruned.load, data.find, data.rfind, len(data)
         numbers = _LineNumbers(data)
-        decoded = usage = no_usage = pos = gap = newlines = blank = 0
+        decoded = pos = gap = newlines = blank = 0
         while True:
             hit = find(b"usage", pos)
             if hit < 0:
@@ -236,30 +244,15 @@ class _FastGroup:
             decoded += 1
             if end - start <= MAX_LINE_BYTES:
                 obj = load(data, start, end)
-                if obj is None:
-                    try:
-                        obj = loads(line)
-                    except orjson.JSONDecodeError:
-                        obj = None
-                if type(obj) is dict:
-                    if other_kind(obj):
-                        no_usage += 1
-                        continue
-                    plain = plain_of(obj)
-                    if plain is not None and plain[8] < LATEST_EVENT_TIME:
-                        usage += 1
-                        add(plain)
-                        continue
+                if self._decoded(line if obj is None else obj):
+                    continue
             self._line(name, line.removesuffix(b"\r"), context, numbers, start)
         if gap < size:
             decoded += self._gap(name, data, gap, size, context, numbers)
             newlines += data.count(b"\n", gap, size)
             blank += _blank_lines(data, gap, size)
         lines = newlines + (0 if data.endswith(b"\n") else 1) - blank
-        outcomes = self.summary.outcomes
-        outcomes["usage"] += usage
-        outcomes["no_usage"] += no_usage
-        outcomes["skipped"] += lines - decoded
+        self.summary.outcomes["skipped"] += lines - decoded
 
     def _gap(
         self, name: str, data: bytes, begin: int, stop: int, context: LineContext, numbers: _LineNumbers
