@@ -145,19 +145,19 @@ static inline void block_masks(const unsigned char *p, Masks *m) {
 #endif
 }
 
-/* Whether every escaped character (bits of escaped, in the block at p) is one a backslash
- * may escape here: "\\/bfnrt (\u is declined). */
+/* The characters a backslash may escape here: "\\/bfnrt (\u is declined). */
+static const unsigned char escapable[256] = {
+    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1,
+};
+
+/* Whether every escaped character (bits of escaped, in the block at p) is escapable. */
 static inline int escapes_valid(const unsigned char *p, uint64_t escaped) {
+    unsigned all = 1;
     while (escaped) {
-        switch (p[__builtin_ctzll(escaped)]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            break;
-        default:
-            return 0;
-        }
+        all &= escapable[p[__builtin_ctzll(escaped)]];
         escaped &= escaped - 1;
     }
-    return 1;
+    return (int)all;
 }
 
 /* The characters escaped by an odd run of backslashes (the classic carry trick of
