@@ -13,13 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 
 from schemas.money import USD_PLACES
-from schemas.usage import COST_PART_FIELDS, TOKEN_FIELDS, SchemaError, UsageEvent
+from schemas.usage import (
+    COST_PART_FIELDS,
+    SCHEMA_VERSION,
+    TOKEN_FIELDS,
+    UNKNOWN_AUTH,
+    SchemaError,
+    UsageEvent,
+)
 from sinks.dataset import BadRecord, Dataset, KafkaRecord, write_batch
+from sinks.lake_rows import EventRows
 from sinks.layout import file_name
 
 __all__ = [
@@ -28,6 +37,7 @@ __all__ = [
     "USAGE_DATASET",
     "USAGE_SCHEMA",
     "file_name",
+    "rows_table",
     "usage_table",
     "write_usage_batch",
 ]
@@ -91,6 +101,48 @@ def usage_table(partition: int, records: Sequence[tuple[int, UsageEvent]]) -> pa
     columns["kafka_partition"] = [partition] * len(events)
     columns["kafka_offset"] = [offset for offset, _ in records]
     return pa.Table.from_pydict(columns, schema=USAGE_SCHEMA)
+
+
+def rows_table(rows: EventRows) -> pa.Table:
+    """``usage_table(0, list(enumerate(events)))`` of the events ``rows`` holds (exactly the
+    same table: tests/unit/sinks/test_lake_rows.py), built from its columns."""
+    count = len(rows)
+    columns: dict[str, object] = {
+        "schema_version": [SCHEMA_VERSION] * count,
+        "event_id": rows.event_id,
+        "source": [rows.source] * count,
+        "runner_id": [rows.runner_id] * count,
+        "session_id": rows.session_id,
+        "lineage": rows.lineage,
+        "root_id": rows.root_id,
+        "agent_id": rows.agent_id,
+        "model": rows.model,
+        "message_id": rows.message_id,
+        "request_id": rows.request_id,
+        "event_time": rows.event_time,
+    }
+    tokens = list(zip(*rows.tokens, strict=True)) or [()] * len(TOKEN_FIELDS)
+    for name, values in zip(TOKEN_FIELDS, tokens, strict=True):
+        columns[name] = values
+    money = list(zip(*rows.money, strict=True)) or [()] * (1 + len(COST_PART_FIELDS))
+    for name, values in zip(("cost_usd", *COST_PART_FIELDS), money, strict=True):
+        columns[name] = _money_array(values)
+    columns["cost_source"] = rows.cost_source
+    columns["auth_mode"] = [UNKNOWN_AUTH] * count
+    columns["labels"] = [list(rows.labels.items())] * count
+    columns["kafka_partition"] = [0] * count
+    columns["kafka_offset"] = range(count)
+    return pa.Table.from_pydict(columns, schema=USAGE_SCHEMA)
+
+
+def _money_array(units: Sequence[int | None]) -> pa.Array:
+    """Amounts in units of 10**-12 USD as the lake's decimals: they are the unscaled values
+    of DECIMAL(38, 12), so an int64 array cast to DECIMAL(38, 0) is viewed at scale 12."""
+    try:
+        whole = pa.array(units, pa.int64())
+    except OverflowError:  # beyond int64 (9.2 million USD): through exact Decimal text
+        return pa.array([None if v is None else Decimal(f"{v}E-{USD_PLACES}") for v in units], COST_TYPE)
+    return whole.cast(pa.decimal128(38, 0)).view(COST_TYPE)
 
 
 def decode_usage(record: KafkaRecord) -> UsageEvent:

@@ -14,9 +14,7 @@ table keeps one row per event in range, not only aggregates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC
-from functools import partial
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -25,18 +23,10 @@ import pyarrow as pa
 from schemas.usage import UsageEvent
 from sinks.catalog import create_views, empty_deadletter_sql, execute
 from sinks.lake import usage_table
+from sinks.lake_rows import Selection
 
 BATCH_ROWS = 20_000
 _TABLE = "usage_rows"
-
-
-def selected(event: UsageEvent, since: str | None, until: str | None, where: Mapping[str, str]) -> bool:
-    """Whether a report over ``since..until`` (UTC event dates) of events labelled as
-    ``where`` says keeps ``event``, as ``LakeCatalog`` selects rows."""
-    day = event.event_time.astimezone(UTC).date().isoformat()
-    if (since and day < since) or (until and day > until):
-        return False
-    return all(event.labels.get(key) == value for key, value in where.items())
 
 
 class MemoryLake:
@@ -56,6 +46,7 @@ class MemoryLake:
     ) -> None:
         self.since, self.until = since, until
         self.where = dict(where or {})
+        self.selection = Selection(since, until, self.where)
         self.batch_rows = batch_rows
         self.rows = 0
         self._pending: list[tuple[int, UsageEvent]] = []
@@ -76,12 +67,9 @@ class MemoryLake:
             self._con.close()
             raise
 
-    def _selected(self, event: UsageEvent) -> bool:
-        return selected(event, self.since, self.until, self.where)
-
-    def selector(self) -> Callable[[UsageEvent], bool]:
+    def selector(self) -> Selection:
         """This lake's selection as a pure function (for worker processes)."""
-        return partial(selected, since=self.since, until=self.until, where=dict(self.where))
+        return self.selection
 
     def add_tables(self, tables: Sequence[pa.Table]) -> None:
         """Keep tables of ``usage_table``'s schema whose events were selected already (by
@@ -96,7 +84,7 @@ class MemoryLake:
 
     def add(self, event: UsageEvent) -> None:
         """Keep one event (a row, at the next offset of partition 0) if the report selects it."""
-        if not self._selected(event):
+        if not self.selection(event):
             return
         self._pending.append((self.rows, event))
         self.rows += 1

@@ -116,14 +116,14 @@ def read_files(
         by_format.setdefault(fmt, []).append(path)
     groups = [(group, fmt) for fmt, paths in by_format.items() for group in file_groups(paths)]
     try:
-        results = run_groups(groups, job, jobs, lambda done, size: bar.update(done, len(groups), size))
+        run = run_groups(groups, job, jobs, lambda done, size: bar.update(done, len(groups), size))
     finally:
         bar.close()
-    if merge_results(results) is None:
+    if merge_results(run.results) is None:
         return _read_serially(files, lake, ledger, runner_id, labels)
     result = LocalRead(files=len(files))
-    lake.add_tables([group.events for group in results])
-    for group in results:
+    lake.add_tables(run.tables)
+    for group in run.results:
         result.rejected += group.summary.outcomes["rejected"]
         result.unreadable.extend(group.unreadable)
     return result

@@ -13,6 +13,11 @@ group is accounted in a worker process, by one of two routes:
 - exact: spendstream/local_parse.py's ``LocalParser`` (normalize + ``MemoryLedger``, an
   event per growth), the serial ``parse``.
 
+The pool takes the groups in tasks, largest first (``_tasks``: a task's overhead is paid
+per task, and small tasks at the end even out the workers). For reports (``ParseJob.keep``)
+a task returns its groups' kept events as one lake table, made from the fast route's
+response steps directly (sinks/lake_rows.py), without an event object per row.
+
 Merging: groups account disjoint identities and ledger groups, so their per-scope sums
 add. Each group returns the identities and ledger groups it saw; if two groups share one
 (a response copied into another session's file, a run published as two files), the pool's
@@ -49,6 +54,7 @@ from schemas.sources.claude_transcript import FORMAT as TRANSCRIPT
 from schemas.sources.claude_transcript import other_kind, plain_response
 from schemas.sources.pruned import CANDIDATE, NativeScan
 from schemas.usage import UsageEvent
+from sinks.lake_rows import EventRows, Selection, event_rows
 from spendstream.local_parse import (
     MAX_LISTED_REJECTIONS,
     ParseSummary,
@@ -60,6 +66,8 @@ from spendstream.local_parse import (
 )
 
 _WHITESPACE = b" \t\n\r\x0b\x0c"
+# The smallest pool task (``_tasks``): below this, a task's overhead is no longer small.
+MIN_TASK_BYTES = 2 * 2**20
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class ParseJob:
     runner_id: str
     labels: Mapping[str, str] = field(default_factory=dict)
     check_all: bool = False
-    # For reports: keep the events (those ``keep`` accepts) as a lake table per group.
+    # For reports: keep the events (those ``keep`` accepts; ``PoolRun.tables``).
     keep: Callable[[UsageEvent], bool] | None = None
 
 
@@ -83,7 +91,19 @@ class GroupResult:
     identities: set[str]
     groups: set[str]
     route: str  # "fast" | "exact"
-    events: Any = None  # with ParseJob.keep: a pyarrow Table of sinks.lake's usage schema
+    # With ParseJob.keep, the kept events: ``EventRows`` (the fast route, a lake's
+    # ``Selection``) or a pyarrow table of sinks.lake's usage schema; see ``event_tables``.
+    events: Any = None
+
+
+@dataclass
+class PoolRun:
+    """What :func:`run_groups` gives: every group's result, in the groups' order, and with
+    ``ParseJob.keep`` their kept events as lake tables (pyarrow, sinks.lake's usage schema;
+    the groups' ``events`` are then None)."""
+
+    results: list[GroupResult]
+    tables: list[Any]
 
 
 def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
@@ -308,12 +328,8 @@ class _FastGroup:
         identities = {f"id:{identity}" for identity in self.totals.responses}
         groups = {f"group:{r.compat[4]}" for r in self.totals.responses.values() if r.compat[4] is not None}
         result = GroupResult(self.summary, unreadable, identities, groups, "fast")
-        job = self.job
-        if job.keep is not None:
-            made = events(
-                self.totals, job.prices, source=TRANSCRIPT, runner_id=job.runner_id, labels=job.labels
-            )
-            result.events = _table(made, job.keep)
+        if self.job.keep is not None:
+            result.events = _fast_events(self.totals, self.job)
         return result
 
 
@@ -330,6 +346,41 @@ def _session_totals(scope_id: str, sums: ScopeSums) -> SessionTotals:
         first_event_time=sums.first,
         last_event_time=sums.last,
     )
+
+
+def _fast_events(totals: ResponseTotals, job: ParseJob) -> Any:
+    """The events the fast route's ``totals`` stand for that ``job.keep`` selects: their
+    rows made from the responses' steps (sinks/lake_rows.py) when it is a lake's
+    ``Selection``, else a lake table of ``events``."""
+    assert job.keep is not None
+    if isinstance(job.keep, Selection):
+        return event_rows(
+            totals,
+            job.prices,
+            source=TRANSCRIPT,
+            runner_id=job.runner_id,
+            labels=job.labels,
+            selection=job.keep,
+        )
+    made = events(totals, job.prices, source=TRANSCRIPT, runner_id=job.runner_id, labels=job.labels)
+    return _table(made, job.keep)
+
+
+def event_tables(results: Sequence[GroupResult]) -> list[Any]:
+    """The lake tables of ``results``' kept events, taken from them: the fast route's rows
+    made one table (a table's cost is much per table, little per row), the others' tables
+    as they are."""
+    from sinks.lake import rows_table  # pyarrow: only reports need it
+
+    rows: EventRows | None = None
+    tables = []
+    for result in results:
+        events, result.events = result.events, None
+        if isinstance(events, EventRows):
+            rows = events if rows is None else rows.extend(events)
+        elif events is not None:
+            tables.append(events)
+    return tables if rows is None else [rows_table(rows), *tables]
 
 
 def _table(made: Iterable[UsageEvent], keep: Callable[[UsageEvent], bool]) -> Any:
@@ -380,9 +431,38 @@ def parse_group(files: Sequence[Path], job: ParseJob, fmt: str | None = None) ->
 _JOB: ParseJob | None = None
 
 
-def _pool_task(files: list[Path], fmt: str) -> GroupResult:
+def _pool_task(groups: list[tuple[list[Path], str]]) -> PoolRun:
     assert _JOB is not None
-    return parse_group(files, _JOB, fmt)
+    # As in parse_group: what a task makes is acyclic, and its kept rows live to its end.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        results = [parse_group(files, _JOB, fmt) for files, fmt in groups]
+        return PoolRun(results, event_tables(results) if _JOB.keep is not None else [])
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _tasks(order: Sequence[int], sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """The groups ``order`` lists (largest first) cut into the pool's tasks: each about
+    1/(4 * workers) of the bytes still left, so a few large tasks first (little overhead
+    per group, one lake table per task) and small ones at the end, which even out the
+    workers' finishing times."""
+    left = sum(sizes[i] for i in order)
+    tasks: list[list[int]] = []
+    task: list[int] = []
+    task_bytes = 0
+    for index in order:
+        task.append(index)
+        task_bytes += sizes[index]
+        if task_bytes >= max(left / (4 * workers), MIN_TASK_BYTES):
+            tasks.append(task)
+            left -= task_bytes
+            task, task_bytes = [], 0
+    if task:
+        tasks.append(task)
+    return tasks
 
 
 def default_jobs() -> int:
@@ -394,9 +474,9 @@ def run_groups(
     job: ParseJob,
     jobs: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
-) -> list[GroupResult]:
-    """Every group (files, format) over ``jobs`` processes (default: every core), results
-    in the groups' order; ``on_done(groups done, bytes done)`` after each."""
+) -> PoolRun:
+    """Every group (files, format) over ``jobs`` processes (default: every core);
+    ``on_done(groups done, bytes done)`` as they are done."""
     global _JOB
     # What is loaded by now (the price table, the imports) lives to the end: out of the
     # collector's sight, a full collection no longer walks it (it was 10 % of `parse`).
@@ -411,21 +491,31 @@ def run_groups(
             done_bytes += sizes[index]
             if on_done is not None:
                 on_done(index + 1, done_bytes)
-        return results
+        return PoolRun(results, event_tables(results) if job.keep is not None else [])
     _JOB = job
     try:
         order = sorted(range(len(groups)), key=lambda i: -sizes[i])
+        tasks = _tasks(order, sizes, workers)
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(_pool_task, *groups[i]): i for i in order}
+            futures = {
+                pool.submit(_pool_task, [groups[i] for i in task]): number
+                for number, task in enumerate(tasks)
+            }
             by_index: dict[int, GroupResult] = {}
+            tables: list[list[Any]] = [[] for _ in tasks]
             for future in as_completed(futures):
-                index = futures[future]
-                by_index[index] = future.result()
-                done_bytes += sizes[index]
+                number = futures[future]
+                done = future.result()
+                tables[number] = done.tables
+                for index, result in zip(tasks[number], done.results, strict=True):
+                    by_index[index] = result
+                    done_bytes += sizes[index]
                 if on_done is not None:
                     on_done(len(by_index), done_bytes)
-        return [by_index[i] for i in range(len(groups))]
+        return PoolRun(
+            [by_index[i] for i in range(len(groups))], [table for part in tables for table in part]
+        )
     finally:
         _JOB = None
 
@@ -434,7 +524,7 @@ def parse_parallel(
     paths: Sequence[Path], job: ParseJob, jobs: int | None = None
 ) -> tuple[ParseSummary, list[tuple[Path, OSError]]]:
     """``parse_paths``' result, computed over ``jobs`` processes (default: every core)."""
-    results = run_groups([(files, job.requested_format) for files in file_groups(paths)], job, jobs)
+    results = run_groups([(files, job.requested_format) for files in file_groups(paths)], job, jobs).results
     merged = merge_results(results, paths)
     if merged is None:
         ledger = MemoryLedger(prices=job.prices, mode=job.mode)
