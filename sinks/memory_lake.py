@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from schemas.usage import UsageEvent
@@ -50,6 +49,8 @@ class MemoryLake:
         self.batch_rows = batch_rows
         self.rows = 0
         self._pending: list[tuple[int, UsageEvent]] = []
+        import duckdb  # here: see sinks/catalog.py
+
         self._con = duckdb.connect(":memory:")
         try:
             self._con.execute("SET TimeZone = 'UTC'")
@@ -79,7 +80,16 @@ class MemoryLake:
         self.flush()
         table = pa.concat_tables(tables)
         offsets = pa.array(range(self.rows, self.rows + table.num_rows), pa.int64())
-        self._insert(table.set_column(table.schema.get_field_index("kafka_offset"), "kafka_offset", offsets))
+        table = table.set_column(table.schema.get_field_index("kafka_offset"), "kafka_offset", offsets)
+        # In one thread: the pool's tables (127,534 rows in 35 tables for 1 GiB) went in in
+        # 0.10 s with one thread, 0.13 s and 60 % more CPU with two (2 cores).
+        threads = self._con.execute("SELECT current_setting('threads')").fetchone()
+        self._con.execute("SET threads = 1")
+        try:
+            self._insert(table)
+        finally:
+            if threads is not None:
+                self._con.execute(f"SET threads = {int(threads[0])}")
         self.rows += table.num_rows
 
     def add(self, event: UsageEvent) -> None:

@@ -35,7 +35,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -477,47 +477,78 @@ def run_groups(
 ) -> PoolRun:
     """Every group (files, format) over ``jobs`` processes (default: every core);
     ``on_done(groups done, bytes done)`` as they are done."""
-    global _JOB
-    # What is loaded by now (the price table, the imports) lives to the end: out of the
-    # collector's sight, a full collection no longer walks it (it was 10 % of `parse`).
-    gc.freeze()
-    workers = max(1, min(jobs or default_jobs(), len(groups)))
-    sizes = [sum(_size(p) for p in files) for files, _ in groups]
-    done_bytes = 0
-    if workers == 1:
-        results = []
-        for index, (files, fmt) in enumerate(groups):
-            results.append(parse_group(files, job, fmt))
-            done_bytes += sizes[index]
-            if on_done is not None:
-                on_done(index + 1, done_bytes)
-        return PoolRun(results, event_tables(results) if job.keep is not None else [])
-    _JOB = job
-    try:
-        order = sorted(range(len(groups)), key=lambda i: -sizes[i])
-        tasks = _tasks(order, sizes, workers)
+    with GroupRun(groups, job, jobs, on_done) as run:
+        return run.wait()
+
+
+class GroupRun:
+    """:func:`run_groups` in two steps: made, it has forked the pool and handed it the
+    groups (the caller may work meanwhile); :meth:`wait` gives the result. Leaving the
+    ``with`` block ends the pool (what it has not started is cancelled)."""
+
+    def __init__(
+        self,
+        groups: Sequence[tuple[list[Path], str]],
+        job: ParseJob,
+        jobs: int | None = None,
+        on_done: Callable[[int, int], None] | None = None,
+    ) -> None:
+        global _JOB
+        # What is loaded by now (the price table, the imports) lives to the end: out of the
+        # collector's sight, a full collection no longer walks it (it was 10 % of `parse`).
+        gc.freeze()
+        self.groups, self.job, self.on_done = groups, job, on_done
+        self.workers = max(1, min(jobs or default_jobs(), len(groups)))
+        self.sizes = [sum(_size(p) for p in files) for files, _ in groups]
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[Future[PoolRun], int] = {}
+        if self.workers == 1:
+            return
+        order = sorted(range(len(groups)), key=lambda i: -self.sizes[i])
+        self.tasks = _tasks(order, self.sizes, self.workers)
+        _JOB = job  # the workers fork with it (at the first submit)
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(_pool_task, [groups[i] for i in task]): number
-                for number, task in enumerate(tasks)
-            }
-            by_index: dict[int, GroupResult] = {}
-            tables: list[list[Any]] = [[] for _ in tasks]
-            for future in as_completed(futures):
-                number = futures[future]
-                done = future.result()
-                tables[number] = done.tables
-                for index, result in zip(tasks[number], done.results, strict=True):
-                    by_index[index] = result
-                    done_bytes += sizes[index]
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        try:
+            for number, task in enumerate(self.tasks):
+                self._futures[self._pool.submit(_pool_task, [groups[i] for i in task])] = number
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def wait(self) -> PoolRun:
+        groups, sizes, job, on_done = self.groups, self.sizes, self.job, self.on_done
+        done_bytes = 0
+        if self._pool is None:
+            results = []
+            for index, (files, fmt) in enumerate(groups):
+                results.append(parse_group(files, job, fmt))
+                done_bytes += sizes[index]
                 if on_done is not None:
-                    on_done(len(by_index), done_bytes)
-        return PoolRun(
-            [by_index[i] for i in range(len(groups))], [table for part in tables for table in part]
-        )
-    finally:
-        _JOB = None
+                    on_done(index + 1, done_bytes)
+            return PoolRun(results, event_tables(results) if job.keep is not None else [])
+        by_index: dict[int, GroupResult] = {}
+        tables: list[list[Any]] = [[] for _ in self.tasks]
+        for future in as_completed(self._futures):
+            number = self._futures[future]
+            done = future.result()
+            tables[number] = done.tables
+            for index, result in zip(self.tasks[number], done.results, strict=True):
+                by_index[index] = result
+                done_bytes += sizes[index]
+            if on_done is not None:
+                on_done(len(by_index), done_bytes)
+        results = [by_index[i] for i in range(len(groups))]
+        return PoolRun(results, [table for part in tables for table in part])
+
+    def __enter__(self) -> GroupRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _JOB
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            _JOB = None
 
 
 def parse_parallel(

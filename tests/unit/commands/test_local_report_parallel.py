@@ -17,10 +17,11 @@ import pytest
 from bench import gen_fixture_history, gen_history
 from schemas.ledger import MemoryLedger
 from schemas.pricing import default_price_table
+from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
 from sinks.reports import build_report
 from spendstream.local_parse import expand_paths
-from spendstream.local_report import _read_serially, read_files
+from spendstream.local_report import LocalReading, _read_serially, read_files
 from spendstream.parallel_parse import MIN_TASK_BYTES, _tasks
 
 KINDS = ("session", "daily", "model", "messages", "tree")
@@ -115,3 +116,21 @@ def test_pool_tasks_take_every_group_once_in_order(seed: int) -> None:
         size = sum(sizes[i] for i in task)
         assert size >= max(MIN_TASK_BYTES, left / (4 * workers)), f"seed={seed}"
         left -= size
+
+
+def test_a_lake_of_another_selection_is_refused(tmp_path: Path) -> None:
+    gen_history.generate(tmp_path, 2**20, 3)
+    files = [(path, "auto") for path in expand_paths([str(tmp_path / "projects")])]
+    ledger = MemoryLedger(prices=default_price_table(), mode="reported")
+    with (
+        LocalReading(files, Selection(since="2025-11-04"), ledger, "runner-1", jobs=2) as reading,
+        MemoryLake() as lake,
+        pytest.raises(ValueError, match="other events"),
+    ):
+        reading.finish(lake)
+    with (
+        LocalReading(files, Selection(since="2025-11-04"), ledger, "runner-1", jobs=2) as reading,
+        MemoryLake(since="2025-11-04") as lake,
+    ):
+        reading.finish(lake)
+        assert lake.query("SELECT min(date) FROM usage")[1] == [(date(2025, 11, 4),)]
