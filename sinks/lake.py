@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -28,8 +29,10 @@ from schemas.usage import (
     UsageEvent,
 )
 from sinks.dataset import BadRecord, Dataset, KafkaRecord, write_batch
-from sinks.lake_rows import EventRows
 from sinks.layout import file_name
+
+if TYPE_CHECKING:
+    from sinks.lake_rows import EventRows
 
 __all__ = [
     "ROW_GROUP_ROWS",
