@@ -72,7 +72,7 @@ class ScopeSums:
 
 
 @dataclass
-class _Response:
+class Response:
     compat: Compat
     counts: tuple[int, ...]
     first: datetime | None
@@ -87,7 +87,7 @@ class ResponseTotals:
     with ``keep_steps``, :meth:`events` the ledger's events themselves (for reports)."""
 
     def __init__(self, *, keep_steps: bool = False) -> None:
-        self.responses: dict[str, _Response] = {}
+        self.responses: dict[str, Response] = {}
         self.not_simple: str | None = None
         self.keep_steps = keep_steps
 
@@ -131,7 +131,7 @@ class ResponseTotals:
         response = self.responses.get(identity)
         if response is None:
             grew = any(counts)
-            self.responses[identity] = _Response(
+            self.responses[identity] = Response(
                 compat, counts, moment if grew else None, moment if grew else None, int(grew)
             )
             if self.keep_steps:
@@ -264,44 +264,66 @@ def events(
     step, not the worker's (those depend on the group's state, i.e. the arrival order)."""
     periods: dict[tuple[str | None, date], PricePeriod | None] = {}
     for identity, response in totals.responses.items():
-        scope, lineage, agent_id, model, _group, message_id, request_id, day = response.compat
-        period = _period(prices, model, day, periods)
-        before: tuple[int, ...] = (0,) * 7
-        counted = ZERO_USD
-        for index, (after, moment) in enumerate(response.steps or ()):
-            grown = TokenCounts(*map(sub, after, before))
-            cost_source: CostSource = "unpriced"
-            cost = ZERO_USD
-            split = _NO_SPLIT
-            if period is not None:
-                prompt = None if message_id is None else after[0] + after[3] + after[4] + after[5]
-                base, price = period.price_for(None), period.price_for(prompt)
-                if price is not base:
-                    cost = max(price.cost(TokenCounts(*after)) - counted, ZERO_USD)
-                    split = split_cost(grown, cost, price)
-                else:
-                    # base.cost(grown), split by token type: with exact rates (finish checks
-                    # them) the parts are exact and sum to it, so split_cost keeps them.
-                    split = base.cost_split(grown)
-                    cost = split.total
-                cost_source = "computed"
-            counted += cost
-            before = after
-            yield UsageEvent(
-                event_id=event_id_for("local", identity, str(index)),
-                source=source,
-                runner_id=runner_id,
-                session_id=scope,
-                lineage=lineage,
-                agent_id=agent_id,
-                model=model,
-                event_time=moment,
-                tokens=grown,
-                cost_usd=cost,
-                cost_source=cost_source,
-                auth_mode=UNKNOWN_AUTH,
-                labels=labels,
-                message_id=message_id,
-                request_id=request_id,
-                cost_split=split,
-            )
+        period = response_period(prices, response, periods)
+        yield from response_events(
+            identity, response, period, source=source, runner_id=runner_id, labels=labels
+        )
+
+
+def response_period(
+    prices: PriceTable, response: Response, cache: dict[tuple[str | None, date], PricePeriod | None]
+) -> PricePeriod | None:
+    """The prices ``response`` is priced at (None: unpriced), looked up once per model and day."""
+    return _period(prices, response.compat[3], response.compat[7], cache)
+
+
+def response_events(
+    identity: str,
+    response: Response,
+    period: PricePeriod | None,
+    *,
+    source: str,
+    runner_id: str,
+    labels: Mapping[str, str],
+) -> Iterator[UsageEvent]:
+    """:func:`events` of one response, priced at ``period``."""
+    scope, lineage, agent_id, model, _group, message_id, request_id, _day = response.compat
+    before: tuple[int, ...] = (0,) * 7
+    counted = ZERO_USD
+    for index, (after, moment) in enumerate(response.steps or ()):
+        grown = TokenCounts(*map(sub, after, before))
+        cost_source: CostSource = "unpriced"
+        cost = ZERO_USD
+        split = _NO_SPLIT
+        if period is not None:
+            prompt = None if message_id is None else after[0] + after[3] + after[4] + after[5]
+            base, price = period.price_for(None), period.price_for(prompt)
+            if price is not base:
+                cost = max(price.cost(TokenCounts(*after)) - counted, ZERO_USD)
+                split = split_cost(grown, cost, price)
+            else:
+                # base.cost(grown), split by token type: with exact rates (finish checks
+                # them) the parts are exact and sum to it, so split_cost keeps them.
+                split = base.cost_split(grown)
+                cost = split.total
+            cost_source = "computed"
+        counted += cost
+        before = after
+        yield UsageEvent(
+            event_id=event_id_for("local", identity, str(index)),
+            source=source,
+            runner_id=runner_id,
+            session_id=scope,
+            lineage=lineage,
+            agent_id=agent_id,
+            model=model,
+            event_time=moment,
+            tokens=grown,
+            cost_usd=cost,
+            cost_source=cost_source,
+            auth_mode=UNKNOWN_AUTH,
+            labels=labels,
+            message_id=message_id,
+            request_id=request_id,
+            cost_split=split,
+        )

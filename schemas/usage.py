@@ -203,17 +203,11 @@ class UsageEvent:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        for name in ("event_id", "source", "runner_id", "session_id"):
-            _check_id(name, getattr(self, name))
-        for ancestor in self.lineage:
-            _check_id("lineage", ancestor)
-        if self.session_id in self.lineage:
-            raise SchemaError("lineage must not contain the scope itself")
-        if self.agent_id is not None:
-            _check_id("agent_id", self.agent_id)
-        for name in ("model", "message_id", "request_id"):
-            if getattr(self, name) is not None:
-                _check_id(name, getattr(self, name))
+        for name in ("event_id", "source", "runner_id"):
+            check_id(name, getattr(self, name))
+        check_scope_ids(
+            self.session_id, self.lineage, self.agent_id, self.model, self.message_id, self.request_id
+        )
         if self.event_time.tzinfo is None:
             raise SchemaError("event_time must be timezone-aware")
         if self.source_watermark is not None and self.source_watermark.tzinfo is None:
@@ -330,6 +324,29 @@ class UsageEvent:
             raise SchemaError(str(exc)) from exc
 
 
-def _check_id(name: str, value: object) -> None:
+def check_scope_ids(
+    session_id: str,
+    lineage: tuple[str, ...],
+    agent_id: str | None,
+    model: str | None,
+    message_id: str | None,
+    request_id: str | None,
+) -> None:
+    """:class:`UsageEvent`'s checks of its scope and response fields, in its order (it runs
+    them; so does a caller that makes the lake's rows of many events of one response)."""
+    check_id("session_id", session_id)
+    for ancestor in lineage:
+        check_id("lineage", ancestor)
+    if session_id in lineage:
+        raise SchemaError("lineage must not contain the scope itself")
+    if agent_id is not None:
+        check_id("agent_id", agent_id)
+    for name, value in (("model", model), ("message_id", message_id), ("request_id", request_id)):
+        if value is not None:
+            check_id(name, value)
+
+
+def check_id(name: str, value: object) -> None:
+    """:class:`UsageEvent`'s check of an id field ``name``."""
     if not isinstance(value, str) or not value or len(value) > _MAX_ID_LEN:
         raise SchemaError(f"{name} must be a non-empty string of at most {_MAX_ID_LEN} characters")

@@ -27,15 +27,19 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import duckdb
 import pyarrow as pa
 
 from schemas.usage import COST_PART_FIELDS, TOKEN_FIELDS
 from sinks.deadletter import DEADLETTER_DATASET, DEADLETTER_SCHEMA
 from sinks.lake import USAGE_DATASET, USAGE_SCHEMA
 from sinks.layout import live_files
+
+if TYPE_CHECKING:
+    # Imported where a connection is made: `report --from` forks its parsing workers first
+    # and imports DuckDB (0.1 s) while they run.
+    import duckdb
 
 _DUCK_TYPES = {
     "int16": "SMALLINT",
@@ -176,6 +180,8 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection (UTC) with the lake's views over dates ``since..until``
     (and events labelled as ``where`` says)."""
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -232,6 +238,8 @@ def query(
     A file can vanish between listing and reading when ``compact`` deletes the inputs it
     has just superseded; the statement is then run again over a fresh listing.
     """
+    import duckdb
+
     for attempt in range(1, attempts + 1):
         try:
             return _run(data_dir, sql, params, since, until, where)

@@ -24,9 +24,10 @@ from typing import TextIO
 from producers.formats import default_watch_roots
 from schemas.ledger import MemoryLedger
 from schemas.sources.detect import AUTO, OPENCLAW
+from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
 from spendstream.local_parse import LocalParser, expand_paths
-from spendstream.parallel_parse import ParseJob, file_groups, merge_results, run_groups
+from spendstream.parallel_parse import GroupRun, ParseJob, file_groups, merge_results
 
 
 def default_sources(environ: Mapping[str, str] | None = None) -> list[tuple[Path, str]]:
@@ -108,25 +109,57 @@ def read_files(
     Over every core (spendstream/parallel_parse.py: a session's files together, each group
     by the fast route or the exact one, events selected and made a lake table in the
     worker process); serially through one ledger when groups share an identity."""
-    sizes = [_size(path) for path, _ in files]
-    bar = ProgressBar(sum(sizes), progress)
-    job = ParseJob(AUTO, ledger.prices, ledger.mode, runner_id, dict(labels or {}), keep=lake.selector())
-    by_format: dict[str, list[Path]] = {}
-    for path, fmt in files:
-        by_format.setdefault(fmt, []).append(path)
-    groups = [(group, fmt) for fmt, paths in by_format.items() for group in file_groups(paths)]
-    try:
-        results = run_groups(groups, job, jobs, lambda done, size: bar.update(done, len(groups), size))
-    finally:
-        bar.close()
-    if merge_results(results) is None:
-        return _read_serially(files, lake, ledger, runner_id, labels)
-    result = LocalRead(files=len(files))
-    lake.add_tables([group.events for group in results])
-    for group in results:
-        result.rejected += group.summary.outcomes["rejected"]
-        result.unreadable.extend(group.unreadable)
-    return result
+    with LocalReading(files, lake.selector(), ledger, runner_id, labels, progress, jobs) as reading:
+        return reading.finish(lake)
+
+
+class LocalReading:
+    """:func:`read_files` in two steps, so that the caller makes its lake while the workers
+    parse: made, the workers have been forked and given the files (events selected by
+    ``selection``); :meth:`finish` puts the events into a lake of that selection."""
+
+    def __init__(
+        self,
+        files: Sequence[tuple[Path, str]],
+        selection: Selection,
+        ledger: MemoryLedger,
+        runner_id: str,
+        labels: Mapping[str, str] | None = None,
+        progress: TextIO | None = None,
+        jobs: int | None = None,
+    ) -> None:
+        self.files, self.ledger, self.runner_id, self.labels = files, ledger, runner_id, labels
+        self.selection = selection
+        sizes = [_size(path) for path, _ in files]
+        self.bar = ProgressBar(sum(sizes), progress)
+        job = ParseJob(AUTO, ledger.prices, ledger.mode, runner_id, dict(labels or {}), keep=selection)
+        by_format: dict[str, list[Path]] = {}
+        for path, fmt in files:
+            by_format.setdefault(fmt, []).append(path)
+        groups = [(group, fmt) for fmt, paths in by_format.items() for group in file_groups(paths)]
+        self.run = GroupRun(groups, job, jobs, lambda done, size: self.bar.update(done, len(groups), size))
+
+    def finish(self, lake: MemoryLake) -> LocalRead:
+        if lake.selector() != self.selection:
+            raise ValueError("the lake selects other events than the workers kept")
+        try:
+            run = self.run.wait()
+        finally:
+            self.bar.close()
+        if merge_results(run.results) is None:
+            return _read_serially(self.files, lake, self.ledger, self.runner_id, self.labels)
+        result = LocalRead(files=len(self.files))
+        lake.add_tables(run.tables)
+        for group in run.results:
+            result.rejected += group.summary.outcomes["rejected"]
+            result.unreadable.extend(group.unreadable)
+        return result
+
+    def __enter__(self) -> LocalReading:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.run.__exit__(*exc)
 
 
 def _read_serially(

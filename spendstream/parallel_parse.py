@@ -14,6 +14,11 @@ group is accounted in a worker process, by one of two routes:
 - exact: spendstream/local_parse.py's ``LocalParser`` (normalize + ``MemoryLedger``, an
   event per growth), the serial ``parse``.
 
+The pool takes the groups in tasks, largest first (``_tasks``: a task's overhead is paid
+per task, and small tasks at the end even out the workers). For reports (``ParseJob.keep``)
+a task returns its groups' kept events as one lake table, made from the fast route's
+response steps directly (sinks/lake_rows.py), without an event object per row.
+
 Merging: groups account disjoint identities and ledger groups, so their per-scope sums
 add. Each group returns the identities and ledger groups it saw; if two groups share one
 (a response copied into another session's file, a run published as two files), the pool's
@@ -31,7 +36,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,7 @@ from schemas.sources.claude_transcript import FORMAT as TRANSCRIPT
 from schemas.sources.claude_transcript import other_kind, plain_response
 from schemas.sources.pruned import CANDIDATE, PLAIN, NativeScan
 from schemas.usage import UsageEvent
+from sinks.lake_rows import EventRows, Selection, event_rows
 from spendstream.local_parse import (
     MAX_LISTED_REJECTIONS,
     ParseSummary,
@@ -61,6 +67,8 @@ from spendstream.local_parse import (
 )
 
 _WHITESPACE = b" \t\n\r\x0b\x0c"
+# The smallest pool task (``_tasks``): below this, a task's overhead is no longer small.
+MIN_TASK_BYTES = 2 * 2**20
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ class ParseJob:
     runner_id: str
     labels: Mapping[str, str] = field(default_factory=dict)
     check_all: bool = False
-    # For reports: keep the events (those ``keep`` accepts) as a lake table per group.
+    # For reports: keep the events (those ``keep`` accepts; ``PoolRun.tables``).
     keep: Callable[[UsageEvent], bool] | None = None
 
 
@@ -84,7 +92,19 @@ class GroupResult:
     identities: set[str]
     groups: set[str]
     route: str  # "fast" | "exact"
-    events: Any = None  # with ParseJob.keep: a pyarrow Table of sinks.lake's usage schema
+    # With ParseJob.keep, the kept events: ``EventRows`` (the fast route, a lake's
+    # ``Selection``) or a pyarrow table of sinks.lake's usage schema; see ``event_tables``.
+    events: Any = None
+
+
+@dataclass
+class PoolRun:
+    """What :func:`run_groups` gives: every group's result, in the groups' order, and with
+    ``ParseJob.keep`` their kept events as lake tables (pyarrow, sinks.lake's usage schema;
+    the groups' ``events`` are then None)."""
+
+    results: list[GroupResult]
+    tables: list[Any]
 
 
 def file_groups(paths: Sequence[Path]) -> list[list[Path]]:
@@ -307,12 +327,8 @@ class _FastGroup:
         identities = {f"id:{identity}" for identity in self.totals.responses}
         groups = {f"group:{r.compat[4]}" for r in self.totals.responses.values() if r.compat[4] is not None}
         result = GroupResult(self.summary, unreadable, identities, groups, "fast")
-        job = self.job
-        if job.keep is not None:
-            made = events(
-                self.totals, job.prices, source=TRANSCRIPT, runner_id=job.runner_id, labels=job.labels
-            )
-            result.events = _table(made, job.keep)
+        if self.job.keep is not None:
+            result.events = _fast_events(self.totals, self.job)
         return result
 
 
@@ -329,6 +345,41 @@ def _session_totals(scope_id: str, sums: ScopeSums) -> SessionTotals:
         first_event_time=sums.first,
         last_event_time=sums.last,
     )
+
+
+def _fast_events(totals: ResponseTotals, job: ParseJob) -> Any:
+    """The events the fast route's ``totals`` stand for that ``job.keep`` selects: their
+    rows made from the responses' steps (sinks/lake_rows.py) when it is a lake's
+    ``Selection``, else a lake table of ``events``."""
+    assert job.keep is not None
+    if isinstance(job.keep, Selection):
+        return event_rows(
+            totals,
+            job.prices,
+            source=TRANSCRIPT,
+            runner_id=job.runner_id,
+            labels=job.labels,
+            selection=job.keep,
+        )
+    made = events(totals, job.prices, source=TRANSCRIPT, runner_id=job.runner_id, labels=job.labels)
+    return _table(made, job.keep)
+
+
+def event_tables(results: Sequence[GroupResult]) -> list[Any]:
+    """The lake tables of ``results``' kept events, taken from them: the fast route's rows
+    made one table (a table's cost is much per table, little per row), the others' tables
+    as they are."""
+    from sinks.lake import rows_table  # pyarrow: only reports need it
+
+    rows: EventRows | None = None
+    tables = []
+    for result in results:
+        events, result.events = result.events, None
+        if isinstance(events, EventRows):
+            rows = events if rows is None else rows.extend(events)
+        elif events is not None:
+            tables.append(events)
+    return tables if rows is None else [rows_table(rows), *tables]
 
 
 def _table(made: Iterable[UsageEvent], keep: Callable[[UsageEvent], bool]) -> Any:
@@ -379,33 +430,38 @@ def parse_group(files: Sequence[Path], job: ParseJob, fmt: str | None = None) ->
 _JOB: ParseJob | None = None
 
 
-def _pool_task(chunk: list[tuple[list[Path], str]]) -> list[GroupResult]:
+def _pool_task(groups: list[tuple[list[Path], str]]) -> PoolRun:
     assert _JOB is not None
-    return [parse_group(files, _JOB, fmt) for files, fmt in chunk]
+    # As in parse_group: what a task makes is acyclic, and its kept rows live to its end.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        results = [parse_group(files, _JOB, fmt) for files, fmt in groups]
+        return PoolRun(results, event_tables(results) if _JOB.keep is not None else [])
+    finally:
+        if collecting:
+            gc.enable()
 
 
-def _chunks(order: Sequence[int], sizes: Sequence[int], workers: int) -> list[list[int]]:
-    """``order`` (largest group first) cut into tasks of decreasing size: each takes about
-    a third of a worker's share of what is left, at least one group. Fewer tasks than
-    groups (a task costs a round trip through the pool's queues), and small ones last, so
-    the workers finish together."""
-    remaining = sum(sizes[i] for i in order)
-    chunks: list[list[int]] = []
-    chunk: list[int] = []
-    taken = 0
-    target = 0
+def _tasks(order: Sequence[int], sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """The groups ``order`` lists (largest first) cut into the pool's tasks: each about
+    1/(4 * workers) of the bytes still left, so a few large tasks first (little overhead
+    per group, one lake table per task) and small ones at the end, which even out the
+    workers' finishing times."""
+    left = sum(sizes[i] for i in order)
+    tasks: list[list[int]] = []
+    task: list[int] = []
+    task_bytes = 0
     for index in order:
-        if not chunk:
-            target = max(remaining // (3 * workers), 1)
-        chunk.append(index)
-        taken += sizes[index]
-        if taken >= target:
-            chunks.append(chunk)
-            remaining -= taken
-            chunk, taken = [], 0
-    if chunk:
-        chunks.append(chunk)
-    return chunks
+        task.append(index)
+        task_bytes += sizes[index]
+        if task_bytes >= max(left / (4 * workers), MIN_TASK_BYTES):
+            tasks.append(task)
+            left -= task_bytes
+            task, task_bytes = [], 0
+    if task:
+        tasks.append(task)
+    return tasks
 
 
 def default_jobs() -> int:
@@ -417,51 +473,88 @@ def run_groups(
     job: ParseJob,
     jobs: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
-) -> list[GroupResult]:
-    """Every group (files, format) over ``jobs`` processes (default: every core), results
-    in the groups' order; ``on_done(groups done, bytes done)`` after each."""
-    global _JOB
-    # What is loaded by now (the price table, the imports) lives to the end: out of the
-    # collector's sight, a full collection no longer walks it (it was 10 % of `parse`).
-    gc.freeze()
-    workers = max(1, min(jobs or default_jobs(), len(groups)))
-    sizes = [sum(_size(p) for p in files) for files, _ in groups]
-    done_bytes = 0
-    if workers == 1:
-        results = []
-        for index, (files, fmt) in enumerate(groups):
-            results.append(parse_group(files, job, fmt))
-            done_bytes += sizes[index]
-            if on_done is not None:
-                on_done(index + 1, done_bytes)
-        return results
-    _JOB = job
-    try:
-        order = sorted(range(len(groups)), key=lambda i: -sizes[i])
+) -> PoolRun:
+    """Every group (files, format) over ``jobs`` processes (default: every core);
+    ``on_done(groups done, bytes done)`` as they are done."""
+    with GroupRun(groups, job, jobs, on_done) as run:
+        return run.wait()
+
+
+class GroupRun:
+    """:func:`run_groups` in two steps: made, it has forked the pool and handed it the
+    groups (the caller may work meanwhile); :meth:`wait` gives the result. Leaving the
+    ``with`` block ends the pool (what it has not started is cancelled)."""
+
+    def __init__(
+        self,
+        groups: Sequence[tuple[list[Path], str]],
+        job: ParseJob,
+        jobs: int | None = None,
+        on_done: Callable[[int, int], None] | None = None,
+    ) -> None:
+        global _JOB
+        # What is loaded by now (the price table, the imports) lives to the end: out of the
+        # collector's sight, a full collection no longer walks it (it was 10 % of `parse`).
+        gc.freeze()
+        self.groups, self.job, self.on_done = groups, job, on_done
+        self.workers = max(1, min(jobs or default_jobs(), len(groups)))
+        self.sizes = [sum(_size(p) for p in files) for files, _ in groups]
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[Future[PoolRun], int] = {}
+        if self.workers == 1:
+            return
+        order = sorted(range(len(groups)), key=lambda i: -self.sizes[i])
+        self.tasks = _tasks(order, self.sizes, self.workers)
+        _JOB = job  # the workers fork with it (at the first submit)
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(_pool_task, [groups[i] for i in chunk]): chunk
-                for chunk in _chunks(order, sizes, workers)
-            }
-            by_index: dict[int, GroupResult] = {}
-            for future in as_completed(futures):
-                chunk = futures[future]
-                for index, result in zip(chunk, future.result(), strict=True):
-                    by_index[index] = result
-                    done_bytes += sizes[index]
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        try:
+            for number, task in enumerate(self.tasks):
+                self._futures[self._pool.submit(_pool_task, [groups[i] for i in task])] = number
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def wait(self) -> PoolRun:
+        groups, sizes, job, on_done = self.groups, self.sizes, self.job, self.on_done
+        done_bytes = 0
+        if self._pool is None:
+            results = []
+            for index, (files, fmt) in enumerate(groups):
+                results.append(parse_group(files, job, fmt))
+                done_bytes += sizes[index]
                 if on_done is not None:
-                    on_done(len(by_index), done_bytes)
-        return [by_index[i] for i in range(len(groups))]
-    finally:
-        _JOB = None
+                    on_done(index + 1, done_bytes)
+            return PoolRun(results, event_tables(results) if job.keep is not None else [])
+        by_index: dict[int, GroupResult] = {}
+        tables: list[list[Any]] = [[] for _ in self.tasks]
+        for future in as_completed(self._futures):
+            number = self._futures[future]
+            done = future.result()
+            tables[number] = done.tables
+            for index, result in zip(self.tasks[number], done.results, strict=True):
+                by_index[index] = result
+                done_bytes += sizes[index]
+            if on_done is not None:
+                on_done(len(by_index), done_bytes)
+        results = [by_index[i] for i in range(len(groups))]
+        return PoolRun(results, [table for part in tables for table in part])
+
+    def __enter__(self) -> GroupRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _JOB
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            _JOB = None
 
 
 def parse_parallel(
     paths: Sequence[Path], job: ParseJob, jobs: int | None = None
 ) -> tuple[ParseSummary, list[tuple[Path, OSError]]]:
     """``parse_paths``' result, computed over ``jobs`` processes (default: every core)."""
-    results = run_groups([(files, job.requested_format) for files in file_groups(paths)], job, jobs)
+    results = run_groups([(files, job.requested_format) for files in file_groups(paths)], job, jobs).results
     merged = merge_results(results, paths)
     if merged is None:
         ledger = MemoryLedger(prices=job.prices, mode=job.mode)

@@ -7,6 +7,8 @@ ledger itself. Every event but its id, and every report kind, must be the same.
 
 from __future__ import annotations
 
+import random
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,12 @@ import pytest
 from bench import gen_fixture_history, gen_history
 from schemas.ledger import MemoryLedger
 from schemas.pricing import default_price_table
+from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
 from sinks.reports import build_report
 from spendstream.local_parse import expand_paths
-from spendstream.local_report import _read_serially, read_files
+from spendstream.local_report import LocalReading, _read_serially, read_files
+from spendstream.parallel_parse import MIN_TASK_BYTES, _tasks
 
 KINDS = ("session", "daily", "model", "messages", "tree")
 # Every column of the lake's rows but the event id and the row's position.
@@ -66,3 +70,67 @@ def test_dates_and_labels_select_the_same_events(tmp_path: Path) -> None:
     pool = _read(paths, parallel=True, **window)
     assert pool == _read(paths, parallel=False, **window)
     assert 0 < len(pool[0]) < len(_read(paths, parallel=True)[0])
+
+
+@pytest.mark.parametrize("seed", [101, 202, 303])
+def test_random_histories_and_windows_read_the_same(tmp_path: Path, seed: int) -> None:
+    """Random histories (both generators), a random date window and label selection."""
+    rnd = random.Random(seed)
+    make = rnd.choice([gen_fixture_history.generate, gen_history.generate])
+    make(tmp_path, rnd.randint(1, 3) * 2**20, seed)
+    paths = expand_paths([str(tmp_path / "projects")])
+    everything = _read(paths, parallel=True)
+    first = rnd.choice(_days(paths))
+    window = {
+        "since": first.isoformat(),
+        "until": (first + timedelta(days=rnd.randint(0, 2))).isoformat(),
+        "where": rnd.choice([{}, {"team": "a"}]),
+    }
+    pool = _read(paths, parallel=True, **window)
+    serial = _read(paths, parallel=False, **window)
+    assert len(pool[0]) == len(serial[0]) > 0, f"seed={seed} window={window}"
+    assert pool[0] == serial[0], f"seed={seed} window={window}"
+    assert pool[1] == serial[1], f"seed={seed} window={window}"
+    assert everything == _read(paths, parallel=False), f"seed={seed}"
+
+
+def _days(paths: list[Path]) -> list[date]:
+    ledger = MemoryLedger(prices=default_price_table(), mode="reported")
+    with MemoryLake() as lake:
+        _read_serially([(path, "auto") for path in paths], lake, ledger, "runner-1", None)
+        return [row[0] for row in lake.query("SELECT DISTINCT date FROM usage ORDER BY 1")[1]]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pool_tasks_take_every_group_once_in_order(seed: int) -> None:
+    rnd = random.Random(seed)
+    sizes = [rnd.choice([0, 1_000, 300_000, 3 * 2**20, 40 * 2**20]) for _ in range(rnd.randint(1, 300))]
+    order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
+    workers = rnd.randint(2, 8)
+    tasks = _tasks(order, sizes, workers)
+    assert [i for task in tasks for i in task] == order, f"seed={seed}"
+    assert all(tasks), f"seed={seed}"
+    # Every task but the last reaches the smallest size and a share of what was left.
+    left = sum(sizes)
+    for task in tasks[:-1]:
+        size = sum(sizes[i] for i in task)
+        assert size >= max(MIN_TASK_BYTES, left / (4 * workers)), f"seed={seed}"
+        left -= size
+
+
+def test_a_lake_of_another_selection_is_refused(tmp_path: Path) -> None:
+    gen_history.generate(tmp_path, 2**20, 3)
+    files = [(path, "auto") for path in expand_paths([str(tmp_path / "projects")])]
+    ledger = MemoryLedger(prices=default_price_table(), mode="reported")
+    with (
+        LocalReading(files, Selection(since="2025-11-04"), ledger, "runner-1", jobs=2) as reading,
+        MemoryLake() as lake,
+        pytest.raises(ValueError, match="other events"),
+    ):
+        reading.finish(lake)
+    with (
+        LocalReading(files, Selection(since="2025-11-04"), ledger, "runner-1", jobs=2) as reading,
+        MemoryLake(since="2025-11-04") as lake,
+    ):
+        reading.finish(lake)
+        assert lake.query("SELECT min(date) FROM usage")[1] == [(date(2025, 11, 4),)]

@@ -230,3 +230,12 @@ def test_messages_report_and_its_session_flag(lake: Path, capsys: pytest.Capture
     assert "cache_write_cost" in lines[0] and lines[-2].startswith("TOTAL")
     assert main(["report", "daily", "--session", "r1"]) == 2
     assert "--session is for messages" in capsys.readouterr().err
+
+
+def test_a_duckdb_error_exits_1(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # DuckDB is imported only where a connection is made; its errors still exit 1.
+    folder = lake / "usage" / "date=2025-03-31"
+    folder.mkdir(parents=True)
+    (folder / f"{TOPIC}-p0000-{0:020d}-{0:020d}.parquet").write_bytes(b"not parquet")
+    assert main(["report", "session", "--json"]) == 1
+    assert "spendstream report:" in capsys.readouterr().err
