@@ -781,8 +781,9 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
         if (stop == NULL) stop = end;
         if (!blank_line(p, stop)) {
             lines++;
-            /* The line as file_lines gives it: without its "\r" before the line break. */
-            const unsigned char *line_end = (stop > p && stop[-1] == '\r') ? stop - 1 : stop;
+            /* The line as file_lines gives it: without the "\r"s before the line break. */
+            const unsigned char *line_end = stop;
+            while (line_end > p && line_end[-1] == '\r') line_end--;
             long kind = 0;
             if (has(p, stop, "usage", 5) && has(p, stop, "assistant", 9)) {
                 kind = CANDIDATE;
@@ -849,7 +850,7 @@ static PyMethodDef methods[] = {
      "(kind, start, end, obj): kind 1 holds 'usage' and 'assistant' (obj: load() of it, None\n"
      "when declined or longer than max_line), kind 3 is such a line read by plain() (obj:\n"
      "plain_response's tuple), kind 2 holds a \\u escape (obj: None).\n"
-     "data[start:end] is the line without its line break and a '\\r' before it."},
+     "data[start:end] is the line without its line break and the '\\r's before it."},
     {"plain", plain_py, METH_O,
      "plain(obj) -> tuple | None\n\n"
      "claude_transcript.plain_response(obj) for a load()ed line when certain, else None\n"

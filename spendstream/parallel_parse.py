@@ -266,7 +266,7 @@ class _FastGroup:
                 obj = load(data, start, end)
                 if self._decoded(line if obj is None else obj):
                     continue
-            self._line(name, line.removesuffix(b"\r"), context, numbers, start)
+            self._line(name, line.rstrip(b"\r"), context, numbers, start)
         if gap < size:
             decoded += self._gap(name, data, gap, size, context, numbers)
             newlines += data.count(b"\n", gap, size)
@@ -286,7 +286,7 @@ class _FastGroup:
             if end < 0:
                 end = stop
             decoded += 1
-            self._line(name, data[start:end].removesuffix(b"\r"), context, numbers, start)
+            self._line(name, data[start:end].rstrip(b"\r"), context, numbers, start)
             escape = data.find(b"\\u", end, stop)
         return decoded
 

@@ -332,6 +332,7 @@ EDITS = (
     lambda line: line.replace(b'"sessionId":"', b'"isApiErrorMessage":true,"sessionId":"', 1),
     lambda line: line[: len(line) // 2],
     lambda line: b"  " + line + b"\r",
+    lambda line: line + b"\r\r",
     lambda line: b"",
 )
 
@@ -415,6 +416,7 @@ def test_the_fast_scan_decodes_what_the_prefilter_keeps(
         lambda line: line.replace(b'"usage"', b'"us\\u0061ge"', 1),
         lambda line: line.replace(b'"assistant"', b'"\\u0061ssistant"'),
         lambda line: line + b"\r",
+        lambda line: line + b"\r\r",
         lambda line: b"",
         lambda line: b"  \t",
         lambda line: b'{"type":"user","text":"usage and assistant"}',

@@ -206,6 +206,7 @@ def test_scan_keeps_what_the_prefilter_keeps_and_counts_the_lines(
         lambda line: line.replace(b'"usage"', b'"us\\u0061ge"', 1),
         lambda line: line.replace(b"assistant", b"\\u0061ssistant"),
         lambda line: line + b"\r",
+        lambda line: line + b"\r\r",
         lambda line: b"",
         lambda line: b" \t\x0b\x0c\r",
         lambda line: b'{"type":"user","text":"usage and assistant"}',
