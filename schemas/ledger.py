@@ -87,7 +87,7 @@ class IdentityState:
         return orjson.dumps(
             {
                 "v": STATE_VERSION,
-                "t": list(self.tokens.as_dict().values()),
+                "t": self.tokens.as_list(),
                 "r": reported,
                 "c": usd_str(self.cost),
             }

@@ -30,12 +30,29 @@ MAX_MODEL_SHARES = 16
 
 
 def field_max(a: TokenCounts, b: TokenCounts) -> TokenCounts:
-    return TokenCounts(*(max(getattr(a, n), getattr(b, n)) for n in TOKEN_FIELDS))
+    # Field by field, spelled out: the ledger does this several times per observation.
+    return TokenCounts(
+        max(a.input_tokens, b.input_tokens),
+        max(a.output_tokens, b.output_tokens),
+        max(a.reasoning_tokens, b.reasoning_tokens),
+        max(a.cache_read_tokens, b.cache_read_tokens),
+        max(a.cache_write_5m_tokens, b.cache_write_5m_tokens),
+        max(a.cache_write_1h_tokens, b.cache_write_1h_tokens),
+        max(a.web_search_requests, b.web_search_requests),
+    )
 
 
 def minus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
     """``a - b`` field-wise, for ``a`` at least ``b`` in every field."""
-    return TokenCounts(*(getattr(a, n) - getattr(b, n) for n in TOKEN_FIELDS))
+    return TokenCounts(
+        a.input_tokens - b.input_tokens,
+        a.output_tokens - b.output_tokens,
+        a.reasoning_tokens - b.reasoning_tokens,
+        a.cache_read_tokens - b.cache_read_tokens,
+        a.cache_write_5m_tokens - b.cache_write_5m_tokens,
+        a.cache_write_1h_tokens - b.cache_write_1h_tokens,
+        a.web_search_requests - b.web_search_requests,
+    )
 
 
 def plus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
@@ -66,9 +83,9 @@ class ModelShare:
 
     def to_list(self) -> list[Any]:
         return [
-            list(self.parts_tokens.as_dict().values()),
+            self.parts_tokens.as_list(),
             usd_str(self.parts_cost),
-            list(self.total_tokens.as_dict().values()),
+            self.total_tokens.as_list(),
             usd_str(self.total_cost),
         ]
 

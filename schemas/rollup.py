@@ -109,13 +109,14 @@ class ScopeTotals:
     version: int = 0
 
     def to_json_dict(self) -> dict[str, Any]:
+        own, subtree = _totals_json(self.own, self.subtree)
         return {
             "schema_version": AGGREGATE_SCHEMA_VERSION,
             "scope": self.scope,
             "root_id": self.root_id,
             "parent_id": self.parent_id,
-            "own": self.own.to_json_dict(),
-            "subtree": self.subtree.to_json_dict(),
+            "own": own,
+            "subtree": subtree,
             "children": self.children,
             "first_event_time": _time(self.first_event_time),
             "last_event_time": _time(self.last_event_time),
@@ -135,6 +136,24 @@ class ScopeTotals:
             last_event_time=_parse_time(raw.get("last_event_time")),
             version=int(raw["version"]),
         )
+
+
+def _added(own: Totals, subtree: Totals, event: UsageEvent, is_own: bool) -> tuple[Totals, Totals]:
+    """``own`` and ``subtree`` with ``event`` added (``own`` only when it is the event's own
+    scope). A scope with no descendant's usage has equal ``own`` and ``subtree`` (every
+    session at first): both get one new object, computed once and encoded once."""
+    if not is_own:
+        return own, subtree.plus(event)
+    if own == subtree:
+        both = subtree.plus(event)
+        return both, both
+    return own.plus(event), subtree.plus(event)
+
+
+def _totals_json(own: Totals, subtree: Totals) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON objects of ``own`` and ``subtree``, encoded once when they are one object."""
+    own_json = own.to_json_dict()
+    return own_json, (dict(own_json) if subtree is own else subtree.to_json_dict())
 
 
 def _widen(first: datetime | None, last: datetime | None, at: datetime) -> tuple[datetime, datetime]:
@@ -166,15 +185,15 @@ def roll_up(
             if parent is not None and parent_record is not None:
                 updated[parent] = replace(parent_record, children=parent_record.children + 1)
         first, last = _widen(record.first_event_time, record.last_event_time, event.event_time)
-        is_own = depth == len(scopes) - 1
+        own, subtree = _added(record.own, record.subtree, event, depth == len(scopes) - 1)
         # Built directly, not with dataclasses.replace (its field introspection is the
         # larger part of the cost here, once per scope per event).
         updated[scope] = ScopeTotals(
             record.scope,
             record.root_id,
             record.parent_id,
-            record.own.plus(event) if is_own else record.own,
-            record.subtree.plus(event),
+            own,
+            subtree,
             record.children,
             first,
             last,
@@ -204,6 +223,7 @@ class WindowTotals:
         return window_key(self.scope, self.size_seconds, self.start)
 
     def to_json_dict(self) -> dict[str, Any]:
+        own, subtree = _totals_json(self.own, self.subtree)
         return {
             "schema_version": AGGREGATE_SCHEMA_VERSION,
             "scope": self.scope,
@@ -211,8 +231,8 @@ class WindowTotals:
             "size_seconds": self.size_seconds,
             "window_start": _time(self.start),
             "window_end": _time(self.end),
-            "own": self.own.to_json_dict(),
-            "subtree": self.subtree.to_json_dict(),
+            "own": own,
+            "subtree": subtree,
             "version": self.version,
         }
 
@@ -280,14 +300,15 @@ def roll_up_windows(
             if skip(key):
                 continue
             record = current(key) or WindowTotals(scope, event.root_id, size, start)
+            own, subtree = _added(record.own, record.subtree, event, scope == own_scope)
             updated.append(
                 WindowTotals(
                     record.scope,
                     record.root_id,
                     record.size_seconds,
                     record.start,
-                    record.own.plus(event) if scope == own_scope else record.own,
-                    record.subtree.plus(event),
+                    own,
+                    subtree,
                     record.version + 1,
                 )
             )

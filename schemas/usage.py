@@ -101,7 +101,28 @@ class TokenCounts:
         return all(getattr(self, n) == 0 for n in TOKEN_FIELDS)
 
     def as_dict(self) -> dict[str, int]:
-        return {n: getattr(self, n) for n in TOKEN_FIELDS}
+        # Spelled out (TOKEN_FIELDS order): this runs for every record the rollup emits.
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_5m_tokens": self.cache_write_5m_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "web_search_requests": self.web_search_requests,
+        }
+
+    def as_list(self) -> list[int]:
+        """The counts in TOKEN_FIELDS order (the ledger state's encoding)."""
+        return [
+            self.input_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+            self.cache_read_tokens,
+            self.cache_write_5m_tokens,
+            self.cache_write_1h_tokens,
+            self.web_search_requests,
+        ]
 
 
 TOKEN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TokenCounts))

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from schemas.pricing import PricingError
     from spendstream.worker import build_worker_app
+    from streams.runner.gc_tuning import tune_gc
 
     try:
         asyncio.run(ensure_topics(settings))
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.sink_only:
         from spendstream.worker import run_sinks
 
+        tune_gc()
         asyncio.run(run_sinks(settings))
         return 0
     try:
@@ -76,5 +78,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"spendstream worker: SPENDSTREAM_PRICES_FILE: {exc}", file=sys.stderr)
         return 2
     worker = Worker(app, loglevel="INFO", quiet=True)
+    tune_gc()
     worker.execute_from_commandline()
     return 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -128,3 +130,31 @@ def test_records_match_the_published_json_schemas() -> None:
         jsonschema.validate(record.to_json_dict(), totals_schema)
     for window in roll_up_windows(event("c", ("r",), "2"), (60, 3600), None, 0, lambda _k: None):
         jsonschema.validate(window.to_json_dict(), windows_schema)
+
+
+def test_a_leaf_scope_shares_one_totals_object_and_encodes_as_two() -> None:
+    """own == subtree for a scope without descendants' usage: computed once, the same JSON
+    as two separate equal objects, and two JSON objects (changing one leaves the other)."""
+    child = event("root/s1", ("root",), "0.25")
+    first = apply_all([child])
+    leaf = first["root/s1"]
+    assert leaf.own is leaf.subtree
+    assert leaf.own.cost_usd == Decimal("0.25") and leaf.own.events == 1
+    apart = ScopeTotals(
+        leaf.scope, leaf.root_id, leaf.parent_id, leaf.own, replace(leaf.subtree), leaf.children,
+        leaf.first_event_time, leaf.last_event_time, leaf.version,
+    )  # fmt: skip
+    assert apart.own is not apart.subtree
+    assert orjson.dumps(leaf.to_json_dict()) == orjson.dumps(apart.to_json_dict())
+    encoded = leaf.to_json_dict()
+    encoded["own"]["events"] = 99
+    assert encoded["subtree"]["events"] == 1
+    # A parent's own and subtree differ once a child counted: both added to apart.
+    state = apply_all([event("root", (), "1.5", n=1), child, event("root", (), "0.5", n=2)])
+    root = state["root"]
+    assert root.own.cost_usd == Decimal("2.0") and root.subtree.cost_usd == Decimal("2.25")
+    assert (root.own.events, root.subtree.events) == (2, 3)
+    windows = roll_up_windows(child, (60,), None, 300, lambda _key: None)
+    assert [w.own is w.subtree for w in windows] == [False, True]  # root: subtree only
+    assert [str(w.subtree.cost_usd) for w in windows] == ["0.250000000000", "0.250000000000"]
+    assert [w.own.events for w in windows] == [0, 1]
