@@ -7,7 +7,7 @@ observations, events, outputs) that live until the batch ends. With a threshold 
 they survive a few young collections, are promoted to the oldest generation and so count
 towards the next full collection, which walks every object of the process (the imported
 libraries and the stages' decoded-state caches) while the event loop stands still: in a
-latency run (bench/results/latency-live.md) it measured 14 full collections in 35 s, of
+latency run (bench/RESULTS.md, issue 15) it measured 14 full collections in 35 s, of
 110 ms to 660 ms each, growing with the heap; with these settings, 3 of at most 180 ms.
 
 So the worker (1) collects once and freezes what start-up built (modules, Faust's and
