@@ -242,7 +242,7 @@ class _FastGroup:
         decoded too. So exactly the lines the prefilter keeps are decoded, and the bytes of
         the others are read only by that search and the line count. A line of the common
         shape is accounted here, any other by :meth:`_line`."""
-        load, find, rfind, size = pruned.load, data.find, data.rfind, len(data)
+        find, rfind, size = data.find, data.rfind, len(data)
         numbers = _LineNumbers(data)
         decoded = pos = gap = newlines = blank = 0
         while True:
@@ -262,10 +262,8 @@ class _FastGroup:
             blank += _blank_lines(data, gap, start)
             gap = pos
             decoded += 1
-            if end - start <= MAX_LINE_BYTES:
-                obj = load(data, start, end)
-                if self._decoded(line if obj is None else obj):
-                    continue
+            if end - start <= MAX_LINE_BYTES and self._decoded(line):
+                continue
             self._line(name, line.rstrip(b"\r"), context, numbers, start)
         if gap < size:
             decoded += self._gap(name, data, gap, size, context, numbers)

@@ -342,7 +342,6 @@ def scan_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """The fast route's whole-file scan: native (schemas/_pruned_json.c) or Python."""
     if request.param == "python":
         monkeypatch.setattr(pruned, "native_scan", None)
-        monkeypatch.setattr(pruned, "load", pruned._declined)
     return str(request.param)
 
 
