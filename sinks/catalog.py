@@ -61,7 +61,7 @@ COST_SPLIT_SUMS = ", ".join(
 )
 _TOTALS = ",\n".join(
     [
-        "count(*) AS events",
+        "@EVENTS AS events",
         *[f"sum({name}) AS {name}" for name in TOKEN_FIELDS],
         "sum(cost_usd) AS cost_usd",
         COST_SPLIT_SUMS,
@@ -74,7 +74,7 @@ _VIEWS = {
     "sessions": """
         SELECT session_id, any_value(root_id) AS root_id, any_value(lineage) AS lineage,
                coalesce(list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)), []) AS models,
-               min(event_time) AS first_event, max(event_time) AS last_event, @SOURCES, @TOTALS
+               min(event_time) AS first_event, @LAST_EVENT AS last_event, @SOURCES, @TOTALS
         FROM usage GROUP BY session_id""",
     "daily": """
         SELECT date, count(DISTINCT session_id) AS sessions, @SOURCES, @TOTALS
@@ -90,13 +90,39 @@ _VIEWS = {
         )
         SELECT scope_id, any_value(root_id) AS root_id, any_value(parent_id) AS parent_id,
                min(depth) AS depth, any_value(path) AS path, count(DISTINCT session_id) AS sessions,
-               count(*) FILTER (WHERE session_id = scope_id) AS own_events,
+               @OWN_EVENTS AS own_events,
                coalesce(sum(cost_usd) FILTER (WHERE session_id = scope_id), 0) AS own_cost_usd,
                @SOURCES, @TOTALS
         FROM expanded GROUP BY scope_id""",
 }
 
 VIEWS: tuple[str, ...] = (USAGE_DATASET, DEADLETTER_DATASET, *_VIEWS)
+
+# How the views and reports aggregate events, over rows of one event each (the lake) and
+# over summed rows (sinks/summed_rows.py: ``event_rows`` events, the first at
+# ``event_time``, the last at ``last_event_time``).
+_AGGREGATES: dict[bool, dict[str, str]] = {
+    False: {
+        "@OWN_EVENTS": "count(*) FILTER (WHERE session_id = scope_id)",
+        "@EVENTS": "count(*)",
+        "@LAST_EVENT": "max(event_time)",
+    },
+    True: {
+        "@OWN_EVENTS": "coalesce(CAST(sum(event_rows) FILTER (WHERE session_id = scope_id) AS BIGINT), 0)",
+        "@EVENTS": "CAST(sum(event_rows) AS BIGINT)",
+        "@LAST_EVENT": "max(last_event_time)",
+    },
+}
+
+
+def aggregates(sql: str, summed: bool = False) -> str:
+    """``sql`` with its event aggregates spelled for the rows it reads: ``@EVENTS`` (the
+    number of events of a group), ``@OWN_EVENTS`` (of a tree scope's own), ``@LAST_EVENT``
+    (the last event's time). Over summed rows these are sums and maxima of the rows' counts
+    and last times, so every group gets the values it would over the events themselves."""
+    for token, expression in _AGGREGATES[summed].items():
+        sql = sql.replace(token, expression)
+    return sql
 
 
 def duck_type(arrow_type: pa.DataType) -> str:
@@ -155,15 +181,17 @@ def create_views(
     usage_sql: str,
     deadletter_sql: str,
     where: Mapping[str, str] | None = None,
+    *,
+    summed: bool = False,
 ) -> None:
-    """The analysts' views over ``usage_sql`` (rows of the usage schema plus ``date``)."""
+    """The analysts' views over ``usage_sql``: rows of the usage schema plus ``date``, one
+    per event, or with ``summed`` rows that sum events (sinks/summed_rows.py)."""
     usage = f"SELECT * FROM ({usage_sql}) WHERE {label_filter(where)}"  # noqa: S608 - quoted values
     con.execute(f"CREATE VIEW usage AS {usage}")
     con.execute(f"CREATE VIEW deadletter AS {deadletter_sql}")
     for name, sql in _VIEWS.items():
-        con.execute(
-            f"CREATE VIEW {name} AS " + sql.replace("@TOTALS", _TOTALS).replace("@SOURCES", COST_SOURCES)
-        )
+        body = sql.replace("@TOTALS", _TOTALS).replace("@SOURCES", COST_SOURCES)
+        con.execute(f"CREATE VIEW {name} AS " + aggregates(body, summed))
 
 
 def empty_deadletter_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -257,6 +285,12 @@ class Catalog(Protocol):
         self, sql: str, params: Sequence[object] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
+    @property
+    def grain(self) -> str | None:
+        """None when each row is one event, else how its rows sum events (sinks/summed_rows.py;
+        ``aggregates`` spells a report's SQL for them)."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True)
 class LakeCatalog:
@@ -266,6 +300,10 @@ class LakeCatalog:
     since: str | None = None
     until: str | None = None
     where: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def grain(self) -> str | None:
+        return None
 
     def query(
         self, sql: str, params: Sequence[object] | None = None

@@ -175,7 +175,7 @@ def event_rows(
     """The rows of the events ``events(totals, prices, ...)`` gives that ``selection`` keeps,
     in its order; raises what it would raise (a ``SchemaError`` of the first bad event)."""
     rows = EventRows(source, runner_id, dict(labels))
-    plans: dict[tuple[str | None, date], _Plan] = {}
+    plans: dict[tuple[str | None, date], PricePlan] = {}
     scopes_checked: set[tuple[str, tuple[str, ...], str | None, str | None]] = set()
     keeps_labels, every_time = selection.keeps_labels(labels), selection.every_time
     add_id, add_time, add_tokens, add_money = (
@@ -196,7 +196,7 @@ def event_rows(
         scope, lineage, agent_id, model, _group, message_id, request_id, day = response.compat
         plan = plans.get((model, day))
         if plan is None:
-            plan = plans[(model, day)] = _plan(response_period(prices, response, {}))
+            plan = plans[(model, day)] = price_plan(response_period(prices, response, {}))
         final = steps[-1][0]
         if (
             plan.rates is None
@@ -249,7 +249,7 @@ _NO_RATES = (0,) * 6
 
 
 @dataclass(frozen=True)
-class _Plan:
+class PricePlan:
     """How the responses of one model on one day are priced: ``period`` (None: unpriced);
     ``rates``, its base rates in units (None: not whole units, so through Decimal); and
     the final counts up to which the integer route prices a response exactly: no count
@@ -263,14 +263,14 @@ class _Plan:
     cost_source: str
 
 
-def _plan(period: PricePeriod | None) -> _Plan:
+def price_plan(period: PricePeriod | None) -> PricePlan:
     if period is None:
-        return _Plan(None, _NO_RATES, MAX_TOKENS, math.inf, "unpriced")
+        return PricePlan(None, _NO_RATES, MAX_TOKENS, math.inf, "unpriced")
     rates = _price_units(period.price)
     # Each part is at most two products of a count and a rate (input: tokens and searches).
     count_limit = MAX_TOKENS if not rates else min(MAX_TOKENS, (_EXACT_UNITS - 1) // (2 * max(max(rates), 1)))
     prompt_limit = min((tier.above for tier in period.tiers), default=math.inf)
-    return _Plan(period, rates, count_limit, prompt_limit, "computed")
+    return PricePlan(period, rates, count_limit, prompt_limit, "computed")
 
 
 def _price_units(price: ModelPrice) -> tuple[int, ...] | None:

@@ -29,7 +29,9 @@ reported, computed, unpriced), and a report counts its unpriced events per model
 
 A report reads a :class:`sinks.catalog.Catalog`: the lake (``LakeCatalog``) or local files'
 events in memory (``sinks.memory_lake.MemoryLake``); both have the same views, so one SQL
-per kind gives both the same rows. ``label KEY`` groups by the value of a free label
+per kind gives both the same rows. Its event aggregates are spelled per catalog
+(``sinks.catalog.aggregates``: ``@EVENTS`` is ``count(*)`` over the lake's rows, a sum over
+rows that sum events, as ``report --from``'s do). ``label KEY`` groups by the value of a free label
 (``publish --label KEY=V``; events without it form one group, ``label`` null), and ``where``
 (label key -> value) keeps only the events labelled so, in every kind.
 """
@@ -45,7 +47,8 @@ from typing import Any, Literal
 from schemas.money import ZERO_USD
 from schemas.unpriced import UnpricedTally
 from schemas.usage import TOKEN_FIELDS
-from sinks.catalog import COST_SOURCES, COST_SPLIT_COLUMNS, COST_SPLIT_SUMS, Catalog, LakeCatalog
+from sinks.catalog import COST_SOURCES, COST_SPLIT_COLUMNS, COST_SPLIT_SUMS, Catalog, LakeCatalog, aggregates
+from sinks.summed_rows import Grain
 
 ReportKind = Literal["daily", "monthly", "session", "model", "tree", "label", "messages"]
 REPORT_KINDS: tuple[str, ...] = ("daily", "monthly", "session", "model", "tree", "label", "messages")
@@ -55,7 +58,7 @@ RATIO_PLACES = Decimal("0.0001")
 
 _SUMS = ", ".join(
     [
-        "count(*) AS events",
+        "@EVENTS AS events",
         *[f"sum({n}) AS {n}" for n in TOKEN_FIELDS],
         "sum(cost_usd) AS cost_usd",
         COST_SPLIT_SUMS,
@@ -108,7 +111,13 @@ _SQL: dict[str, tuple[tuple[str, ...], str]] = {  # constant SQL: S608 does not 
 }
 # Kinds that take a session (``$1``, None for all).
 SESSION_KINDS: frozenset[str] = frozenset({"messages"})
-_UNPRICED_SQL = "SELECT model, count(*) FROM usage WHERE cost_source = 'unpriced' GROUP BY model"
+_UNPRICED_SQL = "SELECT model, @EVENTS FROM usage WHERE cost_source = 'unpriced' GROUP BY model"
+
+
+def grains_for(kind: str) -> tuple[Grain, ...]:
+    """The grains of summed rows (sinks/summed_rows.py) a report of ``kind`` can read, the
+    coarsest first: ``messages`` tells responses apart, every other kind only scopes."""
+    return ("response",) if kind in SESSION_KINDS else ("scope", "response")
 
 
 def ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
@@ -264,13 +273,16 @@ def build_report(
     catalog = LakeCatalog(source, since, until, selected) if isinstance(source, Path) else source
     key_columns, sql = _SQL[kind]
     params = [label_key] if label_key is not None else [session] if kind in SESSION_KINDS else None
-    _, rows = catalog.query(sql, params)
+    if catalog.grain is not None and catalog.grain not in grains_for(kind):
+        raise ValueError(f"report {kind!r} needs its events summed per {' or '.join(grains_for(kind))}")
+    summed = catalog.grain is not None
+    _, rows = catalog.query(aggregates(sql, summed), params)
     width = len(key_columns)
     report_rows = [
         ReportRow(dict(zip(key_columns, row[:width], strict=True)), Totals.from_values(tuple(row[width:])))
         for row in rows
     ]
-    _, unpriced_rows = catalog.query(_UNPRICED_SQL)
+    _, unpriced_rows = catalog.query(aggregates(_UNPRICED_SQL, summed))
     unpriced = UnpricedTally()
     unpriced.merge({model: int(count) for model, count in unpriced_rows})
     return Report(kind, since, until, key_columns, report_rows, unpriced, label_key, selected)

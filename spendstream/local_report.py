@@ -26,6 +26,7 @@ from schemas.ledger import MemoryLedger
 from schemas.sources.detect import AUTO, OPENCLAW
 from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
+from sinks.summed_rows import Summing
 from spendstream.local_parse import LocalParser, expand_paths
 from spendstream.parallel_parse import GroupRun, ParseJob, file_groups, merge_results
 
@@ -115,13 +116,14 @@ def read_files(
 
 class LocalReading:
     """:func:`read_files` in two steps, so that the caller makes its lake while the workers
-    parse: made, the workers have been forked and given the files (events selected by
-    ``selection``); :meth:`finish` puts the events into a lake of that selection."""
+    parse: made, the workers have been forked and given the files (events selected, and
+    summed, as ``selection`` says: ``MemoryLake.selector``); :meth:`finish` puts the events
+    into a lake of that selection."""
 
     def __init__(
         self,
         files: Sequence[tuple[Path, str]],
-        selection: Selection,
+        selection: Selection | Summing,
         ledger: MemoryLedger,
         runner_id: str,
         labels: Mapping[str, str] | None = None,

@@ -56,6 +56,7 @@ from schemas.sources.claude_transcript import other_kind, plain_response
 from schemas.sources.pruned import CANDIDATE, PLAIN, NativeScan
 from schemas.usage import UsageEvent
 from sinks.lake_rows import EventRows, Selection, event_rows
+from sinks.summed_rows import SummedRows, Summing, summed_rows
 from spendstream.local_parse import (
     MAX_LISTED_REJECTIONS,
     ParseSummary,
@@ -100,8 +101,8 @@ class GroupResult:
 @dataclass
 class PoolRun:
     """What :func:`run_groups` gives: every group's result, in the groups' order, and with
-    ``ParseJob.keep`` their kept events as lake tables (pyarrow, sinks.lake's usage schema;
-    the groups' ``events`` are then None)."""
+    ``ParseJob.keep`` their kept events as lake tables (pyarrow, sinks.lake's usage schema),
+    or with a ``Summing`` as ``SummedRows`` (the groups' ``events`` are then None)."""
 
     results: list[GroupResult]
     tables: list[Any]
@@ -348,8 +349,18 @@ def _session_totals(scope_id: str, sums: ScopeSums) -> SessionTotals:
 def _fast_events(totals: ResponseTotals, job: ParseJob) -> Any:
     """The events the fast route's ``totals`` stand for that ``job.keep`` selects: their
     rows made from the responses' steps (sinks/lake_rows.py) when it is a lake's
-    ``Selection``, else a lake table of ``events``."""
+    ``Selection``, summed from the responses (sinks/summed_rows.py) when it is a
+    ``Summing``, else a lake table of ``events``."""
     assert job.keep is not None
+    if isinstance(job.keep, Summing):
+        return summed_rows(
+            totals,
+            job.prices,
+            source=TRANSCRIPT,
+            runner_id=job.runner_id,
+            labels=job.labels,
+            summing=job.keep,
+        )
     if isinstance(job.keep, Selection):
         return event_rows(
             totals,
@@ -365,25 +376,39 @@ def _fast_events(totals: ResponseTotals, job: ParseJob) -> Any:
 
 def event_tables(results: Sequence[GroupResult]) -> list[Any]:
     """The lake tables of ``results``' kept events, taken from them: the fast route's rows
-    made one table (a table's cost is much per table, little per row), the others' tables
-    as they are."""
-    from sinks.lake import rows_table  # pyarrow: only reports need it
-
+    made one table (a table's cost is much per table, little per row), summed rows merged
+    into one ``SummedRows``, the others' tables as they are."""
     rows: EventRows | None = None
+    summed: SummedRows | None = None
     tables = []
     for result in results:
         events, result.events = result.events, None
         if isinstance(events, EventRows):
             rows = events if rows is None else rows.extend(events)
+        elif isinstance(events, SummedRows):
+            summed = events if summed is None else summed.extend(events)
         elif events is not None:
             tables.append(events)
-    return tables if rows is None else [rows_table(rows), *tables]
+    if summed is not None:  # the reporting process makes its table (sinks/summed_rows.py)
+        tables.insert(0, summed)
+    if rows is None:
+        return tables
+    from sinks.lake import rows_table  # pyarrow: only reports need it
+
+    return [rows_table(rows), *tables]
 
 
 def _table(made: Iterable[UsageEvent], keep: Callable[[UsageEvent], bool]) -> Any:
+    """A lake table of the events ``keep`` selects (``SummedRows`` when it is a ``Summing``:
+    ``event_tables`` merges it with the task's other sums)."""
+    kept = [event for event in made if keep(event)]
+    if isinstance(keep, Summing):
+        rows = SummedRows(keep.grain)
+        for event in kept:
+            rows.add_event(event)
+        return rows
     from sinks.lake import usage_table  # pyarrow: only reports need it
 
-    kept = [event for event in made if keep(event)]
     return usage_table(0, list(enumerate(kept)))
 
 

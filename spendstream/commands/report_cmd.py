@@ -18,7 +18,8 @@ from schemas.ledger import MemoryLedger
 from schemas.pricing import PricingError, load_price_table
 from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
-from sinks.reports import LABEL_KINDS, REPORT_KINDS, SESSION_KINDS, Report, build_report
+from sinks.reports import LABEL_KINDS, REPORT_KINDS, SESSION_KINDS, Report, build_report, grains_for
+from sinks.summed_rows import Summing
 from spendstream.commands.labels import parse_label
 from spendstream.local_report import LocalReading, source_files
 from spendstream.report_format import LINE_NAMES, render_csv, render_lines
@@ -183,11 +184,13 @@ def _local_report(args: argparse.Namespace, settings: Settings, where: dict[str,
     could not be read."""
     files = source_files(args.sources)
     ledger = MemoryLedger(prices=load_price_table(settings.prices_file), mode=settings.cost_mode)
-    selection = Selection(args.since, args.until, where)
+    # Events summed per set no report of this kind tells apart (sinks/summed_rows.py):
+    # per response for `messages`, else per scope, model and day.
+    summing = Summing(Selection(args.since, args.until, where), grains_for(args.kind)[0])
     # The workers parse while this process makes the lake (DuckDB's import is 0.1 s).
     with (
-        LocalReading(files, selection, ledger, settings.runner_id, dict(args.label)) as reading,
-        MemoryLake(since=args.since, until=args.until, where=where) as lake,
+        LocalReading(files, summing, ledger, settings.runner_id, dict(args.label)) as reading,
+        MemoryLake(since=args.since, until=args.until, where=where, grain=summing.grain) as lake,
     ):
         read = reading.finish(lake)
         report = build_report(

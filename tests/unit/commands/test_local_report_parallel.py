@@ -19,7 +19,8 @@ from schemas.ledger import MemoryLedger
 from schemas.pricing import default_price_table
 from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
-from sinks.reports import build_report
+from sinks.reports import build_report, grains_for
+from sinks.summed_rows import Summing
 from spendstream.local_parse import expand_paths
 from spendstream.local_report import LocalReading, _read_serially, read_files
 from spendstream.parallel_parse import MIN_TASK_BYTES, _tasks
@@ -134,3 +135,49 @@ def test_a_lake_of_another_selection_is_refused(tmp_path: Path) -> None:
     ):
         reading.finish(lake)
         assert lake.query("SELECT min(date) FROM usage")[1] == [(date(2025, 11, 4),)]
+
+
+def _reports(paths: list[Path], grain: str | None, *, parallel: bool, **where: Any) -> dict[str, Any]:
+    files = [(path, "auto") for path in paths]
+    ledger = MemoryLedger(prices=default_price_table(), mode="reported")
+    kinds = [kind for kind in KINDS if grain is None or grain in grains_for(kind)]
+    with MemoryLake(**where, grain=grain) as lake:  # type: ignore[arg-type]
+        if parallel:
+            read_files(files, lake, ledger, "runner-1", {"team": "a"}, jobs=2)
+        else:
+            _read_serially(files, lake, ledger, "runner-1", {"team": "a"})
+        got = {kind: build_report(lake, kind).as_dict() for kind in kinds}  # type: ignore[arg-type]
+        got["label"] = build_report(lake, "label", label_key="team").as_dict()
+    return got
+
+
+@pytest.mark.parametrize("grain", ["scope", "response"])
+def test_summed_lakes_report_what_the_events_report(tmp_path: Path, real_fixtures: Path, grain: str) -> None:
+    """``report --from``'s summed rows (sinks/summed_rows.py), through the pool (the fast
+    route sums responses, the exact route events) and serially (events added one by one),
+    give every report kind the values of one row per event."""
+    gen_fixture_history.generate(tmp_path / "a", 3 * 2**20, 5)
+    gen_history.generate(tmp_path / "b", 3 * 2**20, 6)
+    repo_fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    for paths in (
+        expand_paths([str(tmp_path / "a" / "projects"), str(tmp_path / "b" / "projects")]),
+        expand_paths([str(real_fixtures), str(repo_fixtures)]),
+    ):
+        for window in ({}, {"since": "2025-11-04", "until": "2025-11-05", "where": {"team": "a"}}):
+            want = _reports(paths, None, parallel=True, **window)
+            assert want["session"]["rows"] or window, window
+            for parallel in (True, False):
+                got = _reports(paths, grain, parallel=parallel, **window)
+                assert got == {kind: want[kind] for kind in got}, (grain, parallel, window)
+
+
+def test_a_summing_lake_refuses_rows_summed_otherwise(tmp_path: Path) -> None:
+    gen_history.generate(tmp_path, 2**20, 3)
+    files = [(path, "auto") for path in expand_paths([str(tmp_path / "projects")])]
+    ledger = MemoryLedger(prices=default_price_table(), mode="reported")
+    with (
+        LocalReading(files, Summing(Selection(), "response"), ledger, "runner-1", jobs=2) as reading,
+        MemoryLake(grain="scope") as lake,
+        pytest.raises(ValueError, match="other events"),
+    ):
+        reading.finish(lake)
