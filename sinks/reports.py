@@ -42,18 +42,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from schemas.money import ZERO_USD
 from schemas.unpriced import UnpricedTally
 from schemas.usage import TOKEN_FIELDS
 from sinks.catalog import COST_SOURCES, COST_SPLIT_COLUMNS, COST_SPLIT_SUMS, Catalog, LakeCatalog, aggregates
-from sinks.summed_rows import Grain
+from sinks.report_kinds import LABEL_KINDS, REPORT_KINDS, SESSION_KINDS, grains_for
 
-ReportKind = Literal["daily", "monthly", "session", "model", "tree", "label", "messages"]
-REPORT_KINDS: tuple[str, ...] = ("daily", "monthly", "session", "model", "tree", "label", "messages")
-# Kinds that group by a label: they take the label's key as a parameter.
-LABEL_KINDS: frozenset[str] = frozenset({"label"})
 RATIO_PLACES = Decimal("0.0001")
 
 _SUMS = ", ".join(
@@ -109,15 +105,7 @@ _SQL: dict[str, tuple[tuple[str, ...], str]] = {  # constant SQL: S608 does not 
         "ORDER BY first_event, session_id, message_id NULLS LAST",
     ),
 }
-# Kinds that take a session (``$1``, None for all).
-SESSION_KINDS: frozenset[str] = frozenset({"messages"})
 _UNPRICED_SQL = "SELECT model, @EVENTS FROM usage WHERE cost_source = 'unpriced' GROUP BY model"
-
-
-def grains_for(kind: str) -> tuple[Grain, ...]:
-    """The grains of summed rows (sinks/summed_rows.py) a report of ``kind`` can read, the
-    coarsest first: ``messages`` tells responses apart, every other kind only scopes."""
-    return ("response",) if kind in SESSION_KINDS else ("scope", "response")
 
 
 def ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:

@@ -19,16 +19,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from producers.formats import default_watch_roots
 from schemas.ledger import MemoryLedger
 from schemas.sources.detect import AUTO, OPENCLAW
 from sinks.lake_rows import Selection
-from sinks.memory_lake import MemoryLake
 from sinks.summed_rows import Summing
 from spendstream.local_parse import LocalParser, expand_paths
 from spendstream.parallel_parse import GroupRun, ParseJob, file_groups, merge_results
+
+if TYPE_CHECKING:  # pyarrow and DuckDB: imported by the caller once the workers are forked
+    from sinks.memory_lake import MemoryLake
 
 
 def default_sources(environ: Mapping[str, str] | None = None) -> list[tuple[Path, str]]:

@@ -28,10 +28,12 @@ import csv
 import io
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sinks.reports import Report, ReportRow, Totals
 from spendstream.table import to_jsonable
+
+if TYPE_CHECKING:  # sinks.reports imports pyarrow: `report --from` loads it while it parses
+    from sinks.reports import Report, ReportRow, Totals
 
 _UNITS = ("k", "M", "B", "T")
 _CENT = Decimal("0.01")
@@ -117,6 +119,8 @@ def render_csv(report: Report) -> str:
     """A header of JSON field names, then one row per group."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    from sinks.reports import Totals
+
     columns = [*report.key_columns, *Totals().as_dict()]
     writer.writerow(columns)
     for row in report.rows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,13 +17,17 @@ from config.settings import Settings
 from schemas.ledger import MemoryLedger
 from schemas.pricing import PricingError, load_price_table
 from sinks.lake_rows import Selection
-from sinks.memory_lake import MemoryLake
-from sinks.reports import LABEL_KINDS, REPORT_KINDS, SESSION_KINDS, Report, build_report, grains_for
+from sinks.report_kinds import LABEL_KINDS, REPORT_KINDS, SESSION_KINDS, grains_for
 from sinks.summed_rows import Summing
 from spendstream.commands.labels import parse_label
 from spendstream.local_report import LocalReading, source_files
 from spendstream.report_format import LINE_NAMES, render_csv, render_lines
 from spendstream.table import render_table, to_jsonable
+
+if TYPE_CHECKING:
+    # pyarrow and DuckDB's side (sinks.reports, sinks.memory_lake) are imported where they
+    # are used: `report --from` forks its parsing workers first, then loads them meanwhile.
+    from sinks.reports import Report
 
 FORMATS = ("table", "json", "csv", "line")
 
@@ -187,21 +191,22 @@ def _local_report(args: argparse.Namespace, settings: Settings, where: dict[str,
     # Events summed per set no report of this kind tells apart (sinks/summed_rows.py):
     # per response for `messages`, else per scope, model and day.
     summing = Summing(Selection(args.since, args.until, where), grains_for(args.kind)[0])
-    # The workers parse while this process makes the lake (DuckDB's import is 0.1 s).
-    with (
-        LocalReading(files, summing, ledger, settings.runner_id, dict(args.label)) as reading,
-        MemoryLake(since=args.since, until=args.until, where=where, grain=summing.grain) as lake,
-    ):
-        read = reading.finish(lake)
-        report = build_report(
-            lake,
-            args.kind,
-            since=args.since,
-            until=args.until,
-            label_key=args.key,
-            where=where,
-            session=args.session,
-        )
+    # The workers parse while this process imports pyarrow and DuckDB and makes the lake.
+    with LocalReading(files, summing, ledger, settings.runner_id, dict(args.label)) as reading:
+        from sinks.memory_lake import MemoryLake
+        from sinks.reports import build_report
+
+        with MemoryLake(since=args.since, until=args.until, where=where, grain=summing.grain) as lake:
+            read = reading.finish(lake)
+            report = build_report(
+                lake,
+                args.kind,
+                since=args.since,
+                until=args.until,
+                label_key=args.key,
+                where=where,
+                session=args.session,
+            )
     for path, error in read.unreadable:
         print(f"spendstream report: cannot read {path}: {error.strerror or error}", file=sys.stderr)
     if read.rejected:
@@ -236,6 +241,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     code = 0
     try:
         if args.sources is None:
+            from sinks.reports import build_report
+
             report = build_report(
                 settings.data_dir,
                 args.kind,

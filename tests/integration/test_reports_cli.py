@@ -18,7 +18,7 @@ from config.settings import Settings
 from schemas.ledger import MemoryLedger
 from schemas.usage import UsageEvent
 from sinks.catalog import run_query
-from sinks.reports import REPORT_KINDS
+from sinks.report_kinds import REPORT_KINDS
 from spendstream.local_parse import LocalParser, modified_at
 from spendstream.local_report import source_files
 from tests.integration.harness import running_worker, wait_for_query

@@ -19,7 +19,8 @@ from schemas.ledger import MemoryLedger
 from schemas.pricing import default_price_table
 from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
-from sinks.reports import build_report, grains_for
+from sinks.report_kinds import grains_for
+from sinks.reports import build_report
 from sinks.summed_rows import Summing
 from spendstream.local_parse import expand_paths
 from spendstream.local_report import LocalReading, _read_serially, read_files

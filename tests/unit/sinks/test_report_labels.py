@@ -9,7 +9,8 @@ import pytest
 
 from sinks.lake import write_usage_batch
 from sinks.memory_lake import MemoryLake
-from sinks.reports import REPORT_KINDS, build_report
+from sinks.report_kinds import REPORT_KINDS
+from sinks.reports import build_report
 from tests.unit.sinks.factory import TOPIC, seed_001
 
 

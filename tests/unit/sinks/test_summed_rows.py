@@ -18,7 +18,8 @@ from schemas.usage import SchemaError, TokenCounts, UsageEvent
 from sinks.lake import COST_TYPE, money_array, usage_table
 from sinks.lake_rows import Selection
 from sinks.memory_lake import MemoryLake
-from sinks.reports import REPORT_KINDS, build_report, grains_for
+from sinks.report_kinds import REPORT_KINDS, grains_for
+from sinks.reports import build_report
 from sinks.summed_rows import SummedRows, Summing, summed_rows
 from tests.unit.sinks.test_lake_rows import PRICES, SELECTIONS, SOURCE, _one_response, random_totals
 
