@@ -72,8 +72,8 @@ Key = tuple[
     bool,
 ]
 # A row's key within one call of ``summed_rows``: (session_id, lineage, agent_id, model,
-#  message_id, request_id, cost_source, UTC date).
-Slot = tuple[str, tuple[str, ...], str | None, str | None, str | None, str | None, str, date]
+#  message_id, request_id, UTC date); the model and date name the prices (one plan).
+Slot = tuple[str, tuple[str, ...], str | None, str | None, str | None, str | None, date]
 # [events, first time, last time, token sums (TOKEN_FIELDS' order), money sums in units
 #  (cost, then COST_PART_FIELDS' order; 0 where there is no split)]
 Sums = list
@@ -229,8 +229,8 @@ def summed_rows(
     plans: dict[tuple[str | None, date], PricePlan] = {}
     scopes_checked: set[tuple[str, tuple[str, ...], str | None, str | None]] = set()
     keeps_labels, every_time = selection.keeps_labels(labels), selection.every_time
-    # Sums per (scope, lineage, agent, model, [message, request,] cost source, UTC date): the
-    # rest of a row's key is the call's.
+    # Sums per (scope, lineage, agent, model, [message, request,] UTC date): the rest of a
+    # row's key is the call's.
     slots: dict[Slot, Sums] = {}
     checked = False
     for identity, response in totals.responses.items():
@@ -255,7 +255,8 @@ def summed_rows(
             or (message_id is not None and final[0] + final[3] + final[4] + final[5] > plan.prompt_limit)
             or first.tzinfo is not UTC
             or last.tzinfo is not UTC
-            or first.date() != last.date()
+            or first.date() != day
+            or last.date() != day
         ):
             for event in response_events(
                 identity, response, plan.period, source=source, runner_id=runner_id, labels=labels
@@ -276,26 +277,15 @@ def summed_rows(
         # Every step is between the first and the last, so on their UTC day: one choice.
         if not keeps_labels or not (every_time or selection.keeps_time(first)):
             continue
-        r_in, r_out, r_read, r_5m, r_1h, r_search = plan.rates
-        inp = final[0] * r_in + final[6] * r_search
-        out = final[1] * r_out
-        read = final[3] * r_read
-        write_5m = final[4] * r_5m
-        write_1h = final[5] * r_1h
+        # The costs are linear in the counts at one plan's rates: priced per slot, at the end.
         slot: Slot = (
-            (scope, lineage, agent_id, model, message_id, request_id, plan.cost_source, first.date())
+            (scope, lineage, agent_id, model, message_id, request_id, day)
             if per_response
-            else (scope, lineage, agent_id, model, None, None, plan.cost_source, first.date())
+            else (scope, lineage, agent_id, model, None, None, day)
         )
         sums = slots.get(slot)
         if sums is None:
-            slots[slot] = [
-                len(steps),
-                first,
-                last,
-                list(final),
-                [inp + out + read + write_5m + write_1h, inp, out, read, write_5m, write_1h],
-            ]
+            slots[slot] = [len(steps), first, last, list(final)]
             continue
         sums[0] += len(steps)
         if first < sums[1]:
@@ -303,15 +293,21 @@ def summed_rows(
         if last > sums[2]:
             sums[2] = last
         sums[3][:] = map(add, sums[3], final)
-        money = sums[4]
-        money[0] += inp + out + read + write_5m + write_1h
-        money[1] += inp
-        money[2] += out
-        money[3] += read
-        money[4] += write_5m
-        money[5] += write_1h
     labels_key = tuple(sorted(labels.items()))
-    for (scope, lineage, agent_id, model, message_id, request_id, cost_source, day), sums in slots.items():
+    for (scope, lineage, agent_id, model, message_id, request_id, day), (
+        events,
+        first,
+        last,
+        counts,
+    ) in slots.items():
+        plan = plans[(model, day)]
+        assert plan.rates is not None
+        r_in, r_out, r_read, r_5m, r_1h, r_search = plan.rates
+        inp = counts[0] * r_in + counts[6] * r_search
+        out = counts[1] * r_out
+        read = counts[3] * r_read
+        write_5m = counts[4] * r_5m
+        write_1h = counts[5] * r_1h
         key: Key = (
             source,
             runner_id,
@@ -323,9 +319,16 @@ def summed_rows(
             model,
             message_id,
             request_id,
-            cost_source,
+            plan.cost_source,
             day,
             True,
         )
-        rows.add(key, *sums)
+        rows.add(
+            key,
+            events,
+            first,
+            last,
+            counts,
+            (inp + out + read + write_5m + write_1h, inp, out, read, write_5m, write_1h),
+        )
     return rows
