@@ -70,6 +70,8 @@ from spendstream.local_parse import (
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 # The smallest pool task (``_tasks``): below this, a task's overhead is no longer small.
 MIN_TASK_BYTES = 2 * 2**20
+# Up to this many summed rows a worker sends them as they are, else as a pyarrow table.
+SUMMED_ROWS_SENT = 5_000
 
 
 @dataclass(frozen=True)
@@ -389,8 +391,10 @@ def event_tables(results: Sequence[GroupResult]) -> list[Any]:
             summed = events if summed is None else summed.extend(events)
         elif events is not None:
             tables.append(events)
-    if summed is not None:  # the reporting process makes its table (sinks/summed_rows.py)
-        tables.insert(0, summed)
+    if summed is not None:
+        # Few rows (a report per scope): the reporting process makes their table, and this
+        # one never imports pyarrow; many (per response): this one, in parallel.
+        tables.insert(0, summed if len(summed) <= SUMMED_ROWS_SENT else summed.table())
     if rows is None:
         return tables
     from sinks.lake import rows_table  # pyarrow: only reports need it

@@ -22,6 +22,7 @@ from sinks.memory_lake import MemoryLake
 from sinks.report_kinds import grains_for
 from sinks.reports import build_report
 from sinks.summed_rows import Summing
+from spendstream import parallel_parse
 from spendstream.local_parse import expand_paths
 from spendstream.local_report import LocalReading, _read_serially, read_files
 from spendstream.parallel_parse import MIN_TASK_BYTES, _tasks
@@ -182,3 +183,16 @@ def test_a_summing_lake_refuses_rows_summed_otherwise(tmp_path: Path) -> None:
         pytest.raises(ValueError, match="other events"),
     ):
         reading.finish(lake)
+
+
+def test_summed_rows_sent_as_tables_report_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker sends many summed rows as a pyarrow table instead (parallel_parse
+    ``SUMMED_ROWS_SENT``): the same reports."""
+    gen_fixture_history.generate(tmp_path, 2 * 2**20, 9)
+    paths = expand_paths([str(tmp_path / "projects")])
+    want = _reports(paths, None, parallel=True)
+    sent = {grain: _reports(paths, grain, parallel=True) for grain in ("scope", "response")}
+    monkeypatch.setattr(parallel_parse, "SUMMED_ROWS_SENT", 0)
+    for grain in ("scope", "response"):
+        tabled = _reports(paths, grain, parallel=True)
+        assert tabled == sent[grain] == {kind: want[kind] for kind in tabled}, grain
