@@ -279,11 +279,11 @@ def _header(key: str, body: bytes) -> bytes:
 
 
 def write_cache(path: Path, key: str, table: PriceTable) -> None:
-    """Write ``table`` to ``path`` atomically (temp file, ``os.replace``); OSError ignored."""
-    body = orjson.dumps(to_document(table))
+    """Write ``table`` to ``path`` atomically (temp file, ``os.replace``); a failure is ignored."""
     directory = path.parent
     temp = directory / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
     try:
+        body = orjson.dumps(to_document(table))
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -294,7 +294,7 @@ def write_cache(path: Path, key: str, table: PriceTable) -> None:
             temp.unlink(missing_ok=True)
             raise
         _remove_stale(directory, keep=path.name)
-    except OSError:
+    except (OSError, orjson.JSONEncodeError):  # the cache is an optimisation: never a failure
         pass
 
 

@@ -414,3 +414,9 @@ def test_concurrent_cold_processes_agree(cache: Path) -> None:
     assert {digest for _, digest in outputs} == {fresh}
     assert exact(load_or_build(PRICING_JSON, never_built)) == exact(FRESH)
     assert [p.name for p in cache.iterdir()] == [cache_file(cache).name]
+
+
+def test_a_table_json_cannot_hold_is_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    price_cache.write_cache(path, "k", PriceTable({}, {1: "x"}, "", {}))  # type: ignore[dict-item]
+    assert list(tmp_path.iterdir()) == []
