@@ -6,6 +6,8 @@ Where prices come from, in order of precedence:
 2. ``schemas/pricing.json``: only models the snapshot below lacks, each naming its source;
 3. pydantic's ``genai-prices`` snapshot, shipped in its wheel (schemas/genai_table.py):
    dated prices, 5-minute and 1-hour cache writes, long-context tiers.
+2 and 3 are built into one table once and cached on disk as data (schemas/price_cache.py),
+so a process that finds the cache does not import genai-prices.
 
 A model's prices are a history (:class:`ModelPrices`): periods, each in force from its
 ``since`` UTC date (the first has none) until the next one starts. Each period gives USD
@@ -284,12 +286,20 @@ def _bundled_bytes() -> bytes:
 
 @cache
 def default_price_table() -> PriceTable:
-    """The genai-prices snapshot with ``schemas/pricing.json`` over it, loaded once."""
+    """The genai-prices snapshot with ``schemas/pricing.json`` over it, loaded once: from
+    the on-disk cache of the built table when it holds one of the same inputs
+    (schemas/price_cache.py), else built and cached."""
+    from schemas.price_cache import load_or_build  # imports pricing: not at top
+
+    return load_or_build(_bundled_bytes(), _build_default_table)
+
+
+def _build_default_table(pricing_json: bytes) -> PriceTable:
     from schemas.genai_table import genai_models, source_name  # imports pricing: not at top
 
     models, aliases = genai_models()
     snapshot = PriceTable(models, aliases, source_name(), {"genai-prices": source_name()})
-    overrides = _document(_bundled_bytes(), "schemas/pricing.json: ")
+    overrides = _document(pricing_json, "schemas/pricing.json: ")
     table = _layer(snapshot, overrides, "schemas/pricing.json")
     return replace(table, as_of=f"{source_name()}; schemas/pricing.json of {overrides.get('as_of')}")
 

@@ -40,7 +40,12 @@ async def running_worker(settings: Settings, **overrides: Any) -> AsyncIterator[
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment that makes a child process build the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSTREAM_")}
+    # SPENDSTREAM_CACHE_DIR is no setting: the test session's price cache (tests/conftest.py)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SPENDSTREAM_") or k == "SPENDSTREAM_CACHE_DIR"
+    }
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -121,13 +123,15 @@ def test_tiers_are_listed_not_applied() -> None:
     assert default_price_table().cost(big_prompt, "gpt-5.4") == Decimal("0.75")  # base rate
 
 
-def test_loading_prices_opens_no_connection() -> None:
+def test_loading_prices_opens_no_connection(tmp_path: Path) -> None:
     code = (
-        "import socket\n"
+        "import socket, sys\n"
         "def refuse(*a, **k): raise OSError('network used')\n"
         "socket.socket.connect = refuse\nsocket.getaddrinfo = refuse\n"
         "from schemas.pricing import default_price_table\n"
         "t = default_price_table(); assert t.lookup('gpt-5.5') is not None\n"
+        "assert 'genai_prices' in sys.modules  # built, not read from the price cache\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    env = {**os.environ, "SPENDSTREAM_CACHE_DIR": str(tmp_path / "empty-cache")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
     assert socket.socket  # the test process itself is untouched
