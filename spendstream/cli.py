@@ -8,6 +8,7 @@ Settings are built once here and passed down.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -65,7 +66,12 @@ def secret_settings_problem(settings: Settings) -> str | None:
     return None
 
 
+# Set by main when its command asks to be left at once (``exit_at_once``; see ``entry``).
+_exit_at_once = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    global _exit_at_once
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(verbose=args.verbose, service=args.command == "worker")
@@ -94,8 +100,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The broker refused this client's password or rights: one line, no traceback.
         print(f"spendstream {args.command}: {refused}", file=sys.stderr)
         return EXIT_REFUSED
+    _exit_at_once = bool(getattr(args, "exit_at_once", False))
     return code
 
 
+def entry() -> None:
+    """The console script: :func:`main`, then its exit status. A one-shot command that has
+    written and flushed its output (``parse``, ``report``: their pools shut down, their
+    files and DuckDB closed) leaves at once: tearing down a process that parsed a large
+    history (its modules and objects) took 40-50 ms, 4 % of `parse` on 1 GiB."""
+    code = main()
+    if _exit_at_once:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:  # a closed pipe: the usual exit reports it
+            sys.exit(code)
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -120,7 +120,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="decode and check every line, as the worker does; by default a Claude Code transcript "
         "line holding no usage key is skipped undecoded (counted as skipped)",
     )
-    parser.set_defaults(handler=run)
+    # One-shot and read-only: the console script exits without tearing the interpreter
+    # down once the output is flushed (spendstream/cli.py `entry`).
+    parser.set_defaults(handler=run, exit_at_once=True)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -137,7 +137,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="K=V",
         help="with --from: label every file K=V, as publish --label does (repeatable)",
     )
-    parser.set_defaults(handler=run)
+    # One-shot and read-only: the console script exits without tearing the interpreter
+    # down once the output is flushed (spendstream/cli.py `entry`).
+    parser.set_defaults(handler=run, exit_at_once=True)
 
 
 def _key_cells(report: Report, keys: dict[str, Any]) -> list[Any]:

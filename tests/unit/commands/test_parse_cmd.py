@@ -217,3 +217,26 @@ def test_seed_000_result_counts_the_cache_write_usage_has_and_model_usage_lacks(
         assert (session["models"], session["cost_sources"]) == (["claude-opus-4-6"], [source])
         outcomes = {"usage": 1, "no_usage": 0, "rejected": 0, "skipped": 0}
         assert (out["outcomes"], out["cost_disagreements"]) == (outcomes, 0)
+
+
+def test_the_console_script_leaves_at_once_with_the_same_output_and_status(
+    real_fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``entry`` (the console script) ends a one-shot command with ``os._exit`` once its
+    output is flushed: every byte and the exit status are main's."""
+    want = parse_json(capsys, str(real_fixtures))
+    command = [sys.executable, "-m", "spendstream.cli"]
+    done = subprocess.run([*command, "parse", str(real_fixtures), "--json"], capture_output=True, check=False)
+    assert done.returncode == 0 and orjson.loads(done.stdout) == want
+    missing = subprocess.run(
+        [*command, "parse", str(real_fixtures / "nope")], capture_output=True, check=False
+    )
+    assert missing.returncode == 2 and b"no such file or directory" in missing.stderr
+    report = subprocess.run(
+        [*command, "report", "session", "--from", str(real_fixtures), "--format", "json"],
+        capture_output=True,
+        check=False,
+    )
+    assert report.returncode == 0
+    rows = orjson.loads(report.stdout)["rows"]
+    assert sum(int(row["output_tokens"]) for row in rows) == want["totals"]["output_tokens"]
