@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from schemas.accounting import H_ORIGIN, RollupView, Stored, WindowConfig, parse_delta, rollup_step
+from schemas.decoded_events import DecodedEvents
 from schemas.errors import TerminalError
 from schemas.rollup import ScopeTotals, WindowTotals
 from streams.stages.base import Effects, Output, Record, StateView, packed_dead_letter
@@ -37,8 +38,11 @@ class RollupStage:
     input_topic = "deltas"
     tables: tuple[str, ...] = (TOTALS, WINDOWS)
 
-    def __init__(self, windows: WindowConfig) -> None:
+    def __init__(self, windows: WindowConfig, decoded: DecodedEvents | None = None) -> None:
         self.windows = windows
+        # The events it publishes on ``usage``, for this process's lake sink (which would
+        # decode the same bytes again): schemas/decoded_events.py.
+        self.decoded = decoded
         self._decoded: dict[bytes, tuple[bytes, Any]] = {}
 
     def _stored(self, state: StateView, table: str, key: str, kind: Any) -> Any:
@@ -91,6 +95,8 @@ class RollupStage:
         effects.events.append(event)
         head, _, body = data.partition(b" ")
         effects.send(Output(USAGE, event.root_id.encode(), body, ((H_ORIGIN, head),)))
+        if self.decoded is not None:
+            self.decoded.put(body, event)
 
     def _emit(self, effects: Effects, view: RollupView, source_of: dict[str, int]) -> None:
         """One upsert per touched key (its current record), and the state of each changed one."""
