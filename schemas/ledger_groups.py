@@ -13,7 +13,7 @@ per model, and which models got a share of their own depends on arrival order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ import orjson
 
 from schemas.money import ZERO_USD, to_usd, usd_str
 from schemas.pricing import canonical_model
+from schemas.records import replaced
 from schemas.sources.base import BadLine
 from schemas.usage import TOKEN_FIELDS, SchemaError, TokenCounts
 
@@ -115,9 +116,9 @@ class GroupState:
             key = ANY_MODEL
         old = self.share(key)
         if total:
-            new = replace(old, total_tokens=plus(old.total_tokens, tokens), total_cost=old.total_cost + cost)
+            new = replaced(old, total_tokens=plus(old.total_tokens, tokens), total_cost=old.total_cost + cost)
         else:
-            new = replace(old, parts_tokens=plus(old.parts_tokens, tokens), parts_cost=old.parts_cost + cost)
+            new = replaced(old, parts_tokens=plus(old.parts_tokens, tokens), parts_cost=old.parts_cost + cost)
         return GroupState(tuple(sorted({**dict(self.shares), key: new}.items())))
 
     @property
