@@ -102,6 +102,9 @@ class GroupState:
     """Per model (sorted; :data:`ANY_MODEL` for what names none), parts and totals counted."""
 
     shares: tuple[tuple[str, ModelShare], ...] = ()
+    # counted_tokens, once computed: the ledger asks it of every state twice (as the state
+    # after one observation, then as the state before the next). Not part of the value.
+    _counted: TokenCounts | None = field(default=None, init=False, repr=False, compare=False)
 
     def share(self, model: str) -> ModelShare:
         return dict(self.shares).get(model, ModelShare())
@@ -123,6 +126,13 @@ class GroupState:
 
     @property
     def counted_tokens(self) -> TokenCounts:
+        counted = self._counted
+        if counted is None:
+            counted = self._count_tokens()
+            object.__setattr__(self, "_counted", counted)  # a cache of a frozen value
+        return counted
+
+    def _count_tokens(self) -> TokenCounts:
         per_model, totals = TokenCounts(), TokenCounts()
         for model, share in self.shares:
             totals = plus(totals, share.total_tokens)
