@@ -34,8 +34,8 @@ def runner_verifier(settings: Settings) -> RunnerVerifier | None:
 
 
 def build_app(settings: Settings, *, decoded: DecodedEvents | None = None, **overrides: Any) -> faust.App:
-    """The worker's Faust app; ``decoded`` receives the events the rollup publishes on
-    ``usage`` (for a lake sink in this process: schemas/decoded_events.py)."""
+    """The worker's Faust app; ``decoded`` hands the ledger's events to the rollup and the
+    rollup's to a lake sink in this process (schemas/decoded_events.py)."""
     app = new_app(settings, **overrides)
     metrics = Metrics.for_this_run()
     app.spendstream_metrics = metrics  # type: ignore[attr-defined]
@@ -50,7 +50,7 @@ def build_app(settings: Settings, *, decoded: DecodedEvents | None = None, **ove
     worker.table("windows", DELTAS, settings.dedup_ttl_seconds)
     prices = load_price_table(settings.prices_file)
     worker.stage(NormalizeStage(settings.partitions, runner_verifier(settings)))
-    worker.stage(LedgerStage(settings.partitions, prices, settings.cost_mode))
+    worker.stage(LedgerStage(settings.partitions, prices, settings.cost_mode, decoded))
     windows = WindowConfig(settings.window_sizes_seconds, settings.window_grace_seconds)
     worker.stage(RollupStage(windows, decoded))
     worker.expire_state()

@@ -24,6 +24,7 @@ from schemas.accounting import H_ORIGIN, RollupView, Stored, WindowConfig, parse
 from schemas.decoded_events import DecodedEvents
 from schemas.errors import TerminalError
 from schemas.rollup import ScopeTotals, WindowTotals
+from schemas.usage import UsageEvent
 from streams.stages.base import Effects, Output, Record, StateView, packed_dead_letter
 
 TOTALS = "totals"
@@ -40,8 +41,9 @@ class RollupStage:
 
     def __init__(self, windows: WindowConfig, decoded: DecodedEvents | None = None) -> None:
         self.windows = windows
-        # The events it publishes on ``usage``, for this process's lake sink (which would
-        # decode the same bytes again): schemas/decoded_events.py.
+        # Events by their bytes: the ledger's of this process (decoded here without
+        # decoding) and those it publishes on ``usage``, for this process's lake sink
+        # (which would decode the same bytes again): schemas/decoded_events.py.
         self.decoded = decoded
         self._decoded: dict[bytes, tuple[bytes, Any]] = {}
 
@@ -82,7 +84,9 @@ class RollupStage:
     def _apply(self, effects: Effects, view: RollupView, record: Record, index: int, data: bytes) -> None:
         """One delta: applied (and sent on ``usage``), a repeat, or dead-lettered."""
         try:
-            origin, event = parse_delta(data)
+            origin, event = parse_delta(
+                data, self.decoded.take if self.decoded is not None else UsageEvent.from_json
+            )
             applied = rollup_step(event, view, self.windows, origin)
         except TerminalError as exc:
             view.last_touched.clear()
