@@ -147,13 +147,16 @@ def delta_line(origin: bytes, event_json: bytes) -> bytes:
     return origin + b" " + event_json
 
 
-def parse_delta(data: bytes) -> tuple[Origin, UsageEvent]:
-    """The origin and usage event of a ``deltas`` envelope; anything malformed raises SchemaError."""
+def parse_delta(
+    data: bytes, decode: Callable[[bytes], UsageEvent] = UsageEvent.from_json
+) -> tuple[Origin, UsageEvent]:
+    """The origin and usage event of a ``deltas`` envelope; anything malformed raises
+    SchemaError. ``decode``: ``UsageEvent.from_json`` or what gives the same events."""
     head, space, body = data.partition(b" ")
     origin = origin_of([(H_ORIGIN, head)]) if space else None
     if origin is None:
         raise SchemaError("a delta starts with its origin, <partition>:<offset>")
-    return origin, UsageEvent.from_json(body)
+    return origin, decode(body)
 
 
 @dataclass

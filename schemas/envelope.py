@@ -67,8 +67,16 @@ _CONTEXT_FIELDS = _field_names(LineContext)
 _NAMES = {Observation: frozenset(_OBSERVATION_FIELDS), LineContext: frozenset(_CONTEXT_FIELDS)}
 
 
+# Values JSON takes as they are (``_same`` above): most fields of every envelope are.
+_PLAIN = frozenset((str, int, bool, type(None)))
+
+
 def _encode(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: _encode_value(getattr(obj, name)) for name in names}
+    encoded = {}
+    for name in names:
+        value = getattr(obj, name)
+        encoded[name] = value if type(value) in _PLAIN else _encode_value(value)
+    return encoded
 
 
 def _decode(cls: type[_T], raw: Mapping[str, Any]) -> _T:

@@ -51,7 +51,7 @@ state yields identical events, and different deltas never share an id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -61,6 +61,7 @@ from schemas.attribution import split_cost
 from schemas.ledger_groups import GroupState, counts_from_json, field_max, minus
 from schemas.money import ZERO_USD, to_usd, usd_str
 from schemas.pricing import CostMode, PriceTable, default_price_table
+from schemas.records import replaced
 from schemas.sources.base import LineContext, Observation
 from schemas.usage import (
     CostSource,
@@ -132,7 +133,7 @@ def merge(state: IdentityState, obs: Observation) -> IdentityState:
     reported = state.reported_cost
     if obs.reported_cost_usd is not None:
         reported = obs.reported_cost_usd if reported is None else max(reported, obs.reported_cost_usd)
-    return replace(state, tokens=field_max(state.tokens, obs.tokens), reported_cost=reported)
+    return replaced(state, tokens=field_max(state.tokens, obs.tokens), reported_cost=reported)
 
 
 def cost_growth(
@@ -228,7 +229,7 @@ def apply(
     prices = prices or default_price_table()
     prompt = prompt_size(obs, merged.tokens)
     cost, source = cost_growth(before, merged, obs.model, prices, mode, obs.event_time, prompt)
-    after = replace(merged, cost=before.cost + cost)
+    after = replaced(merged, cost=before.cost + cost)
     grown = minus(after.tokens, before.tokens)
     group_before = group_state
     if obs.group is not None:

@@ -13,7 +13,7 @@ per model, and which models got a share of their own depends on arrival order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ import orjson
 
 from schemas.money import ZERO_USD, to_usd, usd_str
 from schemas.pricing import canonical_model
+from schemas.records import replaced
 from schemas.sources.base import BadLine
 from schemas.usage import TOKEN_FIELDS, SchemaError, TokenCounts
 
@@ -101,6 +102,9 @@ class GroupState:
     """Per model (sorted; :data:`ANY_MODEL` for what names none), parts and totals counted."""
 
     shares: tuple[tuple[str, ModelShare], ...] = ()
+    # counted_tokens, once computed: the ledger asks it of every state twice (as the state
+    # after one observation, then as the state before the next). Not part of the value.
+    _counted: TokenCounts | None = field(default=None, init=False, repr=False, compare=False)
 
     def share(self, model: str) -> ModelShare:
         return dict(self.shares).get(model, ModelShare())
@@ -115,13 +119,20 @@ class GroupState:
             key = ANY_MODEL
         old = self.share(key)
         if total:
-            new = replace(old, total_tokens=plus(old.total_tokens, tokens), total_cost=old.total_cost + cost)
+            new = replaced(old, total_tokens=plus(old.total_tokens, tokens), total_cost=old.total_cost + cost)
         else:
-            new = replace(old, parts_tokens=plus(old.parts_tokens, tokens), parts_cost=old.parts_cost + cost)
+            new = replaced(old, parts_tokens=plus(old.parts_tokens, tokens), parts_cost=old.parts_cost + cost)
         return GroupState(tuple(sorted({**dict(self.shares), key: new}.items())))
 
     @property
     def counted_tokens(self) -> TokenCounts:
+        counted = self._counted
+        if counted is None:
+            counted = self._count_tokens()
+            object.__setattr__(self, "_counted", counted)  # a cache of a frozen value
+        return counted
+
+    def _count_tokens(self) -> TokenCounts:
         per_model, totals = TokenCounts(), TokenCounts()
         for model, share in self.shares:
             totals = plus(totals, share.total_tokens)

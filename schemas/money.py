@@ -48,6 +48,22 @@ def to_usd(value: object) -> Decimal:
         raise MoneyError(f"amount too large: {value!r}") from exc
 
 
+def is_exact_usd(amount: object) -> bool:
+    """True when ``amount`` certainly is what ``to_usd`` returns unchanged (a finite,
+    non-negative ``Decimal`` of at most 12 places, so ``to_usd(amount) == amount``); False
+    when it might not be, and only ``to_usd`` can tell (or raise). The records' checks ask
+    this first: it is their common case, without ``to_usd``'s conversions."""
+    try:
+        return (
+            type(amount) is Decimal
+            and amount.is_finite()
+            and amount >= 0
+            and amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN) == amount
+        )
+    except InvalidOperation:  # too many digits at 12 places: to_usd raises
+        return False
+
+
 def usd_str(amount: Decimal) -> str:
     """Canonical text of an amount (fixed point, 12 places) for JSON."""
     return format(amount.quantize(_QUANTUM), "f")

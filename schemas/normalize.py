@@ -14,7 +14,7 @@ streams are the ledger's job in stage 2.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ import orjson
 
 from schemas import packing
 from schemas.raw import MAX_LINE_BYTES, MAX_PACKED_LINES, decode_headers
+from schemas.records import replaced
 from schemas.sources import PARSERS, BadLine, LineContext, Observation
 from schemas.usage import UNKNOWN_AUTH, AuthMode, SchemaError
 
@@ -102,10 +103,10 @@ def normalize_lines(
     state: StreamState | None = state_of(context.stream_id)
     outcomes: list[Outcome] = []
     for index, line in enumerate(lines):
-        line_context = context if index == 0 else replace(context, position=context.position + index)
+        line_context = context if index == 0 else replaced(context, position=context.position + index)
         outcome = _normalize_line(line, line_context, state)
         if outcome.kind == "dead" and len(lines) > 1:
-            outcome = replace(outcome, line=line)
+            outcome = replaced(outcome, line=line)
         if outcome.new_state is not None:
             state = outcome.new_state
         outcomes.append(outcome)
@@ -158,7 +159,7 @@ def _normalize_line(value: bytes, context: LineContext, state: StreamState | Non
     new_state = _stream_state(context, next_parser_state, watermark)
     if not observations:
         return Outcome("no_usage", context, new_state=new_state)
-    context = replace(context, stream_watermark=watermark)
+    context = replaced(context, stream_watermark=watermark)
     return Outcome("usage", context, observations=tuple(observations), new_state=new_state)
 
 
@@ -185,7 +186,7 @@ def rescope(observation: Observation, run_scope: str | None) -> Observation:
         return scope
 
     lineage = tuple(swap(s) for s in observation.lineage if swap(s) != swap(observation.session_id))
-    return replace(observation, session_id=swap(observation.session_id), lineage=lineage)
+    return replaced(observation, session_id=swap(observation.session_id), lineage=lineage)
 
 
 def settle_auth(observation: Observation, context: LineContext) -> Observation:
@@ -201,4 +202,4 @@ def settle_auth(observation: Observation, context: LineContext) -> Observation:
         mode = observation.auth_mode
     else:
         mode = context.auth_mode or UNKNOWN_AUTH
-    return observation if observation.auth_mode == mode else replace(observation, auth_mode=mode)
+    return observation if observation.auth_mode == mode else replaced(observation, auth_mode=mode)

@@ -9,12 +9,13 @@ increments its ``version`` so consumers of the compacted topics can drop stale u
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from schemas.money import ZERO_USD, to_usd, usd_str
+from schemas.records import replaced
 from schemas.usage import MAX_TOKENS, TOKEN_FIELDS, SchemaError, TokenCounts, UsageEvent
 
 AGGREGATE_SCHEMA_VERSION = 1
@@ -183,7 +184,7 @@ def roll_up(
             record = ScopeTotals(scope=scope, root_id=event.root_id, parent_id=parent)
             parent_record = updated.get(parent) if parent is not None else None
             if parent is not None and parent_record is not None:
-                updated[parent] = replace(parent_record, children=parent_record.children + 1)
+                updated[parent] = replaced(parent_record, children=parent_record.children + 1)
         first, last = _widen(record.first_event_time, record.last_event_time, event.event_time)
         own, subtree = _added(record.own, record.subtree, event, depth == len(scopes) - 1)
         # Built directly, not with dataclasses.replace (its field introspection is the

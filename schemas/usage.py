@@ -25,7 +25,7 @@ from typing import Any, Literal
 import orjson
 
 from schemas.errors import TerminalError
-from schemas.money import ZERO_USD, MoneyError, to_usd, usd_str
+from schemas.money import ZERO_USD, MoneyError, is_exact_usd, to_usd, usd_str
 
 SCHEMA_VERSION = 1
 
@@ -151,6 +151,14 @@ class CostSplit:
     cache_write_1h: Decimal = ZERO_USD
 
     def __post_init__(self) -> None:
+        if (
+            is_exact_usd(self.input)
+            and is_exact_usd(self.output)
+            and is_exact_usd(self.cache_read)
+            and is_exact_usd(self.cache_write_5m)
+            and is_exact_usd(self.cache_write_1h)
+        ):
+            return  # every part passes the check below
         for name, amount in zip(COST_PART_FIELDS, self.parts(), strict=True):
             try:
                 if not isinstance(amount, Decimal) or to_usd(amount) != amount:
@@ -237,11 +245,12 @@ class UsageEvent:
             raise SchemaError(f"cost_source must be one of {COST_SOURCES}")
         if self.auth_mode is not None and self.auth_mode not in AUTH_MODES:
             raise SchemaError(f"auth_mode must be one of {AUTH_MODES}")
-        try:
-            if to_usd(self.cost_usd) != self.cost_usd:
-                raise SchemaError("cost_usd has more than 12 decimal places")
-        except MoneyError as exc:
-            raise SchemaError(f"cost_usd: {exc}") from exc
+        if not is_exact_usd(self.cost_usd):
+            try:
+                if to_usd(self.cost_usd) != self.cost_usd:
+                    raise SchemaError("cost_usd has more than 12 decimal places")
+            except MoneyError as exc:
+                raise SchemaError(f"cost_usd: {exc}") from exc
         if self.cost_source == "unpriced" and self.cost_usd != ZERO_USD:
             raise SchemaError("an unpriced event has no cost")
         if self.cost_split is not None and self.cost_split.total != self.cost_usd:

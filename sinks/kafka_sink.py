@@ -50,11 +50,12 @@ from config.kafka import DEADLETTER as DEADLETTER_TOPIC
 from config.kafka import USAGE as USAGE_TOPIC
 from config.kafka import client_options
 from config.settings import Settings
+from schemas.decoded_events import DecodedEvents
 from schemas.usage import UsageEvent
 from sinks.buffer import Flush, PartitionBuffers, SinkStats
 from sinks.dataset import Dataset, write_batch
 from sinks.deadletter import DEADLETTER, DeadLetterRow
-from sinks.lake import USAGE
+from sinks.lake import usage_dataset
 from sinks.layout import remove_stale_temps
 from sinks.policy import SinkPolicy
 from sinks.recent import load_day_ids
@@ -205,12 +206,17 @@ class _Resume(ConsumerRebalanceListener):
 
 
 def usage_sink(
-    settings: Settings, *, group_id: str | None = None, data_dir: Path | None = None
+    settings: Settings,
+    *,
+    group_id: str | None = None,
+    data_dir: Path | None = None,
+    decoded: DecodedEvents | None = None,
 ) -> LakeSink[UsageEvent]:
-    """The usage topic -> ``usage/`` dataset sink (group ``<prefix>-sink`` unless told)."""
+    """The usage topic -> ``usage/`` dataset sink (group ``<prefix>-sink`` unless told);
+    ``decoded``: the events the rollup of this process decoded (schemas/decoded_events.py)."""
     return LakeSink(
         settings,
-        USAGE,
+        usage_dataset(decoded),
         settings.topic(USAGE_TOPIC),
         group_id=group_id or f"{settings.topic_prefix}-sink",
         data_dir=data_dir,

@@ -11,6 +11,8 @@ name): ``message_id``/``request_id`` (the API response) and the cost split
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
 from array import array
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from schemas.decoded_events import DecodedEvents
 from schemas.money import USD_PLACES
 from schemas.usage import (
     COST_PART_FIELDS,
@@ -45,6 +48,7 @@ __all__ = [
     "file_name",
     "money_array",
     "rows_table",
+    "usage_dataset",
     "usage_table",
     "write_usage_batch",
 ]
@@ -190,13 +194,22 @@ def money_array(units: Sequence[int | None], pool: pa.MemoryPool) -> pa.Array:
     return pa.Array.from_buffers(COST_TYPE, count, [validity, pa.py_buffer(words)], null_count=nulls)
 
 
-def decode_usage(record: KafkaRecord) -> UsageEvent:
+def decode_usage(record: KafkaRecord, decoded: DecodedEvents | None = None) -> UsageEvent:
+    """The record's event; with ``decoded``, the event the rollup of this process decoded
+    from the same bytes when it has one (schemas/decoded_events.py)."""
     if record.value is None:
         raise BadRecord("usage record has no value")
     try:
-        return UsageEvent.from_json(record.value)
+        return UsageEvent.from_json(record.value) if decoded is None else decoded.take(record.value)
     except SchemaError as exc:
         raise BadRecord(f"not a valid usage event: {exc}") from exc
+
+
+def usage_dataset(decoded: DecodedEvents | None) -> Dataset[UsageEvent]:
+    """:data:`USAGE`, decoding through ``decoded`` when given."""
+    if decoded is None:
+        return USAGE
+    return dataclasses.replace(USAGE, decode=functools.partial(decode_usage, decoded=decoded))
 
 
 def _event_time(event: UsageEvent) -> datetime:

@@ -13,6 +13,7 @@ import faust
 from mode import Service
 
 from config.settings import Settings
+from schemas.decoded_events import DecodedEvents
 from sinks.kafka_sink import LakeSink, deadletter_sink, usage_sink
 from streams.app import build_app
 
@@ -36,9 +37,11 @@ def _sink_service(sink: LakeSink[Any]) -> type[Service]:
 
 def build_worker_app(settings: Settings, *, with_sink: bool = True, **overrides: Any) -> faust.App:
     """The Faust app with the usage and dead-letter lake sinks attached as services."""
-    app = build_app(settings, **overrides)
+    # The rollup hands the usage sink the events it decoded from the bytes it publishes.
+    decoded = DecodedEvents() if with_sink else None
+    app = build_app(settings, decoded=decoded, **overrides)
     if with_sink:
-        sink, dead_sink = usage_sink(settings), deadletter_sink(settings)
+        sink, dead_sink = usage_sink(settings, decoded=decoded), deadletter_sink(settings)
         app.service(_sink_service(sink))
         app.service(_sink_service(dead_sink))
         app.lake_sink = sink  # type: ignore[attr-defined]

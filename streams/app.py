@@ -14,6 +14,7 @@ import faust
 from config.kafka import DEADLETTER, DELTAS, OBSERVATIONS, RAW, TOTALS, USAGE, WINDOWS
 from config.settings import Settings
 from schemas.accounting import WindowConfig
+from schemas.decoded_events import DecodedEvents
 from schemas.pricing import load_price_table
 from schemas.signing import RunnerVerifier, fleet_secret_bytes
 from streams.metrics import Metrics
@@ -32,7 +33,9 @@ def runner_verifier(settings: Settings) -> RunnerVerifier | None:
     return RunnerVerifier(fleet_secret_bytes(settings.runner_secret.get_secret_value()))
 
 
-def build_app(settings: Settings, **overrides: Any) -> faust.App:
+def build_app(settings: Settings, *, decoded: DecodedEvents | None = None, **overrides: Any) -> faust.App:
+    """The worker's Faust app; ``decoded`` hands the ledger's events to the rollup and the
+    rollup's to a lake sink in this process (schemas/decoded_events.py)."""
     app = new_app(settings, **overrides)
     metrics = Metrics.for_this_run()
     app.spendstream_metrics = metrics  # type: ignore[attr-defined]
@@ -47,8 +50,9 @@ def build_app(settings: Settings, **overrides: Any) -> faust.App:
     worker.table("windows", DELTAS, settings.dedup_ttl_seconds)
     prices = load_price_table(settings.prices_file)
     worker.stage(NormalizeStage(settings.partitions, runner_verifier(settings)))
-    worker.stage(LedgerStage(settings.partitions, prices, settings.cost_mode))
-    worker.stage(RollupStage(WindowConfig(settings.window_sizes_seconds, settings.window_grace_seconds)))
+    worker.stage(LedgerStage(settings.partitions, prices, settings.cost_mode, decoded))
+    windows = WindowConfig(settings.window_sizes_seconds, settings.window_grace_seconds)
+    worker.stage(RollupStage(windows, decoded))
     worker.expire_state()
     worker.purge_internal(OBSERVATIONS, DELTAS)
     worker.watch_recovery()

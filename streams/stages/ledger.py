@@ -22,6 +22,7 @@ from typing import Any
 
 from schemas import envelope, ledger
 from schemas.accounting import delta_line, origin_header
+from schemas.decoded_events import DecodedEvents
 from schemas.errors import TerminalError
 from schemas.ledger_groups import GroupState
 from schemas.pricing import CostMode, PriceTable, cost_disagrees
@@ -82,8 +83,12 @@ class LedgerStage:
     input_topic = "observations"
     tables: tuple[str, ...] = (LEDGER,)
 
-    def __init__(self, partitions: int, prices: PriceTable, cost_mode: CostMode) -> None:
+    def __init__(
+        self, partitions: int, prices: PriceTable, cost_mode: CostMode, decoded: DecodedEvents | None = None
+    ) -> None:
         self.partitions = partitions
+        # Its events by their JSON, for the rollup of this process (schemas/decoded_events.py).
+        self.decoded = decoded
         self.prices = prices
         self.cost_mode: CostMode = cost_mode
         self.unpriced = UnpricedTally()  # models met unpriced by this process: one warning each
@@ -138,4 +143,7 @@ class LedgerStage:
         if cost_disagrees(obs.tokens, obs.model, obs.reported_cost_usd, self.prices, obs.event_time):
             effects.counters["cost_disagreements"] += 1
         origin = origin_header(record.partition, record.offset, index)
-        deltas.add(event.root_id.encode(), delta_line(origin, event.to_json()))
+        body = event.to_json()
+        deltas.add(event.root_id.encode(), delta_line(origin, body))
+        if self.decoded is not None:
+            self.decoded.put_encoded(body, event)

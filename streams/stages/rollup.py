@@ -21,8 +21,10 @@ from typing import Any
 import orjson
 
 from schemas.accounting import H_ORIGIN, RollupView, Stored, WindowConfig, parse_delta, rollup_step
+from schemas.decoded_events import DecodedEvents
 from schemas.errors import TerminalError
 from schemas.rollup import ScopeTotals, WindowTotals
+from schemas.usage import UsageEvent
 from streams.stages.base import Effects, Output, Record, StateView, packed_dead_letter
 
 TOTALS = "totals"
@@ -37,8 +39,12 @@ class RollupStage:
     input_topic = "deltas"
     tables: tuple[str, ...] = (TOTALS, WINDOWS)
 
-    def __init__(self, windows: WindowConfig) -> None:
+    def __init__(self, windows: WindowConfig, decoded: DecodedEvents | None = None) -> None:
         self.windows = windows
+        # Events by their bytes: the ledger's of this process (decoded here without
+        # decoding) and those it publishes on ``usage``, for this process's lake sink
+        # (which would decode the same bytes again): schemas/decoded_events.py.
+        self.decoded = decoded
         self._decoded: dict[bytes, tuple[bytes, Any]] = {}
 
     def _stored(self, state: StateView, table: str, key: str, kind: Any) -> Any:
@@ -78,7 +84,9 @@ class RollupStage:
     def _apply(self, effects: Effects, view: RollupView, record: Record, index: int, data: bytes) -> None:
         """One delta: applied (and sent on ``usage``), a repeat, or dead-lettered."""
         try:
-            origin, event = parse_delta(data)
+            origin, event = parse_delta(
+                data, self.decoded.take if self.decoded is not None else UsageEvent.from_json
+            )
             applied = rollup_step(event, view, self.windows, origin)
         except TerminalError as exc:
             view.last_touched.clear()
@@ -91,6 +99,8 @@ class RollupStage:
         effects.events.append(event)
         head, _, body = data.partition(b" ")
         effects.send(Output(USAGE, event.root_id.encode(), body, ((H_ORIGIN, head),)))
+        if self.decoded is not None:
+            self.decoded.put(body, event)
 
     def _emit(self, effects: Effects, view: RollupView, source_of: dict[str, int]) -> None:
         """One upsert per touched key (its current record), and the state of each changed one."""

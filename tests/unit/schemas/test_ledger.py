@@ -369,3 +369,19 @@ def test_a_result_and_its_messages_meet_whatever_the_model_spelling() -> None:
     )
     again = apply(result, CTX, None, step.group_state)
     assert again.event is None or again.event.tokens.output_tokens == 0
+
+
+def test_a_group_states_cached_count_is_its_count_and_not_part_of_its_value() -> None:
+    from schemas.ledger_groups import ANY_MODEL
+
+    state = GroupState()
+    views = [("claude-opus-4-5", False), (None, True), ("claude-haiku-4-5", False)]
+    for n, (model, total) in enumerate(views):
+        state = state.add(model, total=total, tokens=TokenCounts(n + 1, 2 * n, 0, 5 - n), cost=Decimal("0.1"))
+    fresh = GroupState(state.shares)
+    counted = state.counted_tokens
+    assert counted is state.counted_tokens  # computed once
+    assert counted == fresh._count_tokens() == TokenCounts(4, 4, 0, 8)  # parts beat the total
+    assert state == fresh and hash(state) == hash(fresh) and state.to_json() == fresh.to_json()
+    assert GroupState.from_json(state.to_json()).counted_tokens == counted
+    assert dict(state.shares)[ANY_MODEL].total_tokens == TokenCounts(2, 2, 0, 4)
