@@ -232,6 +232,15 @@ def main() -> None:
         "broker of SPENDSTREAM_STATE_DIR / SPENDSTREAM_LOCAL_BROKER_PORT, started if it is not running)",
     )
     parser.add_argument("--pipeline-timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--pipeline-workers", type=int, default=1, help="workers in the pipeline mode (one consumer group)"
+    )
+    parser.add_argument(
+        "--pipeline-partitions",
+        type=int,
+        default=None,
+        help="partitions of its topics (default: SPENDSTREAM_PARTITIONS' default)",
+    )
     parser.add_argument("--ccusage-version", default=CCUSAGE_VERSION)
     parser.add_argument("--cache", type=Path, default=REPO / "bench" / ".cache" / "ccusage")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here too")
@@ -264,7 +273,17 @@ def main() -> None:
     if "pipeline" in modes:
         args.broker = args.broker or pipeline_broker()
         expected_output = sum(s.output for s in want.values())
-        results.append(run_pipeline(history, work, args.broker, expected_output, args.pipeline_timeout))
+        results.append(
+            run_pipeline(
+                history,
+                work,
+                args.broker,
+                expected_output,
+                args.pipeline_timeout,
+                args.pipeline_workers,
+                args.pipeline_partitions,
+            )
+        )
         print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
         if not args.keep:
             prefix = next(

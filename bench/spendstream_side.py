@@ -197,7 +197,15 @@ def _lake_output_tokens(data_dir: Path) -> int:
     return int(rows[0][0])
 
 
-def run_pipeline(root: Path, work: Path, broker: str, expected_output: int, timeout_s: float) -> Measured:
+def run_pipeline(
+    root: Path,
+    work: Path,
+    broker: str,
+    expected_output: int,
+    timeout_s: float,
+    workers: int = 1,
+    partitions: int | None = None,
+) -> Measured:
     """broker + worker + publish, timed from publish start until the lake holds every session's
     output tokens (or nothing changed for a while, or ``timeout_s``)."""
     prefix = f"ccbench{uuid.uuid4().hex[:8]}"
@@ -209,12 +217,29 @@ def run_pipeline(root: Path, work: Path, broker: str, expected_output: int, time
         SPENDSTREAM_DATA_DIR=str(work / "lake"),
         SPENDSTREAM_WEB_PORT=str(free_port()),
     )
-    measured = Measured("spendstream pipeline (publish + worker + lake)", 0.0)
+    if partitions is not None:
+        env["SPENDSTREAM_PARTITIONS"] = str(partitions)
+    name = "worker" if workers == 1 else f"{workers} workers"
+    measured = Measured(f"spendstream pipeline (publish + {name} + lake)", 0.0)
     log = (work / "worker.log").open("ab")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "spendstream.cli", "worker", "--no-restart"],
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    fleet = []
+    for number in range(workers):
+        # Each worker its own state folder and web port; one lake, one consumer group.
+        own = {
+            **env,
+            "SPENDSTREAM_STATE_DIR": str(work / f"state{number}"),
+            "SPENDSTREAM_WEB_PORT": str(free_port()),
+        }
+        fleet.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "spendstream.cli", "worker", "--no-restart"],
+                env=own,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        )
     try:
         started = time.perf_counter()
         publish = subprocess.run(
@@ -228,8 +253,11 @@ def run_pipeline(root: Path, work: Path, broker: str, expected_output: int, time
         )
         last_change, last_output = time.perf_counter(), -1
         while time.perf_counter() - started < timeout_s:
-            if worker.poll() is not None:
-                measured.notes.append(f"worker exited with {worker.returncode} (see {work / 'worker.log'})")
+            stopped = [w for w in fleet if w.poll() is not None]
+            if stopped:
+                measured.notes.append(
+                    f"worker exited with {stopped[0].returncode} (see {work / 'worker.log'})"
+                )
                 break
             # The lake's own query, in process and cheap (no report process to start every
             # poll): the time is when the lake first holds every output token. The report
@@ -254,8 +282,10 @@ def run_pipeline(root: Path, work: Path, broker: str, expected_output: int, time
                 f"{time.perf_counter() - started:.0f}s (time shown: until the last change)"
             )
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
+        for worker in fleet:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in fleet:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 worker.wait(timeout=60)
             if worker.poll() is None:
