@@ -236,6 +236,11 @@ def main() -> None:
         "--pipeline-workers", type=int, default=1, help="workers in the pipeline mode (one consumer group)"
     )
     parser.add_argument(
+        "--pipeline-supervised",
+        action="store_true",
+        help="run the workers under their supervisor (restarted after a fail-stop, as in production)",
+    )
+    parser.add_argument(
         "--pipeline-partitions",
         type=int,
         default=None,
@@ -282,6 +287,7 @@ def main() -> None:
                 args.pipeline_timeout,
                 args.pipeline_workers,
                 args.pipeline_partitions,
+                args.pipeline_supervised,
             )
         )
         print(f"{results[-1].name}: {results[-1].seconds:.1f}s")

@@ -205,6 +205,7 @@ def run_pipeline(
     timeout_s: float,
     workers: int = 1,
     partitions: int | None = None,
+    supervised: bool = False,
 ) -> Measured:
     """broker + worker + publish, timed from publish start until the lake holds every session's
     output tokens (or nothing changed for a while, or ``timeout_s``)."""
@@ -232,7 +233,15 @@ def run_pipeline(
         }
         fleet.append(
             subprocess.Popen(
-                [sys.executable, "-m", "spendstream.cli", "worker", "--no-restart"],
+                # --no-restart: a worker that stops is reported; supervised, it is restarted
+                # as `spendstream worker` does in production (a fail-stop replays in order).
+                [
+                    sys.executable,
+                    "-m",
+                    "spendstream.cli",
+                    "worker",
+                    *([] if supervised else ["--no-restart"]),
+                ],
                 env=own,
                 cwd=REPO,
                 stdout=log,

@@ -95,6 +95,9 @@ class Worker:
         async def run(stream: Any) -> AsyncIterator[None]:
             size, within = self.settings.batch_max_records, self.settings.batch_max_seconds
             async for events in stream.take_events(size, within):
+                unknown = self.order.unknown_starts(events)
+                if unknown:  # read from their log start: learn it first (streams/order.py)
+                    self.order.learn_starts(await self.app.consumer.earliest_offsets(*unknown))
                 self._check_order(stage.name, events)
                 started = time.perf_counter()
                 self.busy.add(topic.get_topic_name())  # a slow or retrying batch is no stall

@@ -45,3 +45,23 @@ def test_after_an_assignment_the_committed_offset_is_expected() -> None:
     assert order.first_gap(events(("a", 30))) == ("a", 12, 30)
     order.forget(["a"])
     assert order.first_gap(events(("a", 30), ("a", 31))) is None
+
+
+def test_a_partition_with_no_committed_offset_expects_its_log_start() -> None:
+    """A new group's partition moved by a rebalance before its first owner committed: it is
+    read from its log start, so a first record beyond it means the head was skipped."""
+    order = InputOrder(lambda tp: {"b": 7}.get(tp))
+    batch = events(("a", 24), ("a", 25), ("b", 7), ("c", 3))
+    assert order.unknown_starts(batch) == {"a", "c"}
+    order.learn_starts({"a": 0, "c": 3})
+    assert order.first_gap(batch) == ("a", 0, 24)  # records 0..23 were never handed over
+    order = InputOrder(lambda tp: None)
+    order.learn_starts({"a": 24})  # retention moved the log start to 24: nothing skipped
+    assert order.first_gap(events(("a", 24), ("a", 25))) is None
+    assert order.unknown_starts(events(("a", 26))) == set()  # known from its records now
+    order.forget(["a"])
+    assert order.unknown_starts(events(("a", 26))) == {"a"}
+    order.learn_starts({"a": 30})  # a log start past the first record: a replay, absorbed
+    assert order.first_gap(events(("a", 26), ("a", 27))) is None
+    order.learn_starts({"b": -1})  # no offset known: the first record sets the expectation
+    assert order.first_gap(events(("b", 5), ("b", 6))) is None
