@@ -23,7 +23,7 @@ selected events, column by column, on seeded random responses.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,7 +31,7 @@ from hashlib import sha256
 from operator import sub
 
 from schemas.pricing import ModelPrice, PricePeriod, PriceTable
-from schemas.response_totals import ResponseTotals, response_events, response_period
+from schemas.response_totals import Response, ResponseTotals, response_events, response_period
 from schemas.usage import (
     MAX_TOKENS,
     SchemaError,
@@ -163,6 +163,63 @@ def units(amount: Decimal) -> int:
     return whole
 
 
+def integer_responses(
+    totals: ResponseTotals,
+    prices: PriceTable,
+    *,
+    source: str,
+    runner_id: str,
+    labels: Mapping[str, str],
+    selection: Selection,
+    add_event: Callable[[UsageEvent], None],
+    declines: Callable[[Response], bool] | None = None,
+) -> Iterator[tuple[str, Response, PricePlan]]:
+    """The responses of ``totals`` that grew and that the integer route prices (the module
+    docstring's conditions, and not ``declines``), in order, each with its price plan; every
+    other response's events that ``selection`` keeps go to ``add_event`` in their place (the
+    Decimal route). The checks every event would make come first: the source and runner
+    once, and for the integer route its scope's ids (once per scope) and its message and
+    request ids (the Decimal route's events check themselves)."""
+    plans: dict[tuple[str | None, date], PricePlan] = {}
+    scopes_checked: set[tuple[str, tuple[str, ...], str | None, str | None]] = set()
+    checked = False
+    for identity, response in totals.responses.items():
+        steps = response.steps
+        if not steps:
+            continue
+        if not checked:
+            check_id("source", source)
+            check_id("runner_id", runner_id)
+            checked = True
+        scope, lineage, agent_id, model, _group, message_id, request_id, day = response.compat
+        plan = plans.get((model, day))
+        if plan is None:
+            plan = plans[(model, day)] = price_plan(response_period(prices, response, {}))
+        final = steps[-1][0]
+        integer = not (
+            plan.rates is None
+            or max(final) > plan.count_limit
+            or min(steps[0][0]) < 0
+            or (message_id is not None and final[0] + final[3] + final[4] + final[5] > plan.prompt_limit)
+            or (declines is not None and declines(response))
+        )
+        if not integer:
+            for event in response_events(
+                identity, response, plan.period, source=source, runner_id=runner_id, labels=labels
+            ):
+                if selection(event):
+                    add_event(event)
+            continue
+        if (scope, lineage, agent_id, model) not in scopes_checked:
+            check_scope_ids(scope, lineage, agent_id, model, None, None)
+            scopes_checked.add((scope, lineage, agent_id, model))
+        if message_id is not None:
+            check_id("message_id", message_id)
+        if request_id is not None:
+            check_id("request_id", request_id)
+        yield identity, response, plan
+
+
 def event_rows(
     totals: ResponseTotals,
     prices: PriceTable,
@@ -175,8 +232,6 @@ def event_rows(
     """The rows of the events ``events(totals, prices, ...)`` gives that ``selection`` keeps,
     in its order; raises what it would raise (a ``SchemaError`` of the first bad event)."""
     rows = EventRows(source, runner_id, dict(labels))
-    plans: dict[tuple[str | None, date], PricePlan] = {}
-    scopes_checked: set[tuple[str, tuple[str, ...], str | None, str | None]] = set()
     keeps_labels, every_time = selection.keeps_labels(labels), selection.every_time
     add_id, add_time, add_tokens, add_money = (
         rows.event_id.append,
@@ -184,44 +239,22 @@ def event_rows(
         rows.tokens.append,
         rows.money.append,
     )
-    checked = False
-    for identity, response in totals.responses.items():
-        steps = response.steps
-        if not steps:
-            continue
-        if not checked:  # the checks every event makes first, once
-            check_id("source", source)
-            check_id("runner_id", runner_id)
-            checked = True
-        scope, lineage, agent_id, model, _group, message_id, request_id, day = response.compat
-        plan = plans.get((model, day))
-        if plan is None:
-            plan = plans[(model, day)] = price_plan(response_period(prices, response, {}))
-        final = steps[-1][0]
-        if (
-            plan.rates is None
-            or max(final) > plan.count_limit
-            or min(steps[0][0]) < 0
-            or (message_id is not None and final[0] + final[3] + final[4] + final[5] > plan.prompt_limit)
-        ):
-            for event in response_events(
-                identity, response, plan.period, source=source, runner_id=runner_id, labels=labels
-            ):
-                if selection(event):
-                    rows.add_event(event)
-            continue
-        if (scope, lineage, agent_id, model) not in scopes_checked:
-            check_scope_ids(scope, lineage, agent_id, model, None, None)
-            scopes_checked.add((scope, lineage, agent_id, model))
-        if message_id is not None:
-            check_id("message_id", message_id)
-        if request_id is not None:
-            check_id("request_id", request_id)
+    for identity, response, plan in integer_responses(
+        totals,
+        prices,
+        source=source,
+        runner_id=runner_id,
+        labels=labels,
+        selection=selection,
+        add_event=rows.add_event,
+    ):
+        assert plan.rates is not None and response.steps is not None
+        scope, lineage, agent_id, model, _group, message_id, request_id, _day = response.compat
         r_in, r_out, r_read, r_5m, r_1h, r_search = plan.rates
         before: tuple[int, ...] = _ZERO_TOKENS
         kept = 0
         head = f"local\x1f{identity}\x1f"
-        for index, (after, moment) in enumerate(steps):
+        for index, (after, moment) in enumerate(response.steps):
             if moment.tzinfo is None:
                 raise SchemaError("event_time must be timezone-aware")
             grown = tuple(map(sub, after, before)) if index else after

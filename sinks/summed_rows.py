@@ -35,7 +35,7 @@ from operator import add
 from typing import TYPE_CHECKING, Literal
 
 from schemas.pricing import PriceTable
-from schemas.response_totals import ResponseTotals, response_events, response_period
+from schemas.response_totals import Response, ResponseTotals
 from schemas.usage import (
     COST_PART_FIELDS,
     SCHEMA_VERSION,
@@ -43,10 +43,8 @@ from schemas.usage import (
     UNKNOWN_AUTH,
     SchemaError,
     UsageEvent,
-    check_id,
-    check_scope_ids,
 )
-from sinks.lake_rows import PricePlan, Selection, price_plan, units
+from sinks.lake_rows import PricePlan, Selection, integer_responses, units
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -211,6 +209,20 @@ class SummedRows:
 _NO_PARTS = (0,) * len(COST_PART_FIELDS)
 
 
+def _not_one_utc_day(response: Response) -> bool:
+    """Whether a response's steps may lie on more than its UTC day (then summed event by
+    event): its first and last times are not both in UTC on the day it is priced at."""
+    first, last, day = response.first, response.last, response.compat[7]
+    return (
+        first is None
+        or last is None
+        or first.tzinfo is not UTC
+        or last.tzinfo is not UTC
+        or first.date() != day
+        or last.date() != day
+    )
+
+
 def summed_rows(
     totals: ResponseTotals,
     prices: PriceTable,
@@ -226,51 +238,26 @@ def summed_rows(
     rows = SummedRows(summing.grain)
     selection = summing.selection
     per_response = summing.per_response
-    plans: dict[tuple[str | None, date], PricePlan] = {}
-    scopes_checked: set[tuple[str, tuple[str, ...], str | None, str | None]] = set()
     keeps_labels, every_time = selection.keeps_labels(labels), selection.every_time
     # Sums per (scope, lineage, agent, model, [message, request,] UTC date): the rest of a
-    # row's key is the call's.
+    # row's key is the call's; the model and date name the plan.
     slots: dict[Slot, Sums] = {}
-    checked = False
-    for identity, response in totals.responses.items():
-        steps = response.steps
-        if not steps:
-            continue
-        if not checked:  # the checks every event makes first, once
-            check_id("source", source)
-            check_id("runner_id", runner_id)
-            checked = True
+    plans: dict[tuple[str | None, date], PricePlan] = {}
+    for _identity, response, plan in integer_responses(
+        totals,
+        prices,
+        source=source,
+        runner_id=runner_id,
+        labels=labels,
+        selection=selection,
+        add_event=rows.add_event,
+        declines=_not_one_utc_day,
+    ):
+        steps, first, last = response.steps, response.first, response.last
+        assert steps and first is not None and last is not None  # it grew
         scope, lineage, agent_id, model, _group, message_id, request_id, day = response.compat
-        plan = plans.get((model, day))
-        if plan is None:
-            plan = plans[(model, day)] = price_plan(response_period(prices, response, {}))
+        plans[(model, day)] = plan
         final = steps[-1][0]
-        first, last = response.first, response.last
-        assert first is not None and last is not None  # it has steps: it grew
-        if (
-            plan.rates is None
-            or max(final) > plan.count_limit
-            or min(steps[0][0]) < 0
-            or (message_id is not None and final[0] + final[3] + final[4] + final[5] > plan.prompt_limit)
-            or first.tzinfo is not UTC
-            or last.tzinfo is not UTC
-            or first.date() != day
-            or last.date() != day
-        ):
-            for event in response_events(
-                identity, response, plan.period, source=source, runner_id=runner_id, labels=labels
-            ):
-                if selection(event):
-                    rows.add_event(event)
-            continue
-        if (scope, lineage, agent_id, model) not in scopes_checked:
-            check_scope_ids(scope, lineage, agent_id, model, None, None)
-            scopes_checked.add((scope, lineage, agent_id, model))
-        if message_id is not None:
-            check_id("message_id", message_id)
-        if request_id is not None:
-            check_id("request_id", request_id)
         for _, moment in steps:
             if moment.tzinfo is None:
                 raise SchemaError("event_time must be timezone-aware")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,6 +28,7 @@ from spendstream.table import render_table, to_jsonable
 if TYPE_CHECKING:
     # pyarrow and DuckDB's side (sinks.reports, sinks.memory_lake) are imported where they
     # are used: `report --from` forks its parsing workers first, then loads them meanwhile.
+    from sinks.catalog import Catalog
     from sinks.reports import Report
 
 FORMATS = ("table", "json", "csv", "line")
@@ -185,6 +187,21 @@ def _usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _build(source: Path | Catalog, args: argparse.Namespace, where: dict[str, str]) -> Report:
+    """The report ``args`` ask for, of the lake under a folder or of a catalog."""
+    from sinks.reports import build_report
+
+    return build_report(
+        source,
+        args.kind,
+        since=args.since,
+        until=args.until,
+        label_key=args.key,
+        where=where,
+        session=args.session,
+    )
+
+
 def _local_report(args: argparse.Namespace, settings: Settings, where: dict[str, str]) -> tuple[Report, int]:
     """The report of the files ``--from`` names (or the CLIs' folders); exit 1 if some
     could not be read."""
@@ -196,19 +213,10 @@ def _local_report(args: argparse.Namespace, settings: Settings, where: dict[str,
     # The workers parse while this process imports pyarrow and DuckDB and makes the lake.
     with LocalReading(files, summing, ledger, settings.runner_id, dict(args.label)) as reading:
         from sinks.memory_lake import MemoryLake
-        from sinks.reports import build_report
 
         with MemoryLake(since=args.since, until=args.until, where=where, grain=summing.grain) as lake:
             read = reading.finish(lake)
-            report = build_report(
-                lake,
-                args.kind,
-                since=args.since,
-                until=args.until,
-                label_key=args.key,
-                where=where,
-                session=args.session,
-            )
+            report = _build(lake, args, where)
     for path, error in read.unreadable:
         print(f"spendstream report: cannot read {path}: {error.strerror or error}", file=sys.stderr)
     if read.rejected:
@@ -243,17 +251,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     code = 0
     try:
         if args.sources is None:
-            from sinks.reports import build_report
-
-            report = build_report(
-                settings.data_dir,
-                args.kind,
-                since=args.since,
-                until=args.until,
-                label_key=args.key,
-                where=where,
-                session=args.session,
-            )
+            report = _build(settings.data_dir, args, where)
         else:
             report, code = _local_report(args, settings, where)
     except FileNotFoundError as exc:

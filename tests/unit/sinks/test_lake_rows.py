@@ -152,17 +152,18 @@ def _one_response(**changes: Any) -> ResponseTotals:
     return totals
 
 
-@pytest.mark.parametrize(
-    ("totals", "runner_id"),
-    [
-        (_one_response(), ""),
-        (_one_response(model="m" * 600), "runner-1"),
-        (_one_response(lineage=("s-1",)), "runner-1"),
-        (_one_response(request_id=""), "runner-1"),
-        (_one_response(moment=datetime(2026, 3, 12, 9)), "runner-1"),
-    ],
-    ids=["runner", "model", "lineage", "request", "naive-time"],
-)
+# Responses whose events are refused (runner id, model id, lineage, request id, naive time).
+BAD_RESPONSES = [
+    (_one_response(), ""),
+    (_one_response(model="m" * 600), "runner-1"),
+    (_one_response(lineage=("s-1",)), "runner-1"),
+    (_one_response(request_id=""), "runner-1"),
+    (_one_response(moment=datetime(2026, 3, 12, 9)), "runner-1"),
+]
+BAD_IDS = ["runner", "model", "lineage", "request", "naive-time"]
+
+
+@pytest.mark.parametrize(("totals", "runner_id"), BAD_RESPONSES, ids=BAD_IDS)
 def test_a_bad_event_raises_as_the_event_does(totals: ResponseTotals, runner_id: str) -> None:
     with pytest.raises(SchemaError) as want:
         list(events(totals, PRICES, source=SOURCE, runner_id=runner_id, labels={}))

@@ -21,7 +21,15 @@ from sinks.memory_lake import MemoryLake
 from sinks.report_kinds import REPORT_KINDS, grains_for
 from sinks.reports import build_report
 from sinks.summed_rows import SummedRows, Summing, summed_rows
-from tests.unit.sinks.test_lake_rows import PRICES, SELECTIONS, SOURCE, _one_response, random_totals
+from tests.unit.sinks.test_lake_rows import (
+    BAD_IDS,
+    BAD_RESPONSES,
+    PRICES,
+    SELECTIONS,
+    SOURCE,
+    _one_response,
+    random_totals,
+)
 
 KINDS = [kind for kind in REPORT_KINDS if kind != "label"]
 
@@ -86,17 +94,7 @@ def test_the_scope_grain_is_far_fewer_rows_and_refuses_messages() -> None:
         Summing(Selection(), "event")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("totals", "runner_id"),
-    [
-        (_one_response(), ""),
-        (_one_response(model="m" * 600), "runner-1"),
-        (_one_response(lineage=("s-1",)), "runner-1"),
-        (_one_response(request_id=""), "runner-1"),
-        (_one_response(moment=datetime(2026, 3, 12, 9)), "runner-1"),
-    ],
-    ids=["runner", "model", "lineage", "request", "naive-time"],
-)
+@pytest.mark.parametrize(("totals", "runner_id"), BAD_RESPONSES, ids=BAD_IDS)
 def test_a_bad_event_raises_as_the_event_does(totals: ResponseTotals, runner_id: str) -> None:
     with pytest.raises(SchemaError) as want:
         list(events(totals, PRICES, source=SOURCE, runner_id=runner_id, labels={}))
