@@ -49,18 +49,15 @@ def to_usd(value: object) -> Decimal:
 
 
 def is_exact_usd(amount: object) -> bool:
-    """True when ``amount`` certainly is what ``to_usd`` returns unchanged (a finite,
-    non-negative ``Decimal`` of at most 12 places, so ``to_usd(amount) == amount``); False
-    when it might not be, and only ``to_usd`` can tell (or raise). The records' checks ask
-    this first: it is their common case, without ``to_usd``'s conversions."""
+    """True when ``amount`` is a ``Decimal`` that ``to_usd`` returns unchanged (finite,
+    non-negative, at most 12 places); False otherwise, where ``to_usd`` would change it,
+    raise, or convert another type. The records' checks ask this first: their common case,
+    through ``to_usd``'s own fast path for Decimals."""
+    if type(amount) is not Decimal:
+        return False
     try:
-        return (
-            type(amount) is Decimal
-            and amount.is_finite()
-            and amount >= 0
-            and amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN) == amount
-        )
-    except InvalidOperation:  # too many digits at 12 places: to_usd raises
+        return to_usd(amount) == amount
+    except MoneyError:
         return False
 
 
