@@ -1,21 +1,19 @@
 """The one settings object of spendstream, read from ``SPENDSTREAM_*`` environment variables.
 
 Built once at the entry point (the CLI) and passed down; no other module reads the
-environment for broker addresses or paths.
+environment for broker addresses or paths. ``parse`` and ``report`` read their four
+settings through config/local_settings.py instead when it gives the same values.
 """
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def _default_runner_id() -> str:
-    return socket.gethostname() or "unknown-runner"
+from config.local_settings import default_runner_id
 
 
 class Settings(BaseSettings):
@@ -83,7 +81,7 @@ class Settings(BaseSettings):
         default="768m", description="SPENDSTREAM_LOCAL_BROKER_HEAP: JVM heap (-Xmx) of the local broker."
     )
     runner_id: str = Field(
-        default_factory=_default_runner_id,
+        default_factory=default_runner_id,
         min_length=1,
         max_length=200,
         description="SPENDSTREAM_RUNNER_ID: this runner's identity in published records (default: hostname).",

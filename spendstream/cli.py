@@ -2,7 +2,9 @@
 
 Each command module exposes ``register(subparsers)`` which adds its parser and sets
 ``handler`` (a function of the parsed args and the settings object returning an exit code).
-Settings are built once here and passed down.
+Settings are built once here and passed down: ``Settings`` (pydantic), or for a command
+that reads only what config/local_settings.py reads (``local_settings``: ``parse``,
+``report``) that module's reading when the environment allows it, 100 ms sooner.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
-from config.settings import Settings
+from config.local_settings import LocalSettings, local_settings
 from schemas.signing import RunnerKeyError, fleet_secret_bytes, parse_runner_key
 from spendstream.commands import commands_for
 from spendstream.logs import configure_logging
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 EXIT_REFUSED = 77  # sysexits' EX_NOPERM: the broker refused this client's password or rights
 
@@ -66,6 +69,24 @@ def secret_settings_problem(settings: Settings) -> str | None:
     return None
 
 
+def full_settings() -> Settings | str:
+    """``Settings`` from the environment, or why not (to follow "invalid SPENDSTREAM_*
+    setting:"). pydantic is imported here: ``parse`` and ``report`` mostly do without."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from config.settings import Settings
+
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        return f"\n{exc}"
+    problem = secret_settings_problem(settings)
+    if problem is not None:
+        return f" {problem}"
+    return settings
+
+
 # Set by main when its command asks to be left at once (``exit_at_once``; see ``entry``).
 _exit_at_once = False
 
@@ -75,20 +96,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(verbose=args.verbose, service=args.command == "worker")
-    try:
-        settings = Settings()
-    except (ValidationError, SettingsError) as exc:
-        print(f"spendstream: invalid SPENDSTREAM_* setting:\n{exc}", file=sys.stderr)
-        return 2
-    problem = secret_settings_problem(settings)
-    if problem is not None:
-        print(f"spendstream: invalid SPENDSTREAM_* setting: {problem}", file=sys.stderr)
-        return 2
+    settings: Settings | LocalSettings | None = None
+    if getattr(args, "local_settings", False):
+        settings = local_settings(os.environ)
+    if settings is None:
+        built = full_settings()
+        if isinstance(built, str):
+            print(f"spendstream: invalid SPENDSTREAM_* setting:{built}", file=sys.stderr)
+            return 2
+        settings = built
     try:
         code: int = args.handler(args, settings)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        if isinstance(settings, LocalSettings):  # no broker is involved
+            raise
         # Imported here: aiokafka and asyncio cost 80 ms, and `parse` or `hook` never need them.
         import asyncio
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from config.settings import Settings
+from config.local_settings import LocalReadSettings
 from schemas.money import usd_str
 from schemas.pricing import COST_MODES, CostMode, PriceTable, PricingError, load_price_table
 from schemas.sources import PARSERS
@@ -121,11 +121,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "line holding no usage key is skipped undecoded (counted as skipped)",
     )
     # One-shot and read-only: the console script exits without tearing the interpreter
-    # down once the output is flushed (spendstream/cli.py `entry`).
-    parser.set_defaults(handler=run, exit_at_once=True)
+    # down once the output is flushed (spendstream/cli.py `entry`); its four settings are
+    # read without pydantic when they can be (config/local_settings.py).
+    parser.set_defaults(handler=run, exit_at_once=True, local_settings=True)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: LocalReadSettings) -> int:
     try:
         prices = load_price_table(args.prices or settings.prices_file)
     except PricingError as exc:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from config.settings import Settings
+from config.local_settings import LocalReadSettings
 from schemas.ledger import MemoryLedger
 from schemas.pricing import PricingError, load_price_table
 from sinks.lake_rows import Selection
@@ -140,8 +140,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --from: label every file K=V, as publish --label does (repeatable)",
     )
     # One-shot and read-only: the console script exits without tearing the interpreter
-    # down once the output is flushed (spendstream/cli.py `entry`).
-    parser.set_defaults(handler=run, exit_at_once=True)
+    # down once the output is flushed (spendstream/cli.py `entry`); its four settings are
+    # read without pydantic when they can be (config/local_settings.py).
+    parser.set_defaults(handler=run, exit_at_once=True, local_settings=True)
 
 
 def _key_cells(report: Report, keys: dict[str, Any]) -> list[Any]:
@@ -202,7 +203,9 @@ def _build(source: Path | Catalog, args: argparse.Namespace, where: dict[str, st
     )
 
 
-def _local_report(args: argparse.Namespace, settings: Settings, where: dict[str, str]) -> tuple[Report, int]:
+def _local_report(
+    args: argparse.Namespace, settings: LocalReadSettings, where: dict[str, str]
+) -> tuple[Report, int]:
     """The report of the files ``--from`` names (or the CLIs' folders); exit 1 if some
     could not be read."""
     files = source_files(args.sources)
@@ -239,7 +242,7 @@ def render(report: Report, output_format: str) -> str:
     return render_report(report)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: LocalReadSettings) -> int:
     problem = _usage_error(args)
     if problem:
         print(f"spendstream report: {problem}", file=sys.stderr)
