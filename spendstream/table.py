@@ -7,6 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 
 def to_jsonable(value: Any) -> Any:
     """Exact JSON for query results: decimals as strings (no float drift), times as ISO text."""
@@ -20,6 +22,23 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal | datetime | date):
+        return to_jsonable(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def jsonable_dumps(value: Any, option: int = 0) -> bytes:
+    """``orjson.dumps(to_jsonable(value), option=option)``, the same bytes, without copying
+    ``value`` first: orjson asks :func:`to_jsonable` only for decimals and times (a report
+    of 68k responses: 7 s to copy). Anything else it does not write itself (a key that is
+    not a string) goes the long way."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=option | orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:
+        return orjson.dumps(to_jsonable(value), option=option)
 
 
 def _cell(value: Any) -> str:

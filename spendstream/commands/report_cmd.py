@@ -23,7 +23,7 @@ from sinks.summed_rows import Summing
 from spendstream.commands.labels import parse_label
 from spendstream.local_report import LocalReading, source_files
 from spendstream.report_format import LINE_NAMES, render_csv, render_lines
-from spendstream.table import render_table, to_jsonable
+from spendstream.table import jsonable_dumps, render_table
 
 if TYPE_CHECKING:
     # pyarrow and DuckDB's side (sinks.reports, sinks.memory_lake) are imported where they
@@ -234,7 +234,7 @@ def _local_report(
 
 def render(report: Report, output_format: str) -> str:
     if output_format == "json":
-        return orjson.dumps(to_jsonable(report.as_dict()), option=orjson.OPT_INDENT_2).decode() + "\n"
+        return jsonable_dumps(report.as_dict(), orjson.OPT_INDENT_2).decode() + "\n"
     if output_format == "csv":
         return render_csv(report)
     if output_format == "line":
