@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -208,6 +208,10 @@ class PriceTable:
         return None if price is None else price.cost(tokens)
 
 
+# A worker sees a few model names many times: each is normalized once (a ledger step looks
+# its price up four times; the regexes were 7 % of the ledger stage). Bounded: names come
+# from input lines.
+@lru_cache(maxsize=4096)
 def canonical_model(model: str) -> str:
     """``claude-opus-4-5-20251101`` -> ``claude-opus-4-5``; ``openai/GPT-5`` -> ``gpt-5``."""
     name = _PREFIXES.sub("", model.strip().lower())
