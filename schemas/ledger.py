@@ -156,9 +156,8 @@ def cost_growth(
         base, price = prices.lookup(model, at), prices.lookup(model, at, prompt_tokens)
         if price is not None and price is not base:
             return max(price.cost(merged.tokens) - before.cost, ZERO_USD), "computed"
-        computed = prices.cost(minus(merged.tokens, before.tokens), model, at)
-        if computed is not None:
-            return computed, "computed"
+        if base is not None:  # prices.cost of the growth, without a third lookup
+            return base.cost(minus(merged.tokens, before.tokens)), "computed"
     return ZERO_USD, "unpriced"
 
 
