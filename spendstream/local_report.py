@@ -27,7 +27,7 @@ from schemas.sources.detect import AUTO, OPENCLAW
 from sinks.lake_rows import Selection
 from sinks.summed_rows import Summing
 from spendstream.local_parse import LocalParser, expand_paths
-from spendstream.parallel_parse import GroupRun, ParseJob, file_groups, merge_results
+from spendstream.parallel_parse import GroupRun, ParseJob, file_groups, groups_overlap
 
 if TYPE_CHECKING:  # pyarrow and DuckDB: imported by the caller once the workers are forked
     from sinks.memory_lake import MemoryLake
@@ -150,7 +150,7 @@ class LocalReading:
             run = self.run.wait()
         finally:
             self.bar.close()
-        if merge_results(run.results) is None:
+        if groups_overlap(run.results):  # (the per-session sums that `parse` merges are not needed)
             return _read_serially(self.files, lake, self.ledger, self.runner_id, self.labels)
         result = LocalRead(files=len(self.files))
         lake.add_tables(run.tables)

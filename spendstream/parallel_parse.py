@@ -596,6 +596,19 @@ def _size(path: Path) -> int:
         return 0
 
 
+def groups_overlap(results: Sequence[GroupResult]) -> bool:
+    """Whether two groups share an identity or a ledger group: then their results do not
+    add up, and the files must be parsed serially through one ledger."""
+    seen_identities: set[str] = set()
+    seen_groups: set[str] = set()
+    for result in results:
+        if not seen_identities.isdisjoint(result.identities) or not seen_groups.isdisjoint(result.groups):
+            return True
+        seen_identities |= result.identities
+        seen_groups |= result.groups
+    return False
+
+
 def merge_results(
     results: Sequence[GroupResult], paths: Sequence[Path] = ()
 ) -> tuple[ParseSummary, list[tuple[Path, OSError]]] | None:
@@ -604,13 +617,8 @@ def merge_results(
     Files, rejections and unreadable files are listed in the order of ``paths`` (the
     serial parse's order; a group's files need not be adjacent there), and the rejections
     listed are the first ``MAX_LISTED_REJECTIONS`` in that order, as the serial parse's."""
-    seen_identities: set[str] = set()
-    seen_groups: set[str] = set()
-    for result in results:
-        if not seen_identities.isdisjoint(result.identities) or not seen_groups.isdisjoint(result.groups):
-            return None
-        seen_identities |= result.identities
-        seen_groups |= result.groups
+    if groups_overlap(results):
+        return None
     summary = ParseSummary()
     unreadable: list[tuple[Path, OSError]] = []
     outcomes: Counter[str] = Counter()
