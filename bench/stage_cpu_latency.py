@@ -12,7 +12,9 @@ at 1,000 lines/s) is one batch of normalize, whose outputs are one batch of the 
 whose outputs are one batch of the rollup, whose ``usage`` records the sink decodes. Tables
 are memory dicts written after each batch, as the runner writes them. As in the worker with
 its lake sink (spendstream/worker.py), the ledger hands its events to the rollup and the
-rollup to the sink through one DecodedEvents; ``--no-handoff`` decodes at each step.
+rollup to the sink through one DecodedEvents; ``--no-handoff`` decodes at each step. The
+garbage collector runs with the worker's settings (streams/runner/gc_tuning.py) and the
+outputs are dropped once counted, as the worker drops them once sent.
 
 Each step's CPU time (``time.process_time``) is printed per line and per usage event.
 Faust, Kafka and the event loop are not in it (bench/stage_cpu.py is the backfill's
@@ -42,6 +44,7 @@ from schemas.decoded_events import DecodedEvents
 from schemas.pricing import default_price_table
 from sinks.lake import decode_usage
 from streams.routing import partition_for
+from streams.runner.gc_tuning import tune_gc
 from streams.stages.base import Effects, Output, Record, Stage
 from streams.stages.ledger import LedgerStage
 from streams.stages.normalize import NormalizeStage
@@ -95,6 +98,7 @@ class Run:
     writes: dict[str, list[tuple[str, bytes, bytes, int]]] = field(default_factory=lambda: defaultdict(list))
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     events: int = 0
+    sent: int = 0
     dead: int = 0
 
 
@@ -111,7 +115,10 @@ def run_pipeline(
     batch_lines: int,
     handoff: bool = True,
     profiles: dict[str, cProfile.Profile] | None = None,
+    keep: bool = True,
 ) -> Run:
+    """The records through the stages; ``keep``: every output and write kept in the Run
+    (else only counted, as the worker lets them go once sent)."""
     decoded = DecodedEvents() if handoff else None
     stages: dict[str, Stage] = {
         "normalize": NormalizeStage(PARTITIONS),
@@ -144,11 +151,14 @@ def run_pipeline(
             table = tables[name]
             effects = timed(name, functools.partial(stage.handle, batch, table.read))
             outputs = effects.outputs
-            run.outputs[name] += outputs
+            run.sent += len(outputs)
+            if keep:
+                run.outputs[name] += outputs
             for table_name, writes in effects.writes.items():
                 for key, (value, partition) in writes.items():
                     table.values[table_name][key] = value
-                    run.writes[name].append((table_name, key, value, partition))
+                    if keep:
+                        run.writes[name].append((table_name, key, value, partition))
             run.dead += effects.dead_letters + (effects.outcomes["dead"] if name == "normalize" else 0)
         records = usage.records(outputs)
         run.events += len(records)
@@ -174,12 +184,14 @@ def main() -> int:
     parser.add_argument("--batch-lines", type=int, default=20, help="raw records per pipeline batch")
     parser.add_argument("--no-handoff", action="store_true", help="no DecodedEvents between stages")
     parser.add_argument("--profile", choices=STAGES, action="append", default=[])
+    parser.add_argument("--default-gc", action="store_true", help="not the worker's GC settings (tune_gc)")
     args = parser.parse_args()
     raw = latency_raw(args.lines, args.roots, args.rate)
     profiles = {name: cProfile.Profile() for name in args.profile}
-    run = run_pipeline(raw, args.batch_lines, not args.no_handoff, profiles)
-    lines, events = len(raw), run.events
-    out = sum(len(o) for o in run.outputs.values())
+    if not args.default_gc:
+        tune_gc()
+    run = run_pipeline(raw, args.batch_lines, not args.no_handoff, profiles, keep=False)
+    lines, events, out = len(raw), run.events, run.sent
     print(
         f"latency workload: {lines:,} lines, {events:,} usage events, {out:,} records out, {run.dead} dead, "
         f"{args.batch_lines} lines a batch, handoff {'off' if args.no_handoff else 'on'}"
