@@ -105,7 +105,10 @@ class Stored(Generic[R]):
         if origin is None:
             return Stored(record, self.origins)
         partition, offset = origin
-        marks = [item for item in self.origins if item[0] != partition]
+        origins = self.origins
+        if not origins or (len(origins) == 1 and origins[0][0] == partition):
+            return Stored(record, ((partition, offset),))  # what sorting the one mark gives
+        marks = [item for item in origins if item[0] != partition]
         marks.append((partition, offset))
         marks.sort()
         return Stored(record, tuple(marks))

@@ -15,6 +15,7 @@ what ``totals`` counted. ``totals`` and ``windows`` get one upsert per touched k
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ class RollupStage:
         self._decoded: dict[bytes, tuple[bytes, Any]] = {}
         self._json = RecordJson()
 
-    def _stored(self, state: StateView, table: str, key: str, kind: Any) -> Any:
+    def _stored(self, state: StateView, table: str, key: str, *, kind: Any) -> Any:
         """The Stored value of ``key``, decoded once per table value."""
         raw_key = key.encode()
         data = state.get(table, raw_key)
@@ -68,8 +69,8 @@ class RollupStage:
         effects = Effects()
         state = StateView(read, effects)
         view = RollupView(
-            lambda scope: self._stored(state, TOTALS, scope, ScopeTotals),
-            lambda key: self._stored(state, WINDOWS, key, WindowTotals),
+            functools.partial(self._stored, state, TOTALS, kind=ScopeTotals),
+            functools.partial(self._stored, state, WINDOWS, kind=WindowTotals),
         )
         source_of: dict[str, int] = {}
         for record in batch:

@@ -251,3 +251,24 @@ def test_record_json_exact_bytes_and_fresh_objects_never_reuse_an_entry() -> Non
     for n in range(50):
         fresh = ScopeTotals("s", "s", None, Totals(TokenCounts(input_tokens=n)), Totals(events=n))
         assert encoder.scope_totals(fresh) == orjson.dumps(fresh.to_json_dict())
+
+
+def test_stored_marks_are_those_of_the_plain_rule() -> None:
+    """``after`` and ``applied`` (a loop and a one-mark shortcut) against their rule as written first."""
+    record = ScopeTotals("s", "s", None)
+    cases: list[tuple[Origin, ...]] = [
+        (), ((2, 5),), ((3, 5),), ((1, 9),), ((0, 1), (2, 5), (7, 3)), ((7, 3), (0, 1)),  # unsorted
+        ((2, 5), (2, 1)), ((2, 8), (1, 0), (2, 3)),  # a partition twice (never written so, but readable)
+    ]  # fmt: skip
+    for origins in cases:
+        stored = Stored(record, origins)
+        for origin in ((2, 4), (2, 5), (2, 6), (0, 0), (9, 1)):
+            partition, offset = origin
+            rest = tuple(item for item in origins if item[0] != partition)
+            assert stored.after(record, origin).origins == tuple(sorted((*rest, (partition, offset))))
+            assert stored.applied(origin) == any(p == partition and offset <= o for p, o in origins)
+        assert stored.after(record, None).origins is origins
+        assert not stored.applied(None)
+    assert Stored(record, ((2, 5),)).after(record, (2, 9)).origins == ((2, 9),)
+    assert Stored(record, ((7, 3), (0, 1))).after(record, (2, 9)).origins == ((0, 1), (2, 9), (7, 3))
+    assert Stored(record, ((2, 8), (1, 0), (2, 3))).after(record, (2, 4)).origins == ((1, 0), (2, 4))
