@@ -302,11 +302,11 @@ def window_start(at: datetime, size_seconds: int) -> datetime:
 
 
 def window_key(scope: str, size_seconds: int, start: datetime) -> str:
-    return scope + window_suffix(size_seconds, start)
+    return f"{scope}|{size_seconds}|{int((start - _EPOCH).total_seconds())}"
 
 
 def window_suffix(size_seconds: int, start: datetime) -> str:
-    """What follows the scope in the key of its window of ``size_seconds`` at ``start``."""
+    """What follows the scope (a string) in :func:`window_key`."""
     return f"|{size_seconds}|{int((start - _EPOCH).total_seconds())}"
 
 

@@ -23,6 +23,8 @@ from schemas.rollup import (
     WindowTotals,
     roll_up,
     roll_up_windows,
+    window_key,
+    window_suffix,
 )
 from schemas.usage import MAX_TOKENS, TokenCounts, UsageEvent
 
@@ -272,3 +274,13 @@ def test_stored_marks_are_those_of_the_plain_rule() -> None:
     assert Stored(record, ((2, 5),)).after(record, (2, 9)).origins == ((2, 9),)
     assert Stored(record, ((7, 3), (0, 1))).after(record, (2, 9)).origins == ((0, 1), (2, 9), (7, 3))
     assert Stored(record, ((2, 8), (1, 0), (2, 3))).after(record, (2, 4)).origins == ((1, 0), (2, 4))
+
+
+def test_a_window_key_is_its_scope_and_suffix() -> None:
+    for start, size in (
+        (datetime(2026, 1, 6, 9, 15, tzinfo=UTC), 60),
+        (datetime(1960, 1, 1, tzinfo=UTC), 3600),
+    ):
+        assert window_key("root/s1", size, start) == "root/s1" + window_suffix(size, start)
+    assert window_suffix(60, datetime(2026, 1, 6, 9, 15, tzinfo=UTC)) == "|60|1767690900"
+    assert window_suffix(3600, datetime(1960, 1, 1, tzinfo=UTC)) == "|3600|-315619200"
