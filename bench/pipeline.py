@@ -121,6 +121,18 @@ def result_line(scope: str, n: int) -> bytes:
     )
 
 
+def latency_record(
+    run: str, n: int, roots: int, published_at: datetime
+) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
+    """Scope, key, value and headers of the latency run's ``n``-th raw record: one result
+    line, its own scope under root ``n % roots`` (bench/stage_cpu_latency.py builds the same)."""
+    root = f"lat{run}-root{n % roots}"
+    scope = f"{root}/s{n}"
+    context = LineContext("claude-json", "bench", f"lat:{scope}", 1, published_at, lineage=(root,))
+    key, value, headers = encode_record(context, [result_line(scope, n)])
+    return scope, key, value, headers
+
+
 @dataclass
 class Latency:
     rate: float
@@ -174,11 +186,7 @@ async def run_latency(settings: Settings, rate: float, seconds: float, roots: in
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            root = f"lat{run}-root{n % roots}"
-            scope = f"{root}/s{n}"
-            stream = f"lat:{scope}"
-            context = LineContext("claude-json", "bench", stream, 1, datetime.now(UTC), lineage=(root,))
-            key, value, headers = encode_record(context, [result_line(scope, n)])
+            scope, key, value, headers = latency_record(run, n, roots, datetime.now(UTC))
             sent[scope] = time.perf_counter()
             pending.append(await producer.send(settings.topic("raw"), value, key=key, headers=headers))
         await asyncio.gather(*pending)

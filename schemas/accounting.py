@@ -20,7 +20,7 @@ import orjson
 from schemas import envelope, ledger
 from schemas.ledger_groups import GroupState
 from schemas.pricing import CostMode, PriceTable
-from schemas.rollup import ScopeTotals, WindowTotals, roll_up, roll_up_windows
+from schemas.rollup import EventSums, ScopeTotals, WindowTotals, event_windows, scope_records, window_added
 from schemas.sources import LineContext, Observation
 from schemas.usage import SchemaError, UsageEvent
 
@@ -96,14 +96,22 @@ class Stored(Generic[R]):
         if origin is None:
             return False
         partition, offset = origin
-        return any(p == partition and offset <= o for p, o in self.origins)
+        for p, o in self.origins:  # noqa: SIM110 (a loop: no generator made per key and event)
+            if p == partition and offset <= o:
+                return True
+        return False
 
     def after(self, record: R, origin: Origin | None) -> Stored[R]:
         if origin is None:
             return Stored(record, self.origins)
         partition, offset = origin
-        rest: tuple[Origin, ...] = tuple(item for item in self.origins if item[0] != partition)
-        return Stored(record, tuple(sorted((*rest, (partition, offset)))))
+        origins = self.origins
+        if not origins or (len(origins) == 1 and origins[0][0] == partition):
+            return Stored(record, ((partition, offset),))  # what sorting the one mark gives
+        marks = [item for item in origins if item[0] != partition]
+        marks.append((partition, offset))
+        marks.sort()
+        return Stored(record, tuple(marks))
 
     def to_bytes(self, record_json: bytes) -> bytes:
         """The table value, given the record's JSON (already encoded for its topic)."""
@@ -196,40 +204,50 @@ def rollup_step(
     events of one tree reach this stage through several ledger partitions, out of order.
     """
     view.last_touched.clear()
-    skipped_windows: list[str] = []
-
-    def totals(scope: str) -> ScopeTotals | None:
-        stored = view.stored_totals(scope)
-        return stored.record if stored is not None else None
-
-    def totals_applied(scope: str) -> bool:
-        stored = view.stored_totals(scope)
-        return stored is not None and stored.applied(origin)
-
-    def window(key: str) -> WindowTotals | None:
-        stored = view.stored_window(key)
-        return stored.record if stored is not None else None
-
-    def window_applied(key: str) -> bool:
-        stored = view.stored_window(key)
+    scopes = event.scopes
+    sums = EventSums(event)
+    # One lookup per key: nothing is written before every new record is computed.
+    found_totals = {scope: view.stored_totals(scope) for scope in scopes}
+    previous: list[ScopeTotals | None] = []
+    skipped: list[bool] = []
+    for scope in scopes:
+        stored = found_totals[scope]
         done = stored is not None and stored.applied(origin)
-        if done:
-            skipped_windows.append(key)
-        return done
-
-    records = roll_up(event, totals, totals_applied)
-    sizes, grace = windows.sizes_seconds, windows.grace_seconds
-    window_records = roll_up_windows(event, sizes, event.source_watermark, grace, window, window_applied)
+        skipped.append(done)
+        previous.append(None if stored is None or done else stored.record)
+    records = scope_records(sums, scopes, previous, skipped)
+    found_windows: dict[str, Stored[WindowTotals] | None] = {}
+    window_records: list[tuple[str, WindowTotals]] = []  # key (the record's own), record
+    skipped_windows: list[str] = []
+    for size, start, suffix in event_windows(
+        event, windows.sizes_seconds, event.source_watermark, windows.grace_seconds
+    ):
+        for scope in scopes:
+            key = scope + suffix
+            stored_w = found_windows[key] = view.stored_window(key)
+            if stored_w is None:
+                window_records.append((key, window_added(sums, None, scope, size, start)))
+            elif stored_w.applied(origin):
+                skipped_windows.append(key)
+            else:
+                record_w = window_added(sums, stored_w.record, scope, size, start)
+                window_records.append((record_w.key, record_w))
     for record in records:
-        stored = view.stored_totals(record.scope) or Stored(record)
-        view.totals_writes[record.scope] = stored.after(record, origin)
-    for record_w in window_records:
-        stored_w = view.stored_window(record_w.key) or Stored(record_w)
-        view.windows_writes[record_w.key] = stored_w.after(record_w, origin)
-    for scope in event.scopes:
+        scope = record.scope
+        stored = view.totals_writes.get(scope) or (
+            found_totals[scope] if scope in found_totals else view.totals_get(scope)
+        )
+        view.totals_writes[scope] = (stored or Stored(record)).after(record, origin)
+    for key, record_w in window_records:
+        stored_w = view.windows_writes.get(key) or (
+            found_windows[key] if key in found_windows else view.windows_get(key)
+        )
+        view.windows_writes[key] = (stored_w or Stored(record_w)).after(record_w, origin)
+    last_touched = view.last_touched
+    for scope in scopes:
         view.touched_totals[scope] = None
-        view.last_touched.append(scope)
-    for key in (*(r.key for r in window_records), *skipped_windows):
+        last_touched.append(scope)
+    for key in (*(key for key, _ in window_records), *skipped_windows):
         view.touched_windows[key] = None
-        view.last_touched.append(key)
+        last_touched.append(key)
     return bool(records or window_records)

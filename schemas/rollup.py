@@ -8,11 +8,13 @@ increments its ``version`` so consumers of the compacted topics can drop stale u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from schemas.money import ZERO_USD, to_usd, usd_str
 from schemas.records import replaced
@@ -139,16 +141,41 @@ class ScopeTotals:
         )
 
 
-def _added(own: Totals, subtree: Totals, event: UsageEvent, is_own: bool) -> tuple[Totals, Totals]:
-    """``own`` and ``subtree`` with ``event`` added (``own`` only when it is the event's own
-    scope). A scope with no descendant's usage has equal ``own`` and ``subtree`` (every
-    session at first): both get one new object, computed once and encoded once."""
+class EventSums:
+    """``totals.plus(event)`` for one event, computed once per Totals object: an event adds
+    the same Totals to several records (a new scope's totals and its new windows all start
+    from :data:`NO_TOTALS`), which then share one object, encoded once (:class:`RecordJson`).
+    ``plus`` is a pure function of the two and Totals are immutable, so a repeat is that result."""
+
+    __slots__ = ("_done", "event")
+
+    def __init__(self, event: UsageEvent) -> None:
+        self.event = event
+        self._done: dict[int, tuple[Totals, Totals]] = {}  # id -> (the object, kept alive; its sum)
+
+    def plus(self, totals: Totals) -> Totals:
+        hit = self._done.get(id(totals))
+        if hit is not None:
+            return hit[1]
+        result = totals.plus(self.event)
+        self._done[id(totals)] = (totals, result)
+        return result
+
+
+# The totals of a record that has none yet: one shared object (equal to ``Totals()``).
+NO_TOTALS = Totals()
+
+
+def _added(own: Totals, subtree: Totals, sums: EventSums, is_own: bool) -> tuple[Totals, Totals]:
+    """``own`` and ``subtree`` with the event of ``sums`` added (``own`` only when it is the
+    event's own scope). A scope with no descendant's usage has equal ``own`` and ``subtree``
+    (every session at first): both get one new object, computed once and encoded once."""
     if not is_own:
-        return own, subtree.plus(event)
-    if own == subtree:
-        both = subtree.plus(event)
+        return own, sums.plus(subtree)
+    if own is subtree or own == subtree:
+        both = sums.plus(subtree)
         return both, both
-    return own.plus(event), subtree.plus(event)
+    return sums.plus(own), sums.plus(subtree)
 
 
 def _totals_json(own: Totals, subtree: Totals) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -174,19 +201,34 @@ def roll_up(
     Raises :class:`TotalOutOfRange` when a new record would leave its range (schemas/README.md).
     """
     scopes = event.scopes
+    skipped = [skip(scope) for scope in scopes]
+    previous = [None if skipped[depth] else current(scope) for depth, scope in enumerate(scopes)]
+    return scope_records(EventSums(event), scopes, previous, skipped)
+
+
+def scope_records(
+    sums: EventSums,
+    scopes: tuple[str, ...],
+    previous: Sequence[ScopeTotals | None],
+    skipped: Sequence[bool],
+) -> list[ScopeTotals]:
+    """:func:`roll_up` given each scope's record so far (``previous``, aligned with
+    ``scopes = event.scopes``) and whether it is skipped."""
+    event = sums.event
+    last = len(scopes) - 1
     updated: dict[str, ScopeTotals] = {}
     for depth, scope in enumerate(scopes):
-        if skip(scope):
+        if skipped[depth]:
             continue
         parent = scopes[depth - 1] if depth else None
-        record = current(scope)
+        record = previous[depth]
         if record is None:
-            record = ScopeTotals(scope=scope, root_id=event.root_id, parent_id=parent)
+            record = ScopeTotals(scope, event.root_id, parent, NO_TOTALS, NO_TOTALS)
             parent_record = updated.get(parent) if parent is not None else None
             if parent is not None and parent_record is not None:
                 updated[parent] = replaced(parent_record, children=parent_record.children + 1)
-        first, last = _widen(record.first_event_time, record.last_event_time, event.event_time)
-        own, subtree = _added(record.own, record.subtree, event, depth == len(scopes) - 1)
+        first, last_time = _widen(record.first_event_time, record.last_event_time, event.event_time)
+        own, subtree = _added(record.own, record.subtree, sums, depth == last)
         # Built directly, not with dataclasses.replace (its field introspection is the
         # larger part of the cost here, once per scope per event).
         updated[scope] = ScopeTotals(
@@ -197,7 +239,7 @@ def roll_up(
             subtree,
             record.children,
             first,
-            last,
+            last_time,
             record.version + 1,
         )
     return list(updated.values())
@@ -263,6 +305,11 @@ def window_key(scope: str, size_seconds: int, start: datetime) -> str:
     return f"{scope}|{size_seconds}|{int((start - _EPOCH).total_seconds())}"
 
 
+def window_suffix(size_seconds: int, start: datetime) -> str:
+    """What follows the scope (a string) in :func:`window_key`."""
+    return f"|{size_seconds}|{int((start - _EPOCH).total_seconds())}"
+
+
 def window_accepts(
     start: datetime, size_seconds: int, watermark: datetime | None, grace_seconds: int
 ) -> bool:
@@ -274,6 +321,32 @@ def window_accepts(
     if watermark is None:
         return True
     return start + timedelta(seconds=size_seconds + grace_seconds) > watermark
+
+
+def event_windows(
+    event: UsageEvent, sizes: tuple[int, ...], watermark: datetime | None, grace_seconds: int
+) -> list[tuple[int, datetime, str]]:
+    """Size, start and key suffix (:func:`window_suffix`) of each window of the event that
+    still takes it, in the order of ``sizes``."""
+    windows = []
+    for size in sizes:
+        start = window_start(event.event_time, size)
+        if window_accepts(start, size, watermark, grace_seconds):
+            windows.append((size, start, window_suffix(size, start)))
+    return windows
+
+
+def window_added(
+    sums: EventSums, record: WindowTotals | None, scope: str, size: int, start: datetime
+) -> WindowTotals:
+    """The new record of ``scope``'s window at ``start`` (``record`` so far, None if new)."""
+    event = sums.event
+    if record is None:
+        record = WindowTotals(scope, event.root_id, size, start, NO_TOTALS, NO_TOTALS)
+    own, subtree = _added(record.own, record.subtree, sums, scope == event.session_id)
+    return WindowTotals(
+        record.scope, record.root_id, record.size_seconds, record.start, own, subtree, record.version + 1
+    )
 
 
 def roll_up_windows(
@@ -290,27 +363,82 @@ def roll_up_windows(
     they still count in ``totals`` and in Parquet. Keys for which ``skip(key)`` holds get
     no record.
     """
+    sums = EventSums(event)
     updated: list[WindowTotals] = []
-    own_scope = event.session_id
-    for size in sizes:
-        start = window_start(event.event_time, size)
-        if not window_accepts(start, size, watermark, grace_seconds):
-            continue
+    for size, start, suffix in event_windows(event, sizes, watermark, grace_seconds):
         for scope in event.scopes:
-            key = window_key(scope, size, start)
-            if skip(key):
-                continue
-            record = current(key) or WindowTotals(scope, event.root_id, size, start)
-            own, subtree = _added(record.own, record.subtree, event, scope == own_scope)
-            updated.append(
-                WindowTotals(
-                    record.scope,
-                    record.root_id,
-                    record.size_seconds,
-                    record.start,
-                    own,
-                    subtree,
-                    record.version + 1,
-                )
-            )
+            key = scope + suffix
+            if not skip(key):
+                updated.append(window_added(sums, current(key), scope, size, start))
     return updated
+
+
+class RecordJson:
+    """The JSON of ``totals`` and ``windows`` records, byte for byte
+    ``orjson.dumps(record.to_json_dict())``, encoding each Totals object once (by identity:
+    a scope's ``own`` that did not change, one sum shared by several records) and each
+    time's text once (by value: equal aware times have one UTC text). At most
+    ``max_entries`` of each are kept, then they start over."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._totals: dict[int, tuple[Totals, orjson.Fragment]] = {}
+        self._times: dict[datetime, str] = {}
+        self._windows: dict[tuple[datetime, int], tuple[str | None, str | None]] = {}
+
+    def _totals_json(self, totals: Totals) -> orjson.Fragment:
+        hit = self._totals.get(id(totals))
+        if hit is not None:
+            return hit[1]
+        if len(self._totals) >= self.max_entries:
+            self._totals.clear()
+        fragment = orjson.Fragment(orjson.dumps(totals.to_json_dict()))
+        self._totals[id(totals)] = (totals, fragment)  # the object kept: its id stays its own
+        return fragment
+
+    def _time(self, at: datetime | None) -> str | None:
+        if at is None:
+            return None
+        text = self._times.get(at)
+        if text is None:
+            if len(self._times) >= self.max_entries:
+                self._times.clear()
+            text = self._times[at] = at.astimezone(UTC).isoformat(timespec="microseconds")  # _time's
+        return text
+
+    def scope_totals(self, record: ScopeTotals) -> bytes:
+        return orjson.dumps(
+            {
+                "schema_version": AGGREGATE_SCHEMA_VERSION,
+                "scope": record.scope,
+                "root_id": record.root_id,
+                "parent_id": record.parent_id,
+                "own": self._totals_json(record.own),
+                "subtree": self._totals_json(record.subtree),
+                "children": record.children,
+                "first_event_time": self._time(record.first_event_time),
+                "last_event_time": self._time(record.last_event_time),
+                "version": record.version,
+            }
+        )
+
+    def window_totals(self, record: WindowTotals) -> bytes:
+        bounds = self._windows.get((record.start, record.size_seconds))
+        if bounds is None:
+            if len(self._windows) >= self.max_entries:
+                self._windows.clear()
+            bounds = (_time(record.start), _time(record.end))
+            self._windows[(record.start, record.size_seconds)] = bounds
+        return orjson.dumps(
+            {
+                "schema_version": AGGREGATE_SCHEMA_VERSION,
+                "scope": record.scope,
+                "root_id": record.root_id,
+                "size_seconds": record.size_seconds,
+                "window_start": bounds[0],
+                "window_end": bounds[1],
+                "own": self._totals_json(record.own),
+                "subtree": self._totals_json(record.subtree),
+                "version": record.version,
+            }
+        )

@@ -15,15 +15,14 @@ what ``totals`` counted. ``totals`` and ``windows`` get one upsert per touched k
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
-from schemas.accounting import H_ORIGIN, RollupView, Stored, WindowConfig, parse_delta, rollup_step
+from schemas.accounting import H_ORIGIN, R, RollupView, Stored, WindowConfig, parse_delta, rollup_step
 from schemas.decoded_events import DecodedEvents
 from schemas.errors import TerminalError
-from schemas.rollup import ScopeTotals, WindowTotals
+from schemas.rollup import RecordJson, ScopeTotals, WindowTotals
 from schemas.usage import UsageEvent
 from streams.stages.base import Effects, Output, Record, StateView, packed_dead_letter
 
@@ -46,8 +45,9 @@ class RollupStage:
         # (which would decode the same bytes again): schemas/decoded_events.py.
         self.decoded = decoded
         self._decoded: dict[bytes, tuple[bytes, Any]] = {}
+        self._json = RecordJson()
 
-    def _stored(self, state: StateView, table: str, key: str, kind: Any) -> Any:
+    def _stored(self, state: StateView, table: str, key: str, *, kind: Any) -> Any:
         """The Stored value of ``key``, decoded once per table value."""
         raw_key = key.encode()
         data = state.get(table, raw_key)
@@ -69,8 +69,8 @@ class RollupStage:
         effects = Effects()
         state = StateView(read, effects)
         view = RollupView(
-            lambda scope: self._stored(state, TOTALS, scope, ScopeTotals),
-            lambda key: self._stored(state, WINDOWS, key, WindowTotals),
+            functools.partial(self._stored, state, TOTALS, kind=ScopeTotals),
+            functools.partial(self._stored, state, WINDOWS, kind=WindowTotals),
         )
         source_of: dict[str, int] = {}
         for record in batch:
@@ -104,17 +104,32 @@ class RollupStage:
 
     def _emit(self, effects: Effects, view: RollupView, source_of: dict[str, int]) -> None:
         """One upsert per touched key (its current record), and the state of each changed one."""
-        for table, touched, written, current_of in (
-            (TOTALS, view.touched_totals, view.totals_writes, view.stored_totals),
-            (WINDOWS, view.touched_windows, view.windows_writes, view.stored_window),
-        ):
-            for key in touched:
-                current = current_of(key)
-                assert current is not None
-                record_json = orjson.dumps(current.record.to_json_dict())
-                raw_key = key.encode()
-                effects.send(Output(table, raw_key, record_json))
-                if key in written:
-                    value = current.to_bytes(record_json)
-                    effects.write(table, raw_key, value, source_of[key])
-                    self._remember(raw_key, value, current)
+        self._emit_table(
+            effects, TOTALS, view.touched_totals, view.totals_writes, view.stored_totals,
+            self._json.scope_totals, source_of,
+        )  # fmt: skip
+        self._emit_table(
+            effects, WINDOWS, view.touched_windows, view.windows_writes, view.stored_window,
+            self._json.window_totals, source_of,
+        )  # fmt: skip
+
+    def _emit_table(
+        self,
+        effects: Effects,
+        table: str,
+        touched: dict[str, None],
+        written: dict[str, Stored[R]],
+        current_of: Callable[[str], Stored[R] | None],
+        encode: Callable[[R], bytes],  # orjson.dumps(record.to_json_dict()), schemas/rollup.py
+        source_of: dict[str, int],
+    ) -> None:
+        for key in touched:
+            current = current_of(key)
+            assert current is not None
+            record_json = encode(current.record)
+            raw_key = key.encode()
+            effects.send(Output(table, raw_key, record_json))
+            if key in written:
+                value = current.to_bytes(record_json)
+                effects.write(table, raw_key, value, source_of[key])
+                self._remember(raw_key, value, current)
