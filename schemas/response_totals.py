@@ -155,6 +155,47 @@ class ResponseTotals:
         if response.last is None or moment > response.last:
             response.last = moment
 
+    def check(self, prices: PriceTable, mode: CostMode) -> None:
+        """:meth:`finish`'s conditions without its sums: sets :attr:`not_simple` as
+        :meth:`finish` would (the same reason), for a caller that takes the responses
+        themselves and not the per-scope sums (``report --from``'s rows, sinks/lake_rows.py).
+        tests/unit/schemas/test_response_totals.py holds the two to the same answer."""
+        if mode == "reported-only":
+            self.not_simple = "cost mode reported-only"
+            return
+        if self.not_simple is not None:
+            return
+        group_models: dict[str | None, set[str | None]] = {}
+        group_sums: dict[str | None, list[int]] = {}
+        periods: dict[tuple[str | None, date], PricePeriod | None] = {}
+        used: dict[int, ModelPrice] = {}
+        for response in self.responses.values():
+            _scope, _lineage, _agent, model, group, message_id, _request, day = response.compat
+            counts = response.counts
+            models = group_models.get(group)
+            if models is None:
+                group_models[group] = {model}
+                group_sums[group] = list(counts)
+            else:
+                models.add(model)
+                sums = group_sums[group]
+                sums[:] = map(add, sums, counts)
+            if response.events == 0:
+                continue
+            period = _period(prices, model, day, periods)
+            if period is not None:
+                prompt = None if message_id is None else counts[0] + counts[3] + counts[4] + counts[5]
+                price = period.price_for(prompt)
+                used[id(price)] = price
+        for group, models in group_models.items():
+            if len(models) > MAX_GROUP_MODELS or max(group_sums[group]) > SAFE_SUM:
+                self.not_simple = "a group beyond the fast rule's bounds"
+                return
+        for price in used.values():
+            if not _exact_rates(price):
+                self.not_simple = "a price with more digits than exact deltas keep"
+                return
+
     def finish(self, prices: PriceTable, mode: CostMode) -> tuple[dict[str, ScopeSums], Counter[str | None]]:
         """Per-scope sums and unpriced events per model. Sets :attr:`not_simple` (and the
         result must then be discarded) when a condition of the module's rule fails.

@@ -227,9 +227,13 @@ def refused(*observations: Observation, mode: CostMode = "computed") -> str | No
     totals = ResponseTotals()
     for obs in observations:
         totals.add_observation(obs)
+    checked = ResponseTotals()
+    checked.responses, checked.not_simple = dict(totals.responses), totals.not_simple
+    checked.check(PRICES, mode)
     scopes, _ = totals.finish(PRICES, mode)
     if totals.not_simple is not None:
         assert scopes == {}
+    assert checked.not_simple == totals.not_simple  # check() answers as finish() does
     return totals.not_simple
 
 
@@ -293,3 +297,30 @@ def test_an_event_time_with_an_offset_is_priced_on_its_utc_date() -> None:
     sessions, _ = ledger_sums([first, later], "computed")
     # 150,000 input at $10, 100,000 cache reads at $1, 2,000 output at $37.50 per million
     assert scopes["s-1"].cost == sessions["s-1"].cost_usd == Decimal("1.675")
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_check_refuses_exactly_what_finish_refuses(seed: int) -> None:
+    pairs = random_batch(seed)
+    rnd = random.Random(seed)
+    # Some batches through a price table whose rates have more digits than deltas keep.
+    prices = PRICES
+    if rnd.random() < 0.5:
+        price = PRICES.lookup(OPUS)
+        assert price is not None
+        odd = replace(price, output=price.output + Decimal("0.0000001"))
+        history = PRICES.history(OPUS)
+        assert history is not None
+        periods = tuple(replace(p, price=odd) for p in history.periods)
+        models = {**PRICES.models, "claude-opus-4-5": replace(history, periods=periods)}
+        prices = replace(PRICES, models=models)
+    for mode in ("reported", "computed", "reported-only"):
+        finished, checked = ResponseTotals(), ResponseTotals()
+        for obs, _ in pairs:
+            finished.add_observation(obs)
+            checked.add_observation(obs)
+        finished.finish(prices, mode)
+        checked.check(prices, mode)
+        assert checked.not_simple == finished.not_simple, f"seed={seed} mode={mode}"
+        if prices is not PRICES and mode != "reported-only" and any(o.model == OPUS for o, _ in pairs):
+            assert finished.not_simple is not None, f"seed={seed}: the odd price was not refused"
