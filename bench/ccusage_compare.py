@@ -14,7 +14,8 @@ reuses a history made by either generator.
    does for transcripts, which carry no cost);
 3. runs spendstream on the same files (bench/spendstream_side.py: ``ledger`` in process,
    ``parse`` the command, ``report`` = ``report session --from``, ``pipeline`` = broker +
-   worker + publish + lake);
+   worker + publish + lake), its modules byte-compiled first as an install has them
+   (``compile_project``: with ``PYTHONDONTWRITEBYTECODE`` set a checkout never caches any);
 4. compares per-session tokens by type and cost with each other and with the
    generator's expected values, prints a table, the ratios to ccusage (speed for the
    local commands, time for the pipeline) and writes them as a markdown fragment.
@@ -44,6 +45,7 @@ from bench.spendstream_side import (
     REPO,
     Measured,
     SessionTotals,
+    compile_project,
     run_ledger,
     run_parse_command,
     run_pipeline,
@@ -263,6 +265,8 @@ def main() -> None:
     modes = set(args.modes.split(","))
     binary = ensure_ccusage(args.cache, args.ccusage_version)
     local = {"parse": run_parse_command, "report": run_report_command}
+    if modes & set(local) and compile_project():
+        print("compiled the project's modules to bytecode first, as an install does (compile_project)")
     runs: dict[str, list[Measured]] = {"ccusage": [], **{m: [] for m in local if m in modes}}
     for _ in range(max(1, args.repeat)):  # alternately, so that both see the same machine
         runs["ccusage"].append(run_ccusage(binary, history))
