@@ -45,6 +45,8 @@ from schemas.usage import UNKNOWN_AUTH, CostSource, CostSplit, TokenCounts, Usag
 MAX_GROUP_MODELS = 16
 # Far inside the counter range (10**15): a sum this large goes through the ledger's checks.
 SAFE_SUM = 10**14
+BEYOND_BOUNDS = "a group beyond the fast rule's bounds"
+INEXACT_PRICE = "a price with more digits than exact deltas keep"
 _MILLIONTH = Decimal("0.000001")
 _NO_SPLIT = CostSplit()
 _BILLIONTH = Decimal("0.000000001")
@@ -165,35 +167,25 @@ class ResponseTotals:
             return
         if self.not_simple is not None:
             return
-        group_models: dict[str | None, set[str | None]] = {}
-        group_sums: dict[str | None, list[int]] = {}
+        groups = _GroupBounds()
         periods: dict[tuple[str | None, date], PricePeriod | None] = {}
         used: dict[int, ModelPrice] = {}
         for response in self.responses.values():
             _scope, _lineage, _agent, model, group, message_id, _request, day = response.compat
             counts = response.counts
-            models = group_models.get(group)
-            if models is None:
-                group_models[group] = {model}
-                group_sums[group] = list(counts)
-            else:
-                models.add(model)
-                sums = group_sums[group]
-                sums[:] = map(add, sums, counts)
+            groups.add(group, model, counts)
             if response.events == 0:
                 continue
             period = _period(prices, model, day, periods)
             if period is not None:
-                prompt = None if message_id is None else counts[0] + counts[3] + counts[4] + counts[5]
-                price = period.price_for(prompt)
+                price = _response_price(period, message_id, counts)
                 used[id(price)] = price
-        for group, models in group_models.items():
-            if len(models) > MAX_GROUP_MODELS or max(group_sums[group]) > SAFE_SUM:
-                self.not_simple = "a group beyond the fast rule's bounds"
-                return
+        if groups.beyond():
+            self.not_simple = BEYOND_BOUNDS
+            return
         for price in used.values():
             if not _exact_rates(price):
-                self.not_simple = "a price with more digits than exact deltas keep"
+                self.not_simple = INEXACT_PRICE
                 return
 
     def finish(self, prices: PriceTable, mode: CostMode) -> tuple[dict[str, ScopeSums], Counter[str | None]]:
@@ -209,21 +201,13 @@ class ResponseTotals:
             return {}, unpriced
         if self.not_simple is not None:
             return {}, unpriced
-        group_models: dict[str | None, set[str | None]] = {}
-        group_sums: dict[str | None, list[int]] = {}
+        groups = _GroupBounds()
         periods: dict[tuple[str | None, date], PricePeriod | None] = {}
         priced: dict[tuple[str, int], tuple[ModelPrice, list[int]]] = {}
         for response in self.responses.values():
             scope_id, lineage, _agent, model, group, message_id, _request, day = response.compat
             counts = response.counts
-            models = group_models.get(group)
-            if models is None:
-                group_models[group] = {model}
-                group_sums[group] = list(counts)
-            else:
-                models.add(model)
-                sums = group_sums[group]
-                sums[:] = map(add, sums, counts)
+            groups.add(group, model, counts)
             if response.events == 0:
                 continue
             period = _period(prices, model, day, periods)
@@ -234,8 +218,7 @@ class ResponseTotals:
                 unpriced[model] += response.events
                 scope.cost_sources.add("unpriced")
             else:
-                prompt = None if message_id is None else counts[0] + counts[3] + counts[4] + counts[5]
-                price = period.price_for(prompt)
+                price = _response_price(period, message_id, counts)
                 slot = priced.get((scope_id, id(price)))
                 if slot is None:
                     priced[(scope_id, id(price))] = (price, list(counts))
@@ -252,19 +235,50 @@ class ResponseTotals:
                 scope.first = response.first
             if scope.last is None or response.last > scope.last:
                 scope.last = response.last
-        # Counts are never negative: a group beyond the bounds at the end was beyond them
-        # from the response that crossed them on.
-        for group, models in group_models.items():
-            if len(models) > MAX_GROUP_MODELS or max(group_sums[group]) > SAFE_SUM:
-                self.not_simple = "a group beyond the fast rule's bounds"
-                return {}, unpriced
+        if groups.beyond():
+            self.not_simple = BEYOND_BOUNDS
+            return {}, unpriced
         exact: dict[int, bool] = {}
         for (scope_id, _), (price, summed) in priced.items():
             if not exact.setdefault(id(price), _exact_rates(price)):
-                self.not_simple = "a price with more digits than exact deltas keep"
+                self.not_simple = INEXACT_PRICE
                 return {}, unpriced
             scopes[scope_id].cost += price.cost(TokenCounts(*summed))
         return scopes, unpriced
+
+
+class _GroupBounds:
+    """Per ledger group, the models it names and its summed counts: within the fast rule's
+    bounds or not (counts are never negative, so a group beyond them at the end was beyond
+    them from the response that crossed them on)."""
+
+    __slots__ = ("models", "sums")
+
+    def __init__(self) -> None:
+        self.models: dict[str | None, set[str | None]] = {}
+        self.sums: dict[str | None, list[int]] = {}
+
+    def add(self, group: str | None, model: str | None, counts: tuple[int, ...]) -> None:
+        models = self.models.get(group)
+        if models is None:
+            self.models[group] = {model}
+            self.sums[group] = list(counts)
+        else:
+            models.add(model)
+            sums = self.sums[group]
+            sums[:] = map(add, sums, counts)
+
+    def beyond(self) -> bool:
+        return any(
+            len(models) > MAX_GROUP_MODELS or max(self.sums[group]) > SAFE_SUM
+            for group, models in self.models.items()
+        )
+
+
+def _response_price(period: PricePeriod, message_id: str | None, counts: tuple[int, ...]) -> ModelPrice:
+    """The rates of one response: its prompt's tier when it is one API response."""
+    prompt = None if message_id is None else counts[0] + counts[3] + counts[4] + counts[5]
+    return period.price_for(prompt)
 
 
 def _period(
