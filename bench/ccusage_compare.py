@@ -265,7 +265,7 @@ def main() -> None:
     modes = set(args.modes.split(","))
     binary = ensure_ccusage(args.cache, args.ccusage_version)
     local = {"parse": run_parse_command, "report": run_report_command}
-    if modes & set(local) and compile_project():
+    if modes & {*local, "pipeline"} and compile_project():
         print("compiled the project's modules to bytecode first, as an install does (compile_project)")
     runs: dict[str, list[Measured]] = {"ccusage": [], **{m: [] for m in local if m in modes}}
     for _ in range(max(1, args.repeat)):  # alternately, so that both see the same machine

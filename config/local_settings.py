@@ -13,7 +13,7 @@ environment holds anything it does not read the same way for sure:
 - a variable of those four not spelled in capitals (``Settings`` matches names
   regardless of case);
 - a value ``Settings`` might read otherwise or refuse: an empty one, a runner id of more
-  than 200 characters, a cost mode it does not name.
+  than 200 characters or of bytes that are not UTF-8, a cost mode it does not name.
 
 Variables that name no field (``SPENDSTREAM_CACHE_DIR``, read by schemas/price_cache.py)
 are ignored, as ``Settings`` (``extra="ignore"``) ignores them.
@@ -120,6 +120,16 @@ def default_runner_id() -> str:
     return socket.gethostname() or "unknown-runner"
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is valid Unicode: an environment value of invalid UTF-8 bytes holds
+    lone surrogates, which ``Settings`` refuses for a string field."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def local_settings(environ: Mapping[str, str]) -> LocalSettings | None:
     """The four settings as ``Settings`` reads them from ``environ``, or None when the
     module's rules send the caller to ``Settings``."""
@@ -134,7 +144,7 @@ def local_settings(environ: Mapping[str, str]) -> LocalSettings | None:
             return None
         values[field] = value
     runner_id = values.get("runner_id")
-    if runner_id is not None and len(runner_id) > MAX_RUNNER_ID:
+    if runner_id is not None and (len(runner_id) > MAX_RUNNER_ID or not _utf8(runner_id)):
         return None
     modes = [mode for mode in COST_MODES if mode == values.get("cost_mode", DEFAULT_COST_MODE)]
     if not modes:

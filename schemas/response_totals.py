@@ -312,7 +312,7 @@ def events(
     labels: Mapping[str, str],
 ) -> Iterator[UsageEvent]:
     """The events the ledger emits for ``totals``' observations (``keep_steps``, and
-    ``not_simple`` None after :meth:`ResponseTotals.finish`): one per observation that grew
+    ``not_simple`` None after :meth:`ResponseTotals.check` or ``finish``): one per observation that grew
     its identity, of the growth, priced as ``schemas.ledger.cost_growth`` prices it (base
     rates on the growth, a long-context tier on the whole identity less what was counted)
     and split as the ledger splits it. Event ids are derived from the identity and the
