@@ -55,6 +55,9 @@ class Metrics:
     # Raw records dead-lettered because their runner signature or stream id did not match
     # the runner they name (schemas/signing.py; only with a fleet secret).
     runner_identity_rejected: int = 0
+    # Observations normalize did not send because they repeat, exactly, the counts of the
+    # last one of their identity in the same batch (streams/stages/normalize.py).
+    repeated_observations: int = 0
     # Usage events that got no cost, per model ("(no model)" when they name none).
     unpriced_events: Counter[str] = field(default_factory=Counter)
     # Per stage: times a batch's outputs were sent again after a Kafka error (transient).
@@ -95,6 +98,7 @@ class Metrics:
         self.rollup_deltas += effects.counters["deltas"] + effects.counters["rejected_deltas"]
         self.rejected_deltas += effects.counters["rejected_deltas"]
         self.runner_identity_rejected += effects.counters["runner_identity_rejected"]
+        self.repeated_observations += effects.counters["repeated_observations"]
 
     def _model_slot(self, model: str | None) -> str:
         """A model's counter: names come from runners (untrusted), so at most MAX_MODELS of
@@ -132,6 +136,7 @@ class Metrics:
             "cost_usd": usd_str(self.cost_usd),
             "rejected_deltas": self.rejected_deltas,
             "runner_identity_rejected": self.runner_identity_rejected,
+            "repeated_observations": self.repeated_observations,
             "unpriced_events": dict(self.unpriced_events),
             "transient_retries": dict(self.transient_retries),
             "restarts": dict(self.restarts),

@@ -5,6 +5,12 @@ Every raw line gets exactly one outcome (schemas/normalize.py): ``usage``, ``no_
 topic with its bytes and a reason). Table ``streams``: per stream id, the high-water
 position, the parser's state and the stream's event-time watermark, written once per batch.
 Observations go to ``observations`` packed per ledger partition (streams/routing.py).
+An observation whose identity, token counts and reported cost equal those of the last
+observation of that identity this batch sent is not sent again (counted in
+``repeated_observations``): the ledger, which meets it after that one in the same
+partition, would find nothing in it to count (schemas/ledger.py::apply, ``merged ==
+before``). Claude Code writes a response's usage on every content block's line, so
+this is about four in ten of a transcript's observations.
 A stream's state is decoded once per batch and encoded once, when the batch's writes are
 made (live records carry one line each: a stream meets many records in one batch).
 
@@ -17,13 +23,15 @@ record counted in ``runner_identity_rejected``; it moves no stream state.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 
 from schemas import envelope, packing
 from schemas.accounting import ledger_key
 from schemas.normalize import Outcome, StreamState, normalize_lines
 from schemas.raw import H_LINES, H_POS, MAX_PACKED_LINES
 from schemas.signing import RunnerVerifier
-from schemas.sources.base import BadLine
+from schemas.sources.base import BadLine, Observation
+from schemas.usage import TokenCounts
 from streams.routing import Packs
 from streams.stages.base import Effects, Output, Record, StateView, dead_letter
 
@@ -36,9 +44,12 @@ class NormalizeStage:
     input_topic = "raw"
     tables: tuple[str, ...] = (STREAMS,)
 
-    def __init__(self, partitions: int, verifier: RunnerVerifier | None = None) -> None:
+    def __init__(
+        self, partitions: int, verifier: RunnerVerifier | None = None, *, skip_repeats: bool = True
+    ) -> None:
         self.partitions = partitions
         self.verifier = verifier
+        self.skip_repeats = skip_repeats  # False: every observation sent (tests compare both)
 
     def handle(self, batch: Sequence[Record], read: Callable[[str, bytes], bytes | None]) -> Effects:
         effects = Effects()
@@ -47,6 +58,7 @@ class NormalizeStage:
         # Batch-level stream states: decoded once per stream, encoded once per batch.
         latest: dict[str, StreamState] = {}
         written: dict[str, int] = {}  # stream id -> input partition
+        sent = SentUsage() if self.skip_repeats else None
 
         def stream_state(stream_id: str) -> StreamState | None:
             hit = latest.get(stream_id)
@@ -72,6 +84,9 @@ class NormalizeStage:
                     effects.send(raw_dead_letter(record, outcome))
                 for observation in outcome.observations:
                     assert outcome.context is not None
+                    if sent is not None and sent.repeats(observation):
+                        effects.counters["repeated_observations"] += 1
+                        continue
                     packs.add(ledger_key(observation).encode(), envelope.encode(observation, outcome.context))
             if last is not None and last.new_state is not None and last.context is not None:
                 latest[last.context.stream_id] = last.new_state
@@ -81,6 +96,22 @@ class NormalizeStage:
         for partition, key, value, headers in packs.records():
             effects.send(Output(OBSERVATIONS, key, value, tuple(headers), partition=partition))
         return effects
+
+
+class SentUsage:
+    """The counts a batch last sent per identity: an observation that repeats them exactly
+    adds nothing the ledger has not met before it (its identity state already holds them,
+    or, had that one been refused, this one would be refused the same way)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[TokenCounts, Decimal | None]] = {}
+
+    def repeats(self, observation: Observation) -> bool:
+        counts = (observation.tokens, observation.reported_cost_usd)
+        if self._last.get(observation.identity) == counts:
+            return True
+        self._last[observation.identity] = counts
+        return False
 
 
 def _line_count(record: Record) -> int:

@@ -54,10 +54,11 @@ class MemoryPipeline:
     outcomes: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     stages: list[object] = field(default_factory=list)
+    skip_repeats: bool = True  # normalize's (streams/stages/normalize.py)
 
     def __post_init__(self) -> None:
         self.stages = [
-            NormalizeStage(self.partitions),
+            NormalizeStage(self.partitions, skip_repeats=self.skip_repeats),
             LedgerStage(self.partitions, default_price_table(), "reported"),
             RollupStage(self.windows),
         ]

@@ -153,3 +153,56 @@ def test_sums_past_a_totals_range_are_dead_lettered_and_the_rest_is_exact(
     totals = pipe.totals()
     children = sum(totals[c]["subtree"]["cache_read_tokens"] for c in ("child-0", "child-1"))  # type: ignore[index,misc]
     assert totals["root"]["subtree"]["cache_read_tokens"] == children == len(usage) * MAX_COUNT  # type: ignore[index]
+
+
+def _dead(pipe: MemoryPipeline) -> set[tuple[bytes, bytes]]:
+    return {(dict(r.headers)[H_REASON], r.value or b"") for r in pipe.dead()}
+
+
+# The same streams with their lines said again: runs of repeats, and repeats after others.
+REPEATING = STREAMS.map(lambda streams: [([*lines, *lines[::2]], lineage) for lines, lineage in streams])
+
+
+@settings(max_examples=120, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+@given(REPEATING, st.integers(1, 30), st.lists(st.integers(0, 8), max_size=3))
+def test_skipping_repeated_observations_changes_no_count(
+    streams: list[tuple[list[bytes], tuple[str, ...]]], batch: int, crashes: list[int]
+) -> None:
+    # Normalize does not send an observation that repeats the counts of the last one of its
+    # identity in its batch: every event, total, window and ledger state is the same as when
+    # it sends all of them. A refused observation's repeat would be refused for the same
+    # reason: the same reasons, and no dead letter that sending all of them would not make.
+    skipping = MemoryPipeline(skip_repeats=True)
+    sending = MemoryPipeline(skip_repeats=False)
+    for pipe in (skipping, sending):
+        for index, (lines, lineage) in enumerate(streams):
+            pipe.publish(lines, stream=f"runner:/{index}.jsonl", lineage=lineage)
+        for crash in crashes:
+            pipe.step(pipe.stages[crash % 3], batch_size=batch, crash_after_outputs=True)
+            pipe.step(pipe.stages[(crash + 1) % 3], batch_size=batch)
+        pipe.run(batch_size=batch)
+    assert skipping.usage() == sending.usage()
+    assert skipping.totals() == sending.totals()
+    assert skipping.tables["ledger"] == sending.tables["ledger"]
+    assert skipping.outcomes == sending.outcomes
+    dead = [_dead(skipping), _dead(sending)]
+    assert dead[0] <= dead[1] and {r for r, _ in dead[0]} == {r for r, _ in dead[1]}
+    windows = [sorted(r.value or b"" for r in p.topic("windows").records()) for p in (skipping, sending)]
+    assert set(windows[0]) == set(windows[1])
+
+
+def test_repeated_usage_lines_are_not_sent_twice() -> None:
+    line = orjson.dumps(
+        {"type": "result", "session_id": "s", "uuid": "r1", "usage": {"input_tokens": 5, "output_tokens": 7}}
+    )
+    grown = line.replace(b'"output_tokens":7', b'"output_tokens":9')
+    pipe = MemoryPipeline()
+    pipe.publish([line, line, grown, grown, line])
+    pipe.step(pipe.stages[0], batch_size=10)
+    envelopes = [e for r in pipe.topic("observations").records() for e in (r.value or b"").split(b"\n")]
+    # line, grown and the last line (it differs from the last one sent: grown) are sent.
+    assert len(envelopes) == 3
+    pipe.run()
+    (total,) = pipe.totals().values()
+    assert total["subtree"]["output_tokens"] == 9 and total["subtree"]["input_tokens"] == 5  # type: ignore[index]
+    assert pipe.outcomes["usage"] == 5
