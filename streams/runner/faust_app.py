@@ -10,7 +10,7 @@ import faust
 from config.kafka import client_options
 from config.settings import Settings
 from streams.routing import crc32_partitioner
-from streams.runner import faust_fixes
+from streams.runner import faust_fixes, fetch_wait
 from streams.runner.web_guard import web_options
 
 
@@ -65,8 +65,10 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
 
 def new_app(settings: Settings, **overrides: Any) -> faust.App:
-    """A Faust app for the worker, with the commit guard of faust_fixes.py installed."""
+    """A Faust app for the worker, with the commit guard of faust_fixes.py and the fetch wait
+    of fetch_wait.py installed."""
     faust_fixes.install()
+    fetch_wait.install()
     conf = faust_settings(settings, **overrides)
     Path(conf["datadir"]).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     return faust.App(f"{settings.topic_prefix}-worker", **conf)
