@@ -243,6 +243,12 @@ def main() -> None:
         help="run the workers under their supervisor (restarted after a fail-stop, as in production)",
     )
     parser.add_argument(
+        "--pipeline-sink-process",
+        action="store_true",
+        help="the workers run with --no-sink and the lake gets a process of its own "
+        "(spendstream worker --sink-only), on the core the workers leave",
+    )
+    parser.add_argument(
         "--pipeline-partitions",
         type=int,
         default=None,
@@ -292,6 +298,7 @@ def main() -> None:
                 args.pipeline_workers,
                 args.pipeline_partitions,
                 args.pipeline_supervised,
+                args.pipeline_sink_process,
             )
         )
         print(f"{results[-1].name}: {results[-1].seconds:.1f}s")

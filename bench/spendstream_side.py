@@ -227,6 +227,7 @@ def run_pipeline(
     workers: int = 1,
     partitions: int | None = None,
     supervised: bool = False,
+    sink_process: bool = False,
 ) -> Measured:
     """broker + worker + publish, timed from publish start until the lake holds every session's
     output tokens (or nothing changed for a while, or ``timeout_s``)."""
@@ -242,10 +243,13 @@ def run_pipeline(
     if partitions is not None:
         env["SPENDSTREAM_PARTITIONS"] = str(partitions)
     name = "worker" if workers == 1 else f"{workers} workers"
+    if sink_process:
+        name += " --no-sink + a --sink-only process"
     measured = Measured(f"spendstream pipeline (publish + {name} + lake)", 0.0)
     log = (work / "worker.log").open("ab")
     fleet = []
-    for number in range(workers):
+    roles = [("--no-sink",) if sink_process else ()] * workers + ([("--sink-only",)] if sink_process else [])
+    for number, role in enumerate(roles):
         # Each worker its own state folder and web port; one lake, one consumer group.
         own = {
             **env,
@@ -262,6 +266,7 @@ def run_pipeline(
                     "spendstream.cli",
                     "worker",
                     *([] if supervised else ["--no-restart"]),
+                    *role,
                 ],
                 env=own,
                 cwd=REPO,
