@@ -69,6 +69,8 @@ def counts_from_json(raw: Any) -> TokenCounts:
     return TokenCounts(*raw)
 
 
+NO_TOKENS = TokenCounts()  # frozen: shared
+
 ANY_MODEL = "*"
 """The model key of a group total that names no model (and of a part that names none)."""
 
@@ -133,7 +135,15 @@ class GroupState:
         return counted
 
     def _count_tokens(self) -> TokenCounts:
-        per_model, totals = TokenCounts(), TokenCounts()
+        shares = self.shares
+        if len(shares) == 1:
+            # One share, named or not: max(max(P, T), T) = max(P, T), and no sum can leave
+            # the range (the loop below gives the same; this is every new scope's path).
+            share = shares[0][1]
+            return field_max(share.parts_tokens, share.total_tokens)
+        if not shares:
+            return NO_TOKENS
+        per_model, totals = NO_TOKENS, NO_TOKENS
         for model, share in self.shares:
             totals = plus(totals, share.total_tokens)
             if model == ANY_MODEL:
