@@ -30,11 +30,13 @@ from typing import Any
 
 import orjson
 
+from config.settings import Settings
 from schemas.ledger import MemoryLedger
 from schemas.money import ZERO_USD
 from schemas.sources import PARSERS, BadLine, LineContext
 from schemas.usage import TokenCounts
 from sinks.catalog import run_query
+from tests.integration.harness import raw_partitions_in_log
 from tests.integration.producers_harness import free_port
 
 FORMAT = "claude-transcript"
@@ -218,6 +220,26 @@ def _lake_output_tokens(data_dir: Path) -> int:
     return int(rows[0][0])
 
 
+def _wait_assigned(
+    workers: list[tuple[subprocess.Popen[bytes], Path]],
+    raw: str,
+    prefix: str,
+    partitions: int,
+    timeout_s: float,
+) -> None:
+    """Until the workers hold every partition of ``raw`` once between them (from their logs)."""
+    deadline = time.perf_counter() + min(timeout_s, 180.0)
+    while time.perf_counter() < deadline:
+        if any(process.poll() is not None for process, _ in workers):
+            return  # the caller reports the exit
+        owned = [raw_partitions_in_log(log, raw, prefix) for _, log in workers]
+        if all(owned) and sum(map(len, owned)) == partitions == len(set().union(*owned)):
+            time.sleep(3.0)  # the lake sinks' consumers join their own group alongside
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the workers were not assigned every partition of {raw} in time")
+
+
 def run_pipeline(
     root: Path,
     work: Path,
@@ -230,7 +252,10 @@ def run_pipeline(
     sink_process: bool = False,
 ) -> Measured:
     """broker + worker + publish, timed from publish start until the lake holds every session's
-    output tokens (or nothing changed for a while, or ``timeout_s``)."""
+    output tokens (or nothing changed for a while, or ``timeout_s``). The workers are running
+    and hold every raw partition before publish starts, as a fleet's workers are when a
+    backfill begins: several workers that joined while records flowed would rebalance
+    mid-run (and a Faust skip at that moment is a fail-stop and a restart)."""
     prefix = f"ccbench{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSTREAM_")}
     env.update(
@@ -246,36 +271,41 @@ def run_pipeline(
     if sink_process:
         name += " --no-sink + a --sink-only process"
     measured = Measured(f"spendstream pipeline (publish + {name} + lake)", 0.0)
-    log = (work / "worker.log").open("ab")
     fleet = []
+    logs = []
     roles = [("--no-sink",) if sink_process else ()] * workers + ([("--sink-only",)] if sink_process else [])
     for number, role in enumerate(roles):
-        # Each worker its own state folder and web port; one lake, one consumer group.
+        # Each worker its own state folder, web port and log; one lake, one consumer group.
+        logs.append(work / f"worker{number}.log")
         own = {
             **env,
             "SPENDSTREAM_STATE_DIR": str(work / f"state{number}"),
             "SPENDSTREAM_WEB_PORT": str(free_port()),
         }
-        fleet.append(
-            subprocess.Popen(
-                # --no-restart: a worker that stops is reported; supervised, it is restarted
-                # as `spendstream worker` does in production (a fail-stop replays in order).
-                [
-                    sys.executable,
-                    "-m",
-                    "spendstream.cli",
-                    "worker",
-                    *([] if supervised else ["--no-restart"]),
-                    *role,
-                ],
-                env=own,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+        with logs[-1].open("ab") as log:
+            fleet.append(
+                subprocess.Popen(
+                    # --no-restart: a worker that stops is reported; supervised, it is restarted
+                    # as `spendstream worker` does in production (a fail-stop replays in order).
+                    [
+                        sys.executable,
+                        "-m",
+                        "spendstream.cli",
+                        "worker",
+                        *([] if supervised else ["--no-restart"]),
+                        *role,
+                    ],
+                    env=own,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
             )
-        )
     try:
+        count = partitions or int(Settings.model_fields["partitions"].default)
+        stages = list(zip(fleet[:workers], logs, strict=False))
+        _wait_assigned(stages, f"{prefix}.raw", prefix, count, timeout_s)
         started = time.perf_counter()
         publish = subprocess.run(
             [sys.executable, "-m", "spendstream.cli", "publish", "--no-progress", str(root / "projects")],
@@ -290,9 +320,7 @@ def run_pipeline(
         while time.perf_counter() - started < timeout_s:
             stopped = [w for w in fleet if w.poll() is not None]
             if stopped:
-                measured.notes.append(
-                    f"worker exited with {stopped[0].returncode} (see {work / 'worker.log'})"
-                )
+                measured.notes.append(f"worker exited with {stopped[0].returncode} (see {work}/worker*.log)")
                 break
             # The lake's own query, in process and cheap (no report process to start every
             # poll): the time is when the lake first holds every output token. The report
@@ -326,6 +354,5 @@ def run_pipeline(
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-        log.close()
-    measured.notes.append(f"topics {prefix}.* on {broker}; worker log {work / 'worker.log'}")
+    measured.notes.append(f"topics {prefix}.* on {broker}; worker logs {work}/worker*.log")
     return measured

@@ -97,17 +97,22 @@ class WorkerProcess:
 
     def raw_partitions(self) -> set[int]:
         """Partitions of the raw topic in this worker's latest assignment (from its log)."""
-        if not self.log_path.exists():
-            return set()
-        text = self.log_path.read_text(errors="replace")
-        topic = re.escape(self.settings.topic("raw"))
-        blocks = text.split("Setting newly assigned partitions")
-        for block in reversed(blocks[1:]):
-            if "for group " + self.settings.topic_prefix + "-worker " not in block:
-                continue
-            match = re.search(rf"\|\s*{topic}\s*\|\s*\{{([^}}]*)\}}", block)
-            return _partition_set(match.group(1)) if match else set()
+        return raw_partitions_in_log(self.log_path, self.settings.topic("raw"), self.settings.topic_prefix)
+
+
+def raw_partitions_in_log(log_path: Path, raw_topic: str, prefix: str) -> set[int]:
+    """Partitions of ``raw_topic`` in the latest assignment a worker of ``prefix`` logged."""
+    if not log_path.exists():
         return set()
+    text = log_path.read_text(errors="replace")
+    topic = re.escape(raw_topic)
+    blocks = text.split("Setting newly assigned partitions")
+    for block in reversed(blocks[1:]):
+        if "for group " + prefix + "-worker " not in block:
+            continue
+        match = re.search(rf"\|\s*{topic}\s*\|\s*\{{([^}}]*)\}}", block)
+        return _partition_set(match.group(1)) if match else set()
+    return set()
 
 
 def _partition_set(text: str) -> set[int]:
