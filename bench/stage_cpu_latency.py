@@ -7,7 +7,7 @@ claude-json result line per record, each its own scope under one of ``--roots`` 
 lineage set), made with a seeded run id and publish times ``--rate`` apart, on
 ``PARTITIONS`` partitions by the producer's default (murmur2) partitioner. They go through
 the three pure stages (streams/stages/) and the lake sink's decode as a pipeline: each
-slice of ``--batch-lines`` raw records (the lines one ``batch_max_seconds`` of 20 ms holds
+slice of ``--batch-lines`` raw records (the lines one ``batch_max_seconds`` of 30 ms holds
 at 1,000 lines/s) is one batch of normalize, whose outputs are one batch of the ledger,
 whose outputs are one batch of the rollup, whose ``usage`` records the sink decodes. Tables
 are memory dicts written after each batch, as the runner writes them. As in the worker with
@@ -181,7 +181,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=20_000)
     parser.add_argument("--roots", type=int, default=20)
     parser.add_argument("--rate", type=float, default=1000.0, help="offered lines/s (sets publish times)")
-    parser.add_argument("--batch-lines", type=int, default=20, help="raw records per pipeline batch")
+    parser.add_argument("--batch-lines", type=int, default=30, help="raw records per pipeline batch")
     parser.add_argument("--no-handoff", action="store_true", help="no DecodedEvents between stages")
     parser.add_argument("--profile", choices=STAGES, action="append", default=[])
     parser.add_argument("--default-gc", action="store_true", help="not the worker's GC settings (tune_gc)")
