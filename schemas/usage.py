@@ -98,7 +98,16 @@ class TokenCounts:
         )
 
     def is_zero(self) -> bool:
-        return all(getattr(self, n) == 0 for n in TOKEN_FIELDS)
+        # Spelled out: the ledger asks it of every observation it accounts.
+        return (
+            self.input_tokens == 0
+            and self.output_tokens == 0
+            and self.reasoning_tokens == 0
+            and self.cache_read_tokens == 0
+            and self.cache_write_5m_tokens == 0
+            and self.cache_write_1h_tokens == 0
+            and self.web_search_requests == 0
+        )
 
     def as_dict(self) -> dict[str, int]:
         # Spelled out (TOKEN_FIELDS order): this runs for every record the rollup emits.
