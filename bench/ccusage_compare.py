@@ -198,6 +198,17 @@ def _median(runs: list[Measured]) -> Measured:
     return chosen
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    """``1,2`` -> (1, 2): worker counts, each at least 1."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"worker counts separated by commas, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts are at least 1, got {text!r}")
+    return counts
+
+
 def ratios(results: list[Measured]) -> list[str]:
     """ccusage's time over each local command's (its speed relative to ccusage), and the
     pipeline's time over ccusage's."""
@@ -235,7 +246,11 @@ def main() -> None:
     )
     parser.add_argument("--pipeline-timeout", type=float, default=1800.0)
     parser.add_argument(
-        "--pipeline-workers", type=int, default=1, help="workers in the pipeline mode (one consumer group)"
+        "--pipeline-workers",
+        type=_counts,
+        default=(1,),
+        help="workers in the pipeline mode (one consumer group); a list such as 1,2 runs the "
+        "pipeline once per count, on fresh topics each time",
     )
     parser.add_argument(
         "--pipeline-supervised",
@@ -288,26 +303,26 @@ def main() -> None:
     if "pipeline" in modes:
         args.broker = args.broker or pipeline_broker()
         expected_output = sum(s.output for s in want.values())
-        results.append(
-            run_pipeline(
-                history,
-                work,
-                args.broker,
-                expected_output,
-                args.pipeline_timeout,
-                args.pipeline_workers,
-                args.pipeline_partitions,
-                args.pipeline_supervised,
-                args.pipeline_sink_process,
+        for workers in args.pipeline_workers:
+            results.append(
+                run_pipeline(
+                    history,
+                    work / f"pipeline-{workers}",
+                    args.broker,
+                    expected_output,
+                    args.pipeline_timeout,
+                    workers,
+                    args.pipeline_partitions,
+                    args.pipeline_supervised,
+                    args.pipeline_sink_process,
+                )
             )
-        )
-        print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
-        if not args.keep:
-            prefix = next(
-                (n.split()[1].removesuffix(".*") for n in results[-1].notes if n.startswith("topics ")), ""
-            )
-            if prefix:
-                asyncio.run(_delete_topics(args.broker, prefix + "."))
+            print(f"{results[-1].name}: {results[-1].seconds:.1f}s")
+            if not args.keep:
+                notes = results[-1].notes
+                prefix = next((n.split()[1].removesuffix(".*") for n in notes if n.startswith("topics ")), "")
+                if prefix:
+                    asyncio.run(_delete_topics(args.broker, prefix + "."))
     title = (
         f"ccusage vs spendstream, {info['bytes'] / 2**20:,.0f} MiB {args.shape} history (seed {args.seed})"
     )

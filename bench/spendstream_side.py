@@ -256,6 +256,7 @@ def run_pipeline(
     and hold every raw partition before publish starts, as a fleet's workers are when a
     backfill begins: several workers that joined while records flowed would rebalance
     mid-run (and a Faust skip at that moment is a fail-stop and a restart)."""
+    work.mkdir(parents=True, exist_ok=True)
     prefix = f"ccbench{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSTREAM_")}
     env.update(
