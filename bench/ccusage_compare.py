@@ -264,6 +264,12 @@ def main() -> None:
         "(spendstream worker --sink-only), on the core the workers leave",
     )
     parser.add_argument(
+        "--pipeline-fetch-wait-ms",
+        type=int,
+        default=None,
+        help="the workers' SPENDSTREAM_FETCH_MAX_WAIT_MS (default: the setting's default, Faust's 1500)",
+    )
+    parser.add_argument(
         "--pipeline-partitions",
         type=int,
         default=None,
@@ -315,6 +321,7 @@ def main() -> None:
                     args.pipeline_partitions,
                     args.pipeline_supervised,
                     args.pipeline_sink_process,
+                    args.pipeline_fetch_wait_ms,
                 )
             )
             print(f"{results[-1].name}: {results[-1].seconds:.1f}s")

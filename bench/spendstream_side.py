@@ -250,6 +250,7 @@ def run_pipeline(
     partitions: int | None = None,
     supervised: bool = False,
     sink_process: bool = False,
+    fetch_wait_ms: int | None = None,
 ) -> Measured:
     """broker + worker + publish, timed from publish start until the lake holds every session's
     output tokens (or nothing changed for a while, or ``timeout_s``). The workers are running
@@ -269,6 +270,9 @@ def run_pipeline(
     if partitions is not None:
         env["SPENDSTREAM_PARTITIONS"] = str(partitions)
     name = "worker" if workers == 1 else f"{workers} workers"
+    if fetch_wait_ms is not None:
+        env["SPENDSTREAM_FETCH_MAX_WAIT_MS"] = str(fetch_wait_ms)
+        name += f", fetch wait {fetch_wait_ms} ms"
     if sink_process:
         name += " --no-sink + a --sink-only process"
     measured = Measured(f"spendstream pipeline (publish + {name} + lake)", 0.0)

@@ -41,6 +41,7 @@ SETTINGS_FIELDS = frozenset(
         "cost_mode",
         "data_dir",
         "dedup_ttl_seconds",
+        "fetch_max_wait_ms",
         "local_broker_heap",
         "local_broker_port",
         "local_broker_secure",

@@ -65,10 +65,11 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
 
 def new_app(settings: Settings, **overrides: Any) -> faust.App:
-    """A Faust app for the worker, with the commit guard of faust_fixes.py and the fetch wait
-    of fetch_wait.py installed."""
+    """A Faust app for the worker, with the commit guard of faust_fixes.py installed and its
+    consumer's fetch wait from ``SPENDSTREAM_FETCH_MAX_WAIT_MS`` (fetch_wait.py)."""
     faust_fixes.install()
-    fetch_wait.install()
     conf = faust_settings(settings, **overrides)
     Path(conf["datadir"]).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    return faust.App(f"{settings.topic_prefix}-worker", **conf)
+    app = faust.App(f"{settings.topic_prefix}-worker", **conf)
+    fetch_wait.use_wait(app, settings.fetch_max_wait_ms)
+    return app
