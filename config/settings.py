@@ -201,8 +201,8 @@ class Settings(BaseSettings):
         le=30_000,
         description=(
             "SPENDSTREAM_FETCH_MAX_WAIT_MS: how long the broker may hold a worker's fetch when "
-            "none of its partitions has new records. The default is Faust's. 100 makes a busy "
-            "worker about 1.3x faster on a backfill and 1.8x live, but a worker taking over a "
+            "none of its partitions has new records. The default is Faust's. 100 made a busy "
+            "worker about 1.2x faster on a backfill and 1.4x live, but a worker taking over a "
             "dead worker's partitions then stalled more often until its watchdog restarted it "
             "(streams/runner/fetch_wait.py, bench/RESULTS.md)."
         ),

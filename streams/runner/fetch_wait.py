@@ -10,14 +10,15 @@ no other partition of that broker is fetched. The stages feed one another throug
 has just arrived: on the 1 GiB backfill (``python -m bench.ccusage_compare --modes
 pipeline``) one worker sat idle about a fifth of the time.
 
-With 100 ms the same backfill took 32-36 s instead of 44-45 s on this machine (50 to
+With 100 ms the same backfill took 35-36 s instead of 44-45 s on this machine (50 to
 500 ms were alike; 10 ms was slower: an idle worker then fetches a hundred times a
-second), the live bench went from about 2,200 to about 4,000 lines/s and p99 at 1,000
-lines/s from about 500 to about 220 ms.
+second), and the live bench (``python -m bench.live_workers``) ran at 2,800-2,900 lines/s
+with 1.5 s and 4,000-4,300 with 100 ms.
 
 It is not the default because of what it did to failover. With 100 ms (also with 500 ms,
 and with 1.5 s kept through each rebalance and recovery), the worker that took over a
-SIGKILLed worker's partitions stalled in about a third of the runs of
+SIGKILLed worker's partitions stalled in 7 of 28 runs (about a third of those whose kill
+came before the work was done) of
 ``tests/integration/test_exactly_once.py::test_two_workers_one_stopped_mid_stream_still_exact``:
 its table recovery read nothing, or its new input partitions were never fetched, until
 a watchdog (streams/runner/recovery.py, liveness.py) restarted it: totals exact 31-37 s
